@@ -1,0 +1,1 @@
+"""Configs and scripts that reproduce published families and tables."""

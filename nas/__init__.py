@@ -1,0 +1,1 @@
+"""Neural architecture search: CLIs, strategies, rewards, evaluators, training, storage."""

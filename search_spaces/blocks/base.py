@@ -1,0 +1,187 @@
+"""The block contract: a stage resolves to block specs, a spec plans its layers.
+
+A *plan* is the ordered list of primitive layer specs of one block plus its shortcut.
+:class:`ChainBlock` builds a plan into a module and :func:`plan_cost` sums the same plan's
+costs, so a block's build and cost are one description read twice.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from scaling.rounding import make_divisible
+from search_spaces.genome import Norm, Quirks, Stage
+from search_spaces.layers import Cost, Primitive, SESpec, Size, se_channels
+from search_spaces.registry import Registry
+
+__all__ = ["BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "Plan", "drop_path", "plan_cost"]
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """What the resolver knows about one block's place in the network.
+
+    Attributes:
+        cin: Input channels (already width-scaled and rounded).
+        cout: Output channels (already width-scaled and rounded).
+        stride: This block's stride (the stage stride for its first block, else 1).
+        act: Activation name after stage/network defaults are applied.
+        drop_path: This block's stochastic-depth rate.
+        norm: Norm settings of the network.
+        quirks: Reference-implementation details of the network.
+        width_mult: The network's width multiplier (for explicit middle widths).
+    """
+
+    cin: int
+    cout: int
+    stride: int
+    act: str
+    drop_path: float
+    norm: Norm
+    quirks: Quirks
+    width_mult: float
+
+    def round(self, channels: float) -> int:
+        """Round a channel count with the network's divisor and guard (no multiplier)."""
+        return make_divisible(channels, self.quirks.channel_divisor, self.quirks.round_limit)
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A fully resolved block of the MBConv family (conv, ds, mbconv, fused).
+
+    Attributes:
+        kind: Registered block type.
+        cin: Input channels.
+        cout: Output channels.
+        stride: Stride of the spatial conv.
+        kernel: Kernel size of the spatial conv.
+        mid: Middle (expanded) width; equals ``cin`` when there is no expansion conv.
+        se: Squeeze-excitation bottleneck width, 0 for none.
+        act: Activation name.
+        se_act: SE inner activation name.
+        se_gate: SE gate activation name.
+        residual: Whether the identity shortcut is added.
+        drop_path: Stochastic-depth rate on the residual branch.
+        pw_act: Activation after a depthwise-separable block's pointwise conv.
+        norm: Norm settings.
+        padding: ``symmetric`` or ``same``.
+    """
+
+    kind: str
+    cin: int
+    cout: int
+    stride: int
+    kernel: int
+    mid: int
+    se: int
+    act: str
+    se_act: str
+    se_gate: str
+    residual: bool
+    drop_path: float
+    pw_act: bool
+    norm: Norm
+    padding: str
+
+    def se_spec(self) -> SESpec:
+        """The SE layer over the middle width."""
+        return SESpec(self.mid, self.se, self.se_act, self.se_gate)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The named primitive layers of one block, in order, and its shortcut."""
+
+    layers: tuple[tuple[str, Primitive], ...]
+    residual: bool = False
+    drop_path: float = 0.0
+
+
+def plan_cost(plan: Plan, size: Size) -> tuple[Cost, Size]:
+    """Sum the costs of a plan's layers, threading the spatial size through them."""
+    total = Cost()
+    for _, layer in plan.layers:
+        cost, size = layer.cost(size)
+        total = total + cost
+    return total, size
+
+
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth (Huang et al. 2016): drop the whole residual branch per sample.
+
+    Survivors are scaled by ``1 / (1 - rate)`` so the expectation is unchanged.
+    """
+    if rate == 0.0 or not training:
+        return x
+    keep = 1.0 - rate
+    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+    return x * mask.div_(keep)
+
+
+class ChainBlock(nn.Sequential):
+    """The layers of a plan in sequence, plus the identity shortcut when the plan has one."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__(OrderedDict((name, layer.build()) for name, layer in plan.layers))
+        self.residual = plan.residual
+        self.drop_rate = plan.drop_path if plan.residual else 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.residual:
+            out = drop_path(out, self.drop_rate, self.training) + x
+        return out
+
+    def extra_repr(self) -> str:
+        return f"residual={self.residual}, drop_path={self.drop_rate:g}" if self.residual else ""
+
+
+class BlockType(ABC):
+    """A block family: how a stage becomes block specs and how a spec becomes layers."""
+
+    @abstractmethod
+    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
+        """Pure: the resolved spec of one block of ``stage`` at position ``ctx``."""
+
+    @abstractmethod
+    def plan(self, spec: BlockSpec) -> Plan:
+        """Pure: the layers of the block ``spec`` describes."""
+
+    def se_width(self, stage: Stage, ctx: BlockContext, mid: int) -> int:
+        """SE bottleneck width for this block (0 when the stage has no SE)."""
+        if stage.se <= 0:
+            return 0
+        base = ctx.cin if ctx.quirks.se_base == "in" else mid
+        return se_channels(base, stage.se, ctx.quirks.se_divisor)
+
+    def mbconv_spec(self, kind: str, stage: Stage, ctx: BlockContext, mid: int) -> BlockSpec:
+        """The common spec of MBConv-family blocks."""
+        return BlockSpec(
+            kind=kind, cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
+            se=self.se_width(stage, ctx, mid), act=ctx.act, se_act=ctx.quirks.se_act or ctx.act,
+            se_gate=ctx.quirks.se_gate,
+            residual=stage.skip and ctx.stride == 1 and ctx.cin == ctx.cout,
+            drop_path=ctx.drop_path, pw_act=stage.pw_act, norm=ctx.norm, padding=ctx.quirks.padding,
+        )
+
+
+BLOCKS: Registry[BlockType] = Registry("block type")
+
+
+def expanded_width(stage: Stage, ctx: BlockContext) -> int:
+    """Middle width of an expanding block: ``cin * expand`` rounded, or the stage's explicit width.
+
+    An expansion ratio of 1 keeps the input width exactly (the block then has no
+    expansion conv, as in the MobileNetV2 / EfficientNet reference code).
+    """
+    if stage.mid_channels:
+        return ctx.round(stage.mid_channels * ctx.width_mult)
+    if stage.expand == 1.0:
+        return ctx.cin
+    return ctx.round(ctx.cin * stage.expand)

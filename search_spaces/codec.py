@@ -1,0 +1,161 @@
+"""YAML codec for genomes: exact round trip, safe loading only, errors that name file and field.
+
+A genome file is a mapping with the :class:`~search_spaces.genome.Network` fields and an
+optional ``meta`` mapping (search results, provenance) that is returned separately.
+Every field is written, defaults included, so a saved genome never changes meaning
+when a default changes later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search_spaces.errors import GenomeError
+from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
+
+__all__ = ["dump", "from_dict", "from_yaml", "load", "load_with_meta", "to_dict", "to_yaml"]
+
+_PARTS: dict[str, type] = {"stem": Stem, "head": Head, "norm": Norm, "quirks": Quirks}
+_META = "meta"
+
+
+def to_dict(genome: Network) -> dict[str, Any]:
+    """Plain-data form of ``genome`` (dicts, lists, scalars), every field in declaration order."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(genome):
+        value = getattr(genome, f.name)
+        if f.name == "stages":
+            out[f.name] = [dataclasses.asdict(s) for s in value]
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = dataclasses.asdict(value)
+        else:
+            out[f.name] = value
+    return out
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Construct dataclass ``cls`` from mapping ``data``; errors are prefixed with ``where``."""
+    owner = where or "the network"
+    if not isinstance(data, dict):
+        raise GenomeError(f"{owner} must be a mapping of fields, got {type(data).__name__}", where)
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (valid: {', '.join(known)})"
+            raise GenomeError(f"{owner} has unknown field {key!r}{hint}", where)
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for key in required:
+        if key not in data:
+            raise GenomeError(f"{owner} is missing required field {key!r}", where)
+    try:
+        return cls(**data)
+    except GenomeError as err:
+        if not where:
+            raise
+        raise GenomeError(f"{where}.{err}", f"{where}.{err.field}") from None
+
+
+def from_dict(data: Any, source: str = "genome") -> Network:
+    """Validate plain data and return the :class:`Network` it describes.
+
+    Args:
+        data: A mapping as produced by :func:`to_dict` (a ``meta`` key is ignored).
+        source: What to call the input in error messages (usually the file name).
+
+    Raises:
+        GenomeError: naming ``source`` and the field, for any missing, unknown or bad field
+            and for block, activation or norm names that are not registered.
+    """
+    from search_spaces.resolve import check_names  # late: resolve imports the block registry
+
+    try:
+        if not isinstance(data, dict):
+            raise GenomeError(f"the top level must be a mapping of network fields, got {type(data).__name__}")
+        fields = {k: v for k, v in data.items() if k != _META}
+        parts: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in _PARTS:
+                parts[key] = _build(_PARTS[key], value, key)
+            elif key == "stages":
+                if not isinstance(value, list) or not value:
+                    raise GenomeError("stages must be a non-empty list of stages", "stages")
+                parts[key] = tuple(_build(Stage, s, f"stages[{i}]") for i, s in enumerate(value))
+            else:
+                parts[key] = value
+        genome = _build(Network, parts, "")
+        check_names(genome)
+        return genome
+    except GenomeError as err:
+        raise GenomeError(f"{source}: {err}", err.field) from None
+
+
+def to_yaml(genome: Network, meta: dict[str, Any] | None = None) -> str:
+    """YAML text of ``genome`` (one stage per line), plus an optional ``meta`` mapping."""
+    data = to_dict(genome)
+    if meta:
+        data[_META] = meta
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=200)
+
+
+def _parse(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise GenomeError(f"{source}: malformed YAML{where}: {problem}") from None
+
+
+def from_yaml(text: str, source: str = "genome") -> Network:
+    """Parse YAML text (safe loading only: Python tags are refused) into a genome."""
+    return from_dict(_parse(text, source), source)
+
+
+def load_with_meta(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
+    """Load a genome file and its ``meta`` mapping (empty if absent)."""
+    source = os.fspath(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GenomeError(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise GenomeError(f"{source}: cannot be read ({err.__class__.__name__}: {err})") from None
+    data = _parse(text, source)
+    genome = from_dict(data, source)
+    meta = data.get(_META) or {}
+    if not isinstance(meta, dict):
+        raise GenomeError(f"{source}: meta must be a mapping, got {type(meta).__name__}", _META)
+    return genome, meta
+
+
+def load(path: str | os.PathLike[str]) -> Network:
+    """Load the genome in a YAML file (a search's ``found.yaml`` included)."""
+    return load_with_meta(path)[0]
+
+
+def dump(genome: Network, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
+    """Write ``genome`` (and ``meta``) to ``path`` atomically: readers never see half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = to_yaml(genome, meta)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,32 @@
+"""Resolved spec -> exact :class:`Cost`, by pure arithmetic (no module is built)."""
+
+from __future__ import annotations
+
+from search_spaces.blocks import BLOCKS, plan_cost
+from search_spaces.genome import Network
+from search_spaces.layers import Cost
+from search_spaces.resolve import ResolvedNet, resolve
+
+__all__ = ["Cost", "cost"]
+
+
+def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
+    """Exact params, MACs and activations of ``genome`` for one image.
+
+    Args:
+        genome: A genome or a resolved spec.
+        resolution: Input size; ``None`` uses the genome's (or spec's) resolution.
+
+    Returns:
+        ``params`` equals ``sum(p.numel() for p in build(genome).parameters())``;
+        ``macs`` counts multiply-accumulates of convolutions and linear layers
+        (``FlopCounterMode`` total / 2); ``activations`` counts their output elements.
+    """
+    spec = genome if isinstance(genome, ResolvedNet) else resolve(genome, resolution)
+    side = spec.resolution if resolution is None else resolution
+    total, size = spec.stem.cost((side, side))
+    for block in spec.blocks():
+        part, size = plan_cost(BLOCKS.get(block.kind).plan(block), size)
+        total = total + part
+    head, _ = plan_cost(spec.head, size)
+    return total + head

@@ -1,0 +1,287 @@
+"""The genome: one plain-data vocabulary for every network the toolkit builds.
+
+A genome is a tree of frozen dataclasses holding ints, floats, strings, bools and
+tuples only. Activation, norm and block types are *names*, resolved through registries
+at build time, so a genome can be hashed, compared, pickled and written as YAML.
+
+Scaling lives in the genome as data (``width_mult``, ``depth_mult``, ``resolution``):
+EfficientNet-B4 is B0's stages with ``width_mult=1.4, depth_mult=1.8, resolution=380``.
+Documented quirks of a reproduction (TF "same" padding, which channel-rounding variant,
+how squeeze-excitation widths are derived) are named fields of :class:`Quirks`.
+
+``__post_init__`` checks types and ranges and normalises numeric types (an int given
+for a float field becomes a float) so YAML round trips are exact. Names (block type,
+activation, norm) are checked against their registries by :func:`search_spaces.resolve`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from search_spaces.errors import GenomeError
+
+__all__ = ["Head", "Network", "Norm", "Quirks", "Stage", "Stem"]
+
+PADDINGS = ("symmetric", "same")
+SE_BASES = ("in", "mid")
+
+
+def _int(obj: Any, name: str, *, low: int | None = None, high: int | None = None) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise GenomeError(f"{name} must be an integer, got {value!r}", name)
+    if low is not None and value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise GenomeError(f"{name} must be {what}, got {value!r}", name)
+    if high is not None and value > high:
+        raise GenomeError(f"{name} must be an integer <= {high}, got {value!r}", name)
+
+
+def _float(obj: Any, name: str, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise GenomeError(f"{name} must be a finite number, got {value!r}", name)
+    value = float(value)
+    object.__setattr__(obj, name, value)
+    if low is not None and (value < low or (low_open and value == low)):
+        raise GenomeError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}", name)
+    if high is not None and (value > high or (high_open and value == high)):
+        raise GenomeError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}", name)
+
+
+def _str(obj: Any, name: str, choices: tuple[str, ...] | None = None) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, str):
+        raise GenomeError(f"{name} must be a string, got {value!r}", name)
+    if choices is not None and value not in choices:
+        raise GenomeError(f"{name} must be one of {', '.join(choices)}, got {value!r}", name)
+
+
+def _bool(obj: Any, name: str) -> None:
+    value = getattr(obj, name)
+    if not isinstance(value, bool):
+        raise GenomeError(f"{name} must be true or false, got {value!r}", name)
+
+
+def _kernel(obj: Any, name: str) -> None:
+    _int(obj, name, low=1)
+    if getattr(obj, name) % 2 == 0:
+        raise GenomeError(f"{name} must be an odd kernel size, got {getattr(obj, name)!r}", name)
+
+
+@dataclass(frozen=True)
+class Norm:
+    """Normalisation layer settings shared by the whole network.
+
+    Attributes:
+        name: Registered norm name (``batchnorm``).
+        eps: Epsilon; PyTorch's default is 1e-5, TensorFlow's reference models use 1e-3.
+        momentum: PyTorch-convention momentum (TF's decay 0.99 is momentum 0.01).
+    """
+
+    name: str = "batchnorm"
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        _str(self, "name")
+        _float(self, "eps", low=0.0, low_open=True)
+        _float(self, "momentum", low=0.0, high=1.0)
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Named details of reference implementations that papers leave unsaid.
+
+    Attributes:
+        padding: ``symmetric`` (PyTorch, ``(k - 1) // 2``) or ``same`` (TensorFlow's
+            asymmetric SAME padding, needed to match TF-ported weights exactly).
+        channel_divisor: Channels are rounded to multiples of this.
+        round_limit: The "never below 90%" guard of EfficientNet v1 / MobileNet code
+            (0.9); EfficientNetV2's code has none (0.0).
+        depth_rounding: ``ceil`` (EfficientNet ``round_repeats``) or ``round``.
+        se_base: Squeeze-excitation width is a ratio of the block's ``in``put channels
+            (EfficientNet, MnasNet) or of its expanded ``mid`` width (MobileNetV3).
+        se_divisor: SE width rounding: 1 truncates to an int (TF code), 8 applies
+            ``make_divisible(., 8)`` (torchvision MobileNetV3).
+        se_act: SE's inner activation; empty means the block's own activation.
+        se_gate: SE's gate activation (``sigmoid``, ``hard_sigmoid``).
+    """
+
+    padding: str = "symmetric"
+    channel_divisor: int = 8
+    round_limit: float = 0.9
+    depth_rounding: str = "ceil"
+    se_base: str = "in"
+    se_divisor: int = 1
+    se_act: str = ""
+    se_gate: str = "sigmoid"
+
+    def __post_init__(self) -> None:
+        _str(self, "padding", PADDINGS)
+        _int(self, "channel_divisor", low=1)
+        _float(self, "round_limit", low=0.0, high=1.0)
+        _str(self, "depth_rounding", ("ceil", "round"))
+        _str(self, "se_base", SE_BASES)
+        _int(self, "se_divisor", low=1)
+        _str(self, "se_act")
+        _str(self, "se_gate")
+
+
+@dataclass(frozen=True)
+class Stem:
+    """The first convolution.
+
+    Attributes:
+        channels: Output channels before width scaling.
+        kernel: Kernel size.
+        stride: Stride.
+        act: Activation name; empty means the network's ``act``.
+        scale: Whether ``width_mult`` applies (timm's ``fix_stem=False``).
+    """
+
+    channels: int
+    kernel: int = 3
+    stride: int = 2
+    act: str = ""
+    scale: bool = True
+
+    def __post_init__(self) -> None:
+        _int(self, "channels", low=1)
+        _kernel(self, "kernel")
+        _int(self, "stride", low=1, high=4)
+        _str(self, "act")
+        _bool(self, "scale")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of ``depth`` blocks of one type; the first block carries the stride.
+
+    Attributes:
+        block: Registered block type (``conv``, ``ds``, ``mbconv``, ``fused``, ...).
+        depth: Number of blocks before depth scaling.
+        channels: Output channels before width scaling.
+        stride: Stride of the first block.
+        kernel: Kernel size of the spatial convolution.
+        expand: Expansion ratio of the block's middle width over its input width.
+        mid_channels: Explicit middle width (MobileNetV3's tables list it directly);
+            0 derives it from ``expand``.
+        se: Squeeze-excitation ratio (0 = none), of the width named by ``Quirks.se_base``.
+        act: Activation name; empty means the network's ``act``.
+        skip: Whether the block adds an identity shortcut when shapes allow.
+        pw_act: Whether a depthwise-separable block activates after its pointwise
+            conv (MobileNetV1 does; EfficientNet's first block does not).
+    """
+
+    block: str
+    depth: int
+    channels: int
+    stride: int = 1
+    kernel: int = 3
+    expand: float = 1.0
+    mid_channels: int = 0
+    se: float = 0.0
+    act: str = ""
+    skip: bool = True
+    pw_act: bool = False
+
+    def __post_init__(self) -> None:
+        _str(self, "block")
+        if not self.block:
+            raise GenomeError("block must name a block type, got ''", "block")
+        _int(self, "depth", low=1)
+        _int(self, "channels", low=1)
+        _int(self, "stride", low=1, high=4)
+        _kernel(self, "kernel")
+        _float(self, "expand", low=0.0, low_open=True)
+        _int(self, "mid_channels", low=0)
+        _float(self, "se", low=0.0, high=1.0, high_open=True)
+        _str(self, "act")
+        _bool(self, "skip")
+        _bool(self, "pw_act")
+
+
+@dataclass(frozen=True)
+class Head:
+    """Everything after the last stage: 1x1 conv, global pooling, classifier.
+
+    Attributes:
+        channels: Width of the 1x1 conv before pooling (0 = no conv), before width scaling.
+        hidden: Width of a fully connected hidden layer after pooling (MobileNetV3), 0 = none.
+        hidden_act: Activation of the hidden layer; empty means the network's ``act``.
+        dropout: Dropout rate before the classifier.
+    """
+
+    channels: int = 1280
+    hidden: int = 0
+    hidden_act: str = ""
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _int(self, "channels", low=0)
+        _int(self, "hidden", low=0)
+        _str(self, "hidden_act")
+        _float(self, "dropout", low=0.0, high=1.0, high_open=True)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A whole network: stem, stages, head, input and scaling.
+
+    Attributes:
+        name: Identifier (zoo name or a search's trial name).
+        stem: The first convolution.
+        stages: The body, in order.
+        head: Pooling and classifier.
+        resolution: Default input size (square).
+        num_classes: Classifier outputs.
+        in_channels: Input image channels.
+        act: Default activation name.
+        width_mult: Channel multiplier (EfficientNet's ``beta ** phi``).
+        depth_mult: Layer-count multiplier (EfficientNet's ``alpha ** phi``).
+        drop_path: Stochastic-depth rate of the last block; block ``i`` of ``n`` uses
+            ``drop_path * i / n`` (Huang et al. 2016, as the EfficientNet code schedules it).
+        norm: Normalisation settings.
+        quirks: Reference-implementation details.
+    """
+
+    name: str
+    stem: Stem
+    stages: tuple[Stage, ...]
+    head: Head = field(default_factory=Head)
+    resolution: int = 224
+    num_classes: int = 1000
+    in_channels: int = 3
+    act: str = "relu"
+    width_mult: float = 1.0
+    depth_mult: float = 1.0
+    drop_path: float = 0.0
+    norm: Norm = field(default_factory=Norm)
+    quirks: Quirks = field(default_factory=Quirks)
+
+    def __post_init__(self) -> None:
+        _str(self, "name")
+        if not isinstance(self.stem, Stem):
+            raise GenomeError(f"stem must be a Stem, got {type(self.stem).__name__}", "stem")
+        stages = tuple(self.stages) if isinstance(self.stages, (list, tuple)) else self.stages
+        if not isinstance(stages, tuple) or not stages:
+            raise GenomeError("stages must be a non-empty list of stages", "stages")
+        for i, stage in enumerate(stages):
+            if not isinstance(stage, Stage):
+                raise GenomeError(f"stages[{i}] must be a Stage, got {type(stage).__name__}", f"stages[{i}]")
+        object.__setattr__(self, "stages", stages)
+        for name, kind in (("head", Head), ("norm", Norm), ("quirks", Quirks)):
+            if not isinstance(getattr(self, name), kind):
+                raise GenomeError(f"{name} must be a {kind.__name__}", name)
+        _int(self, "resolution", low=1)
+        _int(self, "num_classes", low=1)
+        _int(self, "in_channels", low=1)
+        _str(self, "act")
+        _float(self, "width_mult", low=0.0, low_open=True)
+        _float(self, "depth_mult", low=0.0, low_open=True)
+        _float(self, "drop_path", low=0.0, high=1.0, high_open=True)
+

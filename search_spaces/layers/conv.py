@@ -1,0 +1,116 @@
+"""Convolution + norm + activation: the one conv factory every block uses.
+
+TensorFlow "SAME" padding (output ``ceil(in / stride)``, extra zero on the bottom/right)
+differs from PyTorch's symmetric padding only for strided convolutions, so only those
+pad dynamically; stride-1 odd kernels use the equivalent static padding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from search_spaces.genome import Norm
+from search_spaces.layers.activations import make_act
+from search_spaces.layers.base import Cost, Size
+from search_spaces.layers.norms import NORMS, make_norm
+
+__all__ = ["Conv2dSame", "ConvNormAct", "ConvSpec", "conv_out_size"]
+
+
+def _same_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
+    return max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
+    """Output length of a convolution along one axis.
+
+    Args:
+        size: Input length.
+        kernel: Kernel size (odd).
+        stride: Stride.
+        padding: ``symmetric`` (pad ``(kernel - 1) // 2 * dilation`` on both sides) or
+            ``same`` (TensorFlow: output ``ceil(size / stride)``).
+        dilation: Dilation.
+    """
+    if padding == "same":
+        return math.ceil(size / stride)
+    pad = (kernel - 1) // 2 * dilation
+    return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+class Conv2dSame(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's dynamic, possibly asymmetric SAME padding."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ih, iw = x.shape[-2:]
+        pad_h = _same_pad(ih, self.kernel_size[0], self.stride[0], self.dilation[0])
+        pad_w = _same_pad(iw, self.kernel_size[1], self.stride[1], self.dilation[1])
+        if pad_h or pad_w:
+            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class ConvNormAct(nn.Module):
+    """``conv -> norm -> act``; absent parts are identities so ``forward`` is one straight line."""
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.conv = conv
+        self.bn = norm
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A resolved convolution with optional norm and activation.
+
+    Attributes:
+        cin: Input channels.
+        cout: Output channels.
+        kernel: Kernel size (odd).
+        stride: Stride.
+        groups: Groups (``cin`` for a depthwise conv).
+        norm: Norm settings, or ``None`` for no norm.
+        act: Activation name, empty for none.
+        bias: Whether the conv has a bias (never with a norm in our blocks).
+        padding: ``symmetric`` or ``same``.
+        dilation: Dilation.
+    """
+
+    cin: int
+    cout: int
+    kernel: int = 1
+    stride: int = 1
+    groups: int = 1
+    norm: Norm | None = None
+    act: str = ""
+    bias: bool = False
+    padding: str = "symmetric"
+    dilation: int = 1
+
+    def build(self) -> ConvNormAct:
+        """A fresh :class:`ConvNormAct` for this spec."""
+        dynamic = self.padding == "same" and self.stride > 1
+        conv_cls = Conv2dSame if dynamic else nn.Conv2d
+        pad = 0 if dynamic else (self.kernel - 1) // 2 * self.dilation
+        conv = conv_cls(self.cin, self.cout, self.kernel, self.stride, pad, self.dilation, self.groups, self.bias)
+        norm = make_norm(self.cout, self.norm) if self.norm is not None else nn.Identity()
+        return ConvNormAct(conv, norm, make_act(self.act, inplace=self.norm is not None))
+
+    def cost(self, size: Size) -> tuple[Cost, Size]:
+        """Params, MACs and output elements at input ``size``; and the output size."""
+        h = conv_out_size(size[0], self.kernel, self.stride, self.padding, self.dilation)
+        w = conv_out_size(size[1], self.kernel, self.stride, self.padding, self.dilation)
+        weights = self.cout * (self.cin // self.groups) * self.kernel * self.kernel
+        params = weights + (self.cout if self.bias else 0)
+        if self.norm is not None:
+            params += NORMS.get(self.norm.name).params_per_channel * self.cout
+        return Cost(params, weights * h * w, self.cout * h * w), (h, w)
