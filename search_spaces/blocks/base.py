@@ -8,7 +8,6 @@ costs, so a block's build and cost are one description read twice.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from scaling.rounding import make_divisible
 from search_spaces.genome import Norm, Quirks, Stage
-from search_spaces.layers import Cost, Primitive, SESpec, Size, se_channels
+from search_spaces.layers import Cost, Primitive, SESpec, Size, make_act, se_channels
 from search_spaces.registry import Registry
 
 __all__ = ["BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "Plan", "drop_path", "plan_cost"]
@@ -96,20 +95,33 @@ class BlockSpec:
 
 @dataclass(frozen=True)
 class Plan:
-    """The named primitive layers of one block, in order, and its shortcut."""
+    """The named primitive layers of one block, in order, and its shortcut.
+
+    Attributes:
+        layers: The residual branch (or the whole block when ``residual`` is false).
+        residual: Whether the block adds a shortcut to its branch.
+        drop_path: Stochastic-depth rate applied to the branch before the addition.
+        shortcut: Projection on the shortcut path (e.g. 1x1 conv + norm when the
+            shape changes, as in ResNet); ``None`` is the identity.
+        post_act: Activation after the addition (ResNet v1); empty for none.
+    """
 
     layers: tuple[tuple[str, Primitive], ...]
     residual: bool = False
     drop_path: float = 0.0
+    shortcut: Primitive | None = None
+    post_act: str = ""
 
 
 def plan_cost(plan: Plan, size: Size) -> tuple[Cost, Size]:
-    """Sum the costs of a plan's layers, threading the spatial size through them."""
-    total = Cost()
+    """Sum the costs of a plan's layers (and shortcut), threading the spatial size through them."""
+    total, out = Cost(), size
     for _, layer in plan.layers:
-        cost, size = layer.cost(size)
+        cost, out = layer.cost(out)
         total = total + cost
-    return total, size
+    if plan.residual and plan.shortcut is not None:
+        total = total + plan.shortcut.cost(size)[0]
+    return total, out
 
 
 def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
@@ -124,18 +136,34 @@ def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
     return x * mask.div_(keep)
 
 
-class ChainBlock(nn.Sequential):
-    """The layers of a plan in sequence, plus the identity shortcut when the plan has one."""
+class ChainBlock(nn.Module):
+    """A plan's layers in sequence, plus its shortcut and post-addition activation when it has them.
+
+    Children are the plan's layer names (``expand``, ``dw``, ``se``, ``project``...), then
+    ``shortcut`` and ``post_act`` if present, so weights are addressed by what they are.
+    """
 
     def __init__(self, plan: Plan) -> None:
-        super().__init__(OrderedDict((name, layer.build()) for name, layer in plan.layers))
+        super().__init__()
+        for name, layer in plan.layers:
+            self.add_module(name, layer.build())
+        self._body = tuple(name for name, _ in plan.layers)
         self.residual = plan.residual
         self.drop_rate = plan.drop_path if plan.residual else 0.0
+        if plan.residual and plan.shortcut is not None:
+            self.shortcut = plan.shortcut.build()
+        if plan.post_act:
+            self.post_act = make_act(plan.post_act, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
+        out = x
+        for name in self._body:
+            out = self._modules[name](out)
         if self.residual:
-            out = drop_path(out, self.drop_rate, self.training) + x
+            shortcut = self._modules["shortcut"](x) if "shortcut" in self._modules else x
+            out = drop_path(out, self.drop_rate, self.training) + shortcut
+        if "post_act" in self._modules:
+            out = self._modules["post_act"](out)
         return out
 
     def extra_repr(self) -> str:
