@@ -32,12 +32,18 @@ def to_dict(genome: Network) -> dict[str, Any]:
     for f in dataclasses.fields(genome):
         value = getattr(genome, f.name)
         if f.name == "stages":
-            out[f.name] = [dataclasses.asdict(s) for s in value]
+            out[f.name] = [_plain(dataclasses.asdict(s)) for s in value]
         elif dataclasses.is_dataclass(value):
             out[f.name] = dataclasses.asdict(value)
         else:
             out[f.name] = value
     return out
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """Tuples become lists so YAML writes plain sequences (``from_dict`` turns them back)."""
+    return {k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
+            for k, v in data.items()}
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

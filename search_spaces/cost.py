@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from search_spaces.blocks import BLOCKS, plan_cost
+from functools import lru_cache
+
+from search_spaces.blocks import BLOCKS, BlockSpec, plan_cost
 from search_spaces.genome import Network
-from search_spaces.layers import Cost
+from search_spaces.layers import Cost, Size
 from search_spaces.resolve import ResolvedNet, resolve
 
 __all__ = ["Cost", "cost"]
@@ -25,8 +27,16 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
     spec = genome if isinstance(genome, ResolvedNet) else resolve(genome, resolution)
     side = spec.resolution if resolution is None else resolution
     total, size = spec.stem.cost((side, side))
+    params, macs, acts = total.params, total.macs, total.activations
     for block in spec.blocks():
-        part, size = plan_cost(BLOCKS.get(block.kind).plan(block), size)
-        total = total + part
+        part, size = _block_cost(block, size)
+        params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
     head, _ = plan_cost(spec.head, size)
-    return total + head
+    return Cost(params + head.params, macs + head.macs, acts + head.activations)
+
+
+@lru_cache(maxsize=8192)
+def _block_cost(block: BlockSpec, size: Size) -> tuple[Cost, Size]:
+    """Cost of one block at one input size; memoised because stages repeat equal blocks
+    and searches revisit the same blocks (specs are frozen and hash by value)."""
+    return plan_cost(BLOCKS.get(block.kind).plan(block), size)

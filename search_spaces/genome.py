@@ -72,6 +72,19 @@ def _kernel(obj: Any, name: str) -> None:
         raise GenomeError(f"{name} must be an odd kernel size, got {getattr(obj, name)!r}", name)
 
 
+def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
+    """Normalise a cell genotype (lists from YAML) to nested tuples of strings and ints."""
+    if not isinstance(value, (list, tuple)):
+        raise GenomeError(f"cell must be a list of nodes, got {value!r}", "cell")
+    nodes = []
+    for i, node in enumerate(value):
+        if not isinstance(node, (list, tuple)) or not all(
+                isinstance(x, (str, int)) and not isinstance(x, bool) for x in node):
+            raise GenomeError(f"cell[{i}] must be a list of op names and input indices, got {node!r}", "cell")
+        nodes.append(tuple(node))
+    return tuple(nodes)
+
+
 @dataclass(frozen=True)
 class Norm:
     """Normalisation layer settings shared by the whole network.
@@ -175,6 +188,12 @@ class Stage:
         skip: Whether the block adds an identity shortcut when shapes allow.
         pw_act: Whether a depthwise-separable block activates after its pointwise
             conv (MobileNetV1 does; EfficientNet's first block does not).
+        group_width: Channels per group of a grouped conv (RegNet's g, ResNeXt's
+            width per group); 0 means no grouping.
+        bottleneck: Bottleneck ratio b of residual bottleneck blocks: the middle width
+            is ``channels / b`` (RegNet; ResNet-50 has b = 4).
+        cell: A cell genotype for cell-based blocks (NASNet, PNASNet, AmoebaNet): a
+            tuple of per-node tuples of op names and input indices; empty otherwise.
     """
 
     block: str
@@ -188,6 +207,9 @@ class Stage:
     act: str = ""
     skip: bool = True
     pw_act: bool = False
+    group_width: int = 0
+    bottleneck: float = 1.0
+    cell: tuple[tuple[str | int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         _str(self, "block")
@@ -203,6 +225,9 @@ class Stage:
         _str(self, "act")
         _bool(self, "skip")
         _bool(self, "pw_act")
+        _int(self, "group_width", low=0)
+        _float(self, "bottleneck", low=0.0, low_open=True)
+        object.__setattr__(self, "cell", _cell(self.cell))
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ costs, so a block's build and cost are one description read twice.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -66,7 +66,9 @@ class BlockSpec:
         se_act: SE inner activation name.
         se_gate: SE gate activation name.
         residual: Whether the identity shortcut is added.
-        drop_path: Stochastic-depth rate on the residual branch.
+        drop_path: Stochastic-depth rate on the residual branch. Excluded from equality
+            and hashing: it is a training-time rate that changes neither shape nor cost,
+            so equal specs can share one cost computation.
         pw_act: Activation after a depthwise-separable block's pointwise conv.
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
@@ -83,7 +85,7 @@ class BlockSpec:
     se_act: str
     se_gate: str
     residual: bool
-    drop_path: float
+    drop_path: float = field(compare=False)
     pw_act: bool
     norm: Norm
     padding: str

@@ -1,0 +1,241 @@
+"""The search-space contract: parameter distributions, decode, seeded sampling, named points.
+
+A space is a list of plain-data distributions (categorical, int range, float range, each
+optionally active only under a condition on an earlier parameter) plus a pure
+``decode(params) -> Network``. The same distributions drive Optuna's define-by-run
+``trial.suggest_*`` (:meth:`SearchSpace.suggest`), seeded sampling
+(:meth:`SearchSpace.sample`) and, later, conversion to NNI choices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Union
+
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+
+__all__ = [
+    "Categorical", "Condition", "Distribution", "FloatRange", "InfeasibleError", "IntRange", "MacsRange",
+    "SearchSpace", "as_rng", "params_digest",
+]
+
+Value = Union[int, float, str, bool]
+
+
+class InfeasibleError(UserInputError):
+    """No sample satisfied a constraint within the allowed number of tries."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A distribution is active only when parameter ``param`` took one of ``values``."""
+
+    param: str
+    values: tuple[Value, ...]
+
+    def holds(self, params: Mapping[str, Any]) -> bool:
+        """Whether the condition is met by the (partial) assignment ``params``."""
+        return self.param in params and params[self.param] in self.values
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """One of a fixed tuple of choices (ints, floats, strings or bools)."""
+
+    name: str
+    choices: tuple[Value, ...]
+    when: Condition | None = None
+
+    def draw(self, rng: random.Random) -> Value:
+        return rng.choice(self.choices)
+
+    def suggest(self, trial: Any) -> Value:
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+    def contains(self, value: Any) -> bool:
+        # True == 1 in Python; a bool must match a bool choice and a number a number.
+        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+
+    def describe(self) -> str:
+        return "{" + ", ".join(map(str, self.choices)) + "}"
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """An integer in ``[low, high]`` (both inclusive), on a ``step`` grid or log-uniform."""
+
+    name: str
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+    when: Condition | None = None
+
+    def draw(self, rng: random.Random) -> int:
+        if self.log:
+            return min(self.high, max(self.low, round(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))))
+        return rng.randrange(self.low, self.high + 1, self.step)
+
+    def suggest(self, trial: Any) -> int:
+        return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def contains(self, value: Any) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+                and (value - self.low) % self.step == 0)
+
+    def describe(self) -> str:
+        return f"int [{self.low}, {self.high}]" + (" log" if self.log else "") + (f" step {self.step}" if self.step > 1 else "")
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """A float in ``[low, high]``, uniform or log-uniform, optionally on a ``step`` grid."""
+
+    name: str
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    when: Condition | None = None
+
+    def draw(self, rng: random.Random) -> float:
+        if self.step is not None:
+            n = int(round((self.high - self.low) / self.step))
+            return self.low + rng.randint(0, n) * self.step
+        if self.log:
+            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return rng.uniform(self.low, self.high)
+
+    def suggest(self, trial: Any) -> float:
+        return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
+
+    def contains(self, value: Any) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and self.low <= value <= self.high)
+
+    def describe(self) -> str:
+        return f"float [{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
+
+
+Distribution = Union[Categorical, IntRange, FloatRange]
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """A short, stable name for a parameter assignment (same params, same digest, any process)."""
+    text = repr(sorted((k, repr(v)) for k, v in params.items()))
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def as_rng(seed_or_rng: int | random.Random | None) -> random.Random:
+    """A ``random.Random``: the one given, or a new one seeded with the int given."""
+    if isinstance(seed_or_rng, random.Random):
+        return seed_or_rng
+    return random.Random(seed_or_rng)
+
+
+@dataclass(frozen=True)
+class MacsRange:
+    """Constraint: the genome's MACs at its resolution lie in ``[low, high]``."""
+
+    low: float
+    high: float
+
+    def __call__(self, genome: Network) -> bool:
+        from search_spaces.cost import cost  # late: keeps spaces importable without building anything
+
+        return self.low <= cost(genome).macs <= self.high
+
+    def __str__(self) -> str:
+        return f"MACs in [{_human(self.low)}, {_human(self.high)}]"
+
+
+def _human(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.4g}{unit}"
+    return f"{n:g}"
+
+
+class SearchSpace(ABC):
+    """A named design space.
+
+    Subclasses set ``name`` and ``default_resolution`` and implement
+    :meth:`distributions`, :meth:`decode` and :meth:`points`.
+
+    Call order for a search: ``distributions()`` once (to set up a strategy), then per
+    trial either ``suggest(trial)`` (Optuna) or ``decode(params)`` with params the
+    strategy chose; ``sample(rng)`` for seeded random draws.
+    """
+
+    name: str = ""
+    default_resolution: int = 224
+
+    @abstractmethod
+    def distributions(self) -> tuple[Distribution, ...]:
+        """Every parameter, in an order where conditions refer only to earlier ones."""
+
+    @abstractmethod
+    def decode(self, params: Mapping[str, Any]) -> Network:
+        """Pure: the genome for a full assignment of the active parameters."""
+
+    @abstractmethod
+    def points(self) -> dict[str, dict[str, Any]]:
+        """Named published architectures of this space, as parameter assignments."""
+
+    def active(self, params: Mapping[str, Any]) -> list[Distribution]:
+        """The distributions active under ``params`` (conditions checked in order)."""
+        return [d for d in self.distributions() if d.when is None or d.when.holds(params)]
+
+    def check(self, params: Mapping[str, Any]) -> None:
+        """Raise :class:`UserInputError` naming the parameter if ``params`` is incomplete or out of range."""
+        for dist in self.active(params):
+            if dist.name not in params:
+                raise UserInputError(f"space {self.name!r}: parameter {dist.name!r} is missing")
+            if not dist.contains(params[dist.name]):
+                raise UserInputError(f"space {self.name!r}: parameter {dist.name!r} must be in "
+                                     f"{dist.describe()}, got {params[dist.name]!r}")
+
+    def sample_params(self, seed_or_rng: int | random.Random | None = None) -> dict[str, Any]:
+        """A seeded random assignment of the active parameters."""
+        rng = as_rng(seed_or_rng)
+        params: dict[str, Any] = {}
+        for dist in self.distributions():
+            if dist.when is None or dist.when.holds(params):
+                params[dist.name] = dist.draw(rng)
+        return params
+
+    def sample(self, seed_or_rng: int | random.Random | None = None,
+               constraint: Callable[[Network], bool] | None = None, max_tries: int = 1000) -> Network:
+        """A seeded random genome (same seed, same genome), optionally satisfying ``constraint``.
+
+        Raises:
+            InfeasibleError: if ``max_tries`` samples all fail the constraint.
+        """
+        rng = as_rng(seed_or_rng)
+        for _ in range(max_tries if constraint is not None else 1):
+            genome = self.decode(self.sample_params(rng))
+            if constraint is None or constraint(genome):
+                return genome
+        raise InfeasibleError(f"no sample of space {self.name!r} satisfied {constraint} in {max_tries} tries; "
+                              f"widen the constraint or raise max_tries")
+
+    def suggest(self, trial: Any) -> Network:
+        """Let an Optuna trial choose every active parameter (define-by-run), and decode."""
+        params: dict[str, Any] = {}
+        for dist in self.distributions():
+            if dist.when is None or dist.when.holds(params):
+                params[dist.name] = dist.suggest(trial)
+        return self.decode(params)
+
+    def point(self, name: str) -> Network:
+        """The genome of named point ``name``."""
+        points = self.points()
+        if name not in points:
+            raise UserInputError(f"space {self.name!r} has no named point {name!r}; it has: {', '.join(points)}")
+        return self.decode(points[name])
