@@ -6,7 +6,7 @@ iterate, so the module and its analytic cost cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable, Iterator
 
 from scaling.rounding import round_channels, round_repeats
@@ -100,10 +100,13 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
         cout = width(stage.channels)
         specs = []
         for j in range(depth):
-            ctx = BlockContext(cin=cin, cout=cout, stride=stage.stride if j == 0 else 1, act=stage.act or act,
-                               drop_path=genome.drop_path * index / total, norm=genome.norm, quirks=q,
-                               width_mult=genome.width_mult)
-            specs.append(kind.resolve(stage, ctx))
+            rate = genome.drop_path * index / total
+            if j < 2:
+                ctx = BlockContext(cin=cin, cout=cout, stride=stage.stride if j == 0 else 1, act=stage.act or act,
+                                   drop_path=rate, norm=genome.norm, quirks=q, width_mult=genome.width_mult)
+                specs.append(kind.resolve(stage, ctx))
+            else:  # same context as block 1 but for the rate: skip re-deriving (a hot path in searches)
+                specs.append(replace(specs[-1], drop_path=rate))
             cin, index = cout, index + 1
         stages.append(tuple(specs))
     return ResolvedNet(genome.name, size, genome.in_channels, genome.num_classes, stem, tuple(stages),

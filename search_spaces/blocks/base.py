@@ -177,7 +177,12 @@ class BlockType(ABC):
 
     @abstractmethod
     def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
-        """Pure: the resolved spec of one block of ``stage`` at position ``ctx``."""
+        """Pure: the resolved spec of one block of ``stage`` at position ``ctx``.
+
+        The spec must be a frozen dataclass with a ``drop_path`` field: blocks after the
+        second of a stage differ from the second only in that rate, so the resolver
+        copies it instead of calling ``resolve`` again.
+        """
 
     @abstractmethod
     def plan(self, spec: BlockSpec) -> Plan:

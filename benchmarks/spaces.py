@@ -1,0 +1,79 @@
+"""Sampling throughput of every registered search space, and the 400M-MACs band of `mbconv`.
+
+Measures, per space, how many genomes per second one core can sample, decode and cost
+analytically (the inner loop of a cost-constrained search), both with a cold block-cost
+cache (every genome costed from scratch) and warm (the cache a long search builds up).
+For `mbconv` it also reports the share of samples whose MACs fall in bands around 400M.
+
+Usage:
+    python benchmarks/spaces.py [--samples 2000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+import search_spaces as ss
+from search_spaces import spaces
+from search_spaces.cost import _block_cost
+
+
+def machine() -> str:
+    """One line describing the CPU, cores and versions."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def throughput(space: spaces.SearchSpace, n: int, cold: bool) -> tuple[float, list[int]]:
+    """Genomes per second for sample + decode + cost over seeds 0..n-1, and their MACs."""
+    macs = []
+    start = time.perf_counter()
+    for seed in range(n):
+        if cold:
+            _block_cost.cache_clear()
+        macs.append(ss.cost(space.sample(seed)).macs)
+    return n / (time.perf_counter() - start), macs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=2000, help="genomes per space (default: 2000)")
+    parser.add_argument("--quick", action="store_true", help="200 genomes per space")
+    args = parser.parse_args()
+    n = 200 if args.quick else args.samples
+
+    print(f"Machine: {machine()}; one process, one core.\n")
+    print("| space | genomes | cold cache (genomes/s) | warm cache (genomes/s) | median MACs | MACs range |")
+    print("|---|---:|---:|---:|---:|---|")
+    band_macs: list[int] = []
+    for name in spaces.names():
+        space = spaces.get(name)
+        cold, macs = throughput(space, n, cold=True)
+        warm, _ = throughput(space, n, cold=False)
+        if name == "mbconv":
+            band_macs = macs
+        print(f"| {name} | {n} | {cold:,.0f} | {warm:,.0f} | {statistics.median(macs) / 1e6:,.0f}M "
+              f"| {min(macs) / 1e6:,.0f}M - {max(macs) / 1e6:,.0f}M |")
+    if band_macs:
+        print("\nShare of `mbconv` samples (224 px) within a MACs band around 400M:\n")
+        print("| band | share |")
+        print("|---|---:|")
+        for width in (0.05, 0.10, 0.25):
+            lo, hi = 400e6 * (1 - width), 400e6 * (1 + width)
+            share = sum(lo <= m <= hi for m in band_macs) / len(band_macs)
+            print(f"| 400M +-{width:.0%} ({lo / 1e6:.0f}M-{hi / 1e6:.0f}M) | {share:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
