@@ -1,0 +1,22 @@
+"""Weights interop: load reference implementations' state dicts into our built modules.
+
+Usage::
+
+    from search_spaces import build, zoo
+    from search_spaces.interop import convert_state_dict, load_reference, source_for
+
+    genome = zoo.get("efficientnet_b0")
+    source = source_for(zoo.entry("efficientnet_b0").reference)     # "timm_efficientnet"
+    model = load_reference(build(genome), timm_model.state_dict(), source)
+
+Sources by name (one module each): ``timm_efficientnet`` (timm's ``EfficientNet`` class:
+``tf_efficientnet_b*``, ``tf_efficientnetv2_*``, ``mnasnet_*``) and ``torchvision_mobilenet``
+(``mobilenet_v2``, ``mobilenet_v3_large``, ``mobilenet_v3_small``). The mapping is derived
+from the resolved spec's block kinds and layer names, never from parameter order, and is
+strict: missing, unused or unmatched keys and shape differences raise ``UserInputError``.
+"""
+
+from search_spaces.interop.base import SOURCES, ModuleMap, Source, convert_state_dict, load_reference, source_for
+from search_spaces.interop import timm_efficientnet, torchvision_mobilenet  # noqa: F401  (registration)
+
+__all__ = ["SOURCES", "ModuleMap", "Source", "convert_state_dict", "load_reference", "source_for"]
