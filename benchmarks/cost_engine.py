@@ -1,0 +1,436 @@
+"""Analytic cost vs build + FlopCounterMode, and our EfficientNet blocks vs timm's.
+
+Part 1 ("cost"): for every zoo model at its default resolution and for N random genomes,
+the time of ``search_spaces.cost(g)`` (median per call; warm = block-cost cache filled by
+the previous call, cold = cache cleared before every call) against ``build(g)`` plus one
+batch-1 forward under ``torch.utils.flop_counter.FlopCounterMode`` in ``torch.no_grad()``
+(median of a few), and whether the analytic params / MACs equal the counted ones
+(params exactly, MACs exactly ``FlopCounterMode total // 2``).
+
+Part 2 ("blocks"): our built EfficientNet-B0 / EfficientNetV2-S against timm's
+``tf_efficientnet_b0`` / ``tf_efficientnetv2_s`` (same architecture, random init, same
+dropout and stochastic-depth rates): eval-mode inference latency under
+``torch.inference_mode()`` and one training step (forward + cross-entropy + backward +
+SGD step) in train mode. Ours and timm's runs alternate (AB, BA, AB, ...) so drift in
+machine load hits both; each figure is the median of the timed runs after warm-up.
+
+Everything printed to stdout is markdown that pastes straight into docs/BENCHMARKS.md;
+progress goes to stderr. No assertion is made on wall time.
+
+Usage:
+    python benchmarks/cost_engine.py                 # full run (about 4 minutes on 2 cores)
+    python benchmarks/cost_engine.py --quick         # smoke run (about 30 s; numbers mean nothing)
+    python benchmarks/cost_engine.py --parts blocks --repeats 30 --v2-resolution 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import search_spaces as ss
+from search_spaces.cost import _block_cost
+from search_spaces.genome import Network
+from search_spaces.testing import random_network
+
+QUICK_MODELS = ("efficientnet_b0", "mobilenet_v3_small", "efficientnetv2_s")
+DEFAULT_COMPARE = ("efficientnet_b0", "efficientnetv2_s")
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (or the platform's guess)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def revision() -> str:
+    """The repository's git commit, marked when the work tree has uncommitted changes."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown revision"
+    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine(threads: int) -> str:
+    """One line: CPU, cores, versions, torch threads, code revision."""
+    import timm
+
+    return (f"{cpu_model()}, {available_cores()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
+            f"timm {timm.__version__}, torch threads {threads}; {revision()}")
+
+
+class LoadMeter:
+    """How busy the machine was apart from us: other processes' CPU time and hypervisor steal."""
+
+    def __init__(self) -> None:
+        self.start = (self._stat(), self._ours(), time.monotonic())
+
+    @staticmethod
+    def _stat() -> tuple[float, float] | None:
+        """Busy seconds (user, nice, system, irq, softirq) and steal seconds of all CPUs, from /proc/stat."""
+        try:
+            with open("/proc/stat") as handle:
+                f = [int(v) for v in handle.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        return (f[0] + f[1] + f[2] + f[5] + f[6]) / tick, f[7] / tick
+
+    @staticmethod
+    def _ours() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def report(self) -> str:
+        stat0, ours0, wall0 = self.start
+        stat1, ours1, wall1 = self._stat(), self._ours(), time.monotonic()
+        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+        wall = wall1 - wall0
+        if stat0 is None or stat1 is None:
+            return f"run took {wall:.0f} s; load average at the end {load}"
+        others = max(0.0, (stat1[0] - stat0[0]) - (ours1 - ours0)) / wall
+        steal = (stat1[1] - stat0[1]) / wall
+        return (f"run took {wall:.0f} s; other processes on this machine kept on average {others:.2f} cores busy "
+                f"and the hypervisor stole {steal:.2f} cores (other guests); load average at the end {load}")
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- part 1: cost engine
+
+
+@dataclass(frozen=True)
+class CostRow:
+    name: str
+    resolution: int
+    params: int
+    macs: int
+    warm_us: float
+    cold_us: float
+    count_ms: float
+    build_ms: float
+    params_equal: bool
+    macs_equal: bool
+
+    @property
+    def speedup(self) -> float:
+        return self.count_ms * 1e3 / self.warm_us
+
+    @property
+    def cold_speedup(self) -> float:
+        return self.count_ms * 1e3 / self.cold_us
+
+
+def time_cost_calls(genome: Network, calls: int, cold: bool) -> list[float]:
+    """Per-call seconds of ``ss.cost(genome)``; ``cold`` clears the block-cost cache before each call."""
+    times = []
+    for _ in range(calls):
+        if cold:
+            _block_cost.cache_clear()
+        start = time.perf_counter()
+        ss.cost(genome)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def build_and_count(genome: Network) -> tuple[float, float, int, int]:
+    """Seconds for build + one counted batch-1 forward, seconds of the build alone; counted params and
+    MACs (FlopCounterMode total // 2)."""
+    start = time.perf_counter()
+    model = ss.build(genome).eval()
+    built = time.perf_counter()
+    x = torch.randn(1, genome.in_channels, genome.resolution, genome.resolution)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    end = time.perf_counter()
+    return end - start, built - start, sum(p.numel() for p in model.parameters()), counter.get_total_flops() // 2
+
+
+def measure_cost(genome: Network, cost_calls: int, count_repeats: int, label: str = "") -> CostRow:
+    """Alternate chunks of analytic calls (warm, then cold) with build + count runs; medians of each."""
+    analytic = ss.cost(genome)
+    warm: list[float] = []
+    cold: list[float] = []
+    counted: list[float] = []
+    builds: list[float] = []
+    params = macs = -1
+    chunk = max(1, cost_calls // count_repeats)
+    for _ in range(count_repeats):
+        warm += time_cost_calls(genome, chunk, cold=False)
+        cold += time_cost_calls(genome, chunk, cold=True)
+        elapsed, build_only, params, macs = build_and_count(genome)
+        counted.append(elapsed)
+        builds.append(build_only)
+    med = statistics.median
+    return CostRow(label or genome.name, genome.resolution, analytic.params, analytic.macs, med(warm) * 1e6,
+                   med(cold) * 1e6, med(counted) * 1e3, med(builds) * 1e3, params == analytic.params,
+                   macs == analytic.macs)
+
+
+def fmt_count(n: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def table_row(*cells: object) -> None:
+    print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
+
+
+def cost_cells(rows: Sequence[CostRow]) -> list[str]:
+    """Table cells from resolution to speed-ups: the row's values, or their medians over several rows."""
+    med = statistics.median
+    return [f"{med(r.resolution for r in rows):.0f}", fmt_count(med(r.params for r in rows)),
+            fmt_count(med(r.macs for r in rows)), f"{med(r.warm_us for r in rows):,.0f}",
+            f"{med(r.cold_us for r in rows):,.0f}", f"{med(r.count_ms for r in rows):,.1f}",
+            f"{med(r.build_ms for r in rows):,.1f}", f"{med(r.speedup for r in rows):,.0f}x",
+            f"{med(r.cold_speedup for r in rows):,.0f}x"]
+
+
+def part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeats: int) -> None:
+    calls = max(1, cost_calls // count_repeats) * count_repeats
+    print("### Analytic cost vs build + FlopCounterMode\n")
+    print(f"`cost(g)`: median per call over {calls} calls with the block-cost cache warm (as in a search that "
+          f"revisits blocks) and over {calls} calls with it cleared before each call (cold). Build + count: `build(g)` "
+          f"plus one batch-1 forward under `FlopCounterMode` in `torch.no_grad()`, median of {count_repeats} (the "
+          f"build alone in its own column). Speed-up = build + count / analytic. Exact: analytic params == "
+          f"`sum(p.numel())`, analytic MACs == FlopCounterMode total // 2.\n")
+    table_row("model", "resolution", "params", "MACs", "analytic warm (µs)", "analytic cold (µs)",
+              "build + count (ms)", "of which build (ms)", "speed-up warm", "speed-up cold", "params exact",
+              "MACs exact")
+    table_row("---", *["---:"] * 9, ":---:", ":---:")
+    build_and_count(random_network(0))  # untimed: first-call overheads (dispatcher, FlopCounterMode set-up)
+    rows: list[CostRow] = []
+    for name in models:
+        progress(f"[cost] {name}")
+        row = measure_cost(ss.zoo.get(name), cost_calls, count_repeats)
+        rows.append(row)
+        table_row(name, *cost_cells([row]), "yes" if row.params_equal else "**NO**",
+                  "yes" if row.macs_equal else "**NO**")
+    randoms: list[CostRow] = []
+    for seed in range(genomes):
+        progress(f"[cost] random genome seed {seed}")
+        randoms.append(measure_cost(random_network(seed), cost_calls, count_repeats, f"random genome seed {seed}"))
+    if randoms:
+        table_row(f"{genomes} random genomes (seeds 0-{genomes - 1}), medians", *cost_cells(randoms),
+                  f"{sum(r.params_equal for r in randoms)}/{genomes}",
+                  f"{sum(r.macs_equal for r in randoms)}/{genomes}")
+    every = rows + randoms
+    if not every:
+        return
+    warm = [r.speedup for r in every]
+    cold = [r.cold_speedup for r in every]
+    exact = sum(r.params_equal and r.macs_equal for r in every)
+    table_row(f"**all {len(every)} networks: median / minimum speed-up**", *[""] * 7,
+              f"**{statistics.median(warm):,.0f}x / {min(warm):,.0f}x**",
+              f"**{statistics.median(cold):,.0f}x / {min(cold):,.0f}x**", f"{exact}/{len(every)} exact", "")
+    slowest = min(every, key=lambda r: r.speedup)
+    print(f"\nGoal (issue): analytic cost at least 1000x faster than build + count. Reached with a warm cache by "
+          f"{sum(v >= 1000 for v in warm)} of {len(every)} networks ({sum(r.speedup >= 1000 for r in rows)} of "
+          f"{len(rows)} zoo models), with a cold cache by {sum(v >= 1000 for v in cold)} of {len(every)}; "
+          f"slowest relative to build + count: {slowest.name} ({slowest.speedup:,.0f}x warm).\n")
+
+
+# ----------------------------------------------------------------------------- part 2: blocks vs timm
+
+
+def make_pair(name: str) -> tuple[nn.Module, nn.Module, Network]:
+    """Our built zoo model and the timm model it references, with the same dropout and drop-path rates."""
+    import timm
+
+    genome = ss.zoo.get(name)
+    reference = ss.zoo.entry(name).reference.split(":", 1)[1]
+    ours = ss.build(genome)
+    theirs = timm.create_model(reference, pretrained=False, num_classes=genome.num_classes,
+                               drop_rate=genome.head.dropout, drop_path_rate=genome.drop_path)
+    return ours, theirs, genome
+
+
+def interleaved(fns: tuple[Callable[[], None], Callable[[], None]], warmup: int,
+                repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of each run of two callables, run alternately AB, BA, AB, ... after warm-up."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: tuple[list[float], list[float]] = ([], [])
+    for i in range(repeats):
+        for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+            start = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    return times
+
+
+def inference_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        with torch.inference_mode():
+            model(x)
+    return run
+
+
+def train_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def run() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    return run
+
+
+def spread(times: list[float]) -> str:
+    """Interquartile range relative to the median, as a percentage."""
+    if len(times) < 2:
+        return "-"
+    q1, q2, q3 = statistics.quantiles(times, n=4)
+    return f"{(q3 - q1) / q2:.0%}"
+
+
+def timing_cells(times: tuple[list[float], list[float]], ratios: list[float]) -> list[str]:
+    """Medians in ms, their ratio (appended to ``ratios``) and the spread of each."""
+    a, b = statistics.median(times[0]), statistics.median(times[1])
+    ratios.append(a / b)
+    return [f"{a * 1e3:,.1f}", f"{b * 1e3:,.1f}", f"{a / b:.3f}", f"{spread(times[0])} / {spread(times[1])}"]
+
+
+def part_blocks(names: Sequence[str], args: argparse.Namespace) -> None:
+    print("### Our blocks vs timm's (CPU)\n")
+    print(f"Random init, same architecture, timm built with the genome's dropout and drop-path rates. Inference: "
+          f"eval mode, `torch.inference_mode()`, {args.warmup} warm-up runs, median of {args.repeats}. Training "
+          f"step: train mode, forward + cross-entropy + backward + SGD (momentum) step, batch {args.train_batch}, "
+          f"{args.warmup} warm-up steps, median of {args.train_repeats}. Ours and timm's runs alternate (AB, BA, ...). "
+          f"Ratio = ours / timm (goal <= 1.05); "
+          f"spread = interquartile range / median of each side's runs (the noise a ratio should be read against).\n")
+    table_row("model (ours vs timm)", "measurement", "ours (ms)", "timm (ms)", "ours / timm", "spread ours / timm")
+    table_row("---", "---", "---:", "---:", "---:", "---:")
+    ratios, counts = [], []
+    for name in names:
+        torch.manual_seed(0)
+        ours, theirs, genome = make_pair(name)
+        label = f"{name} vs {ss.zoo.entry(name).reference.split(':', 1)[1]}"
+        counts.append(f"{label}: {sum(p.numel() for p in ours.parameters()):,} vs "
+                      f"{sum(p.numel() for p in theirs.parameters()):,}")
+        is_v2 = name.startswith("efficientnetv2")
+        res = args.v2_resolution if is_v2 else genome.resolution
+        train_res = args.v2_train_resolution if is_v2 else args.train_resolution
+        ours.eval(), theirs.eval()
+        for batch in args.batches:
+            progress(f"[blocks] {name} inference batch {batch} at {res}")
+            x = torch.randn(batch, genome.in_channels, res, res)
+            times = interleaved((inference_fn(ours, x), inference_fn(theirs, x)), args.warmup, args.repeats)
+            table_row(label, f"inference, batch {batch}, {res}x{res}", *timing_cells(times, ratios))
+        progress(f"[blocks] {name} training step batch {args.train_batch} at {train_res}")
+        ours.train(), theirs.train()
+        x = torch.randn(args.train_batch, genome.in_channels, train_res, train_res)
+        y = torch.randint(0, genome.num_classes, (args.train_batch,))
+        times = interleaved((train_fn(ours, x, y), train_fn(theirs, x, y)), args.warmup, args.train_repeats)
+        table_row(label, f"training step, batch {args.train_batch}, {train_res}x{train_res}",
+                  *timing_cells(times, ratios))
+    if ratios:
+        print(f"\nParameters (ours vs timm): {'; '.join(counts)}. Worst ours / timm ratio {max(ratios):.3f}: the "
+              f"1.05 goal is {'met' if max(ratios) <= 1.05 else 'NOT met'} in this run"
+              f"{' (--quick: too few runs to conclude anything)' if args.quick else ''}.\n")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smoke run (overrides counts): models {','.join(QUICK_MODELS)}, 5 genomes, 3 repeats, "
+                        "V2 at 224")
+    parser.add_argument("--parts", default="cost,blocks", help="comma-separated parts to run: cost, blocks")
+    parser.add_argument("--models", default="all", help="comma-separated zoo models for part 1, or 'all'")
+    parser.add_argument("--genomes", type=int, default=50, help="random genomes (seeds 0..N-1) in part 1")
+    parser.add_argument("--cost-calls", type=int, default=300, help="timed analytic cost() calls per network")
+    parser.add_argument("--count-repeats", type=int, default=3, help="timed build + count runs per network")
+    parser.add_argument("--compare", default=",".join(DEFAULT_COMPARE),
+                        help="comma-separated zoo models to compare with their timm reference in part 2")
+    parser.add_argument("--repeats", type=int, default=20, help="timed inference runs per model and batch")
+    parser.add_argument("--train-repeats", type=int, default=None, help="timed training steps (default: --repeats)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs before timing")
+    parser.add_argument("--batches", default="1,8", help="comma-separated inference batch sizes")
+    parser.add_argument("--v2-resolution", type=int, default=384, help="inference resolution for V2 models")
+    parser.add_argument("--train-batch", type=int, default=8, help="training-step batch size")
+    parser.add_argument("--train-resolution", type=int, default=224, help="training-step resolution (V1 models)")
+    parser.add_argument("--v2-train-resolution", type=int, default=224, help="training-step resolution for V2 models")
+    parser.add_argument("--threads", type=int, default=available_cores(), help="torch.set_num_threads (all cores)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        if args.models == "all":
+            args.models = ",".join(QUICK_MODELS)
+        args.genomes, args.cost_calls, args.count_repeats = min(args.genomes, 5), 30, 1
+        args.repeats, args.warmup, args.v2_resolution = 3, 1, 224
+        args.train_repeats = 2
+    args.train_repeats = args.train_repeats or args.repeats
+    args.batches = [int(b) for b in args.batches.split(",") if b]
+    args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = args.parts - {"cost", "blocks"}
+    if unknown:
+        parser.error(f"--parts: unknown part(s) {', '.join(sorted(unknown))}; choose from cost, blocks")
+    for option in ("models", "compare"):
+        value = getattr(args, option)
+        names = ss.zoo.names() if value == "all" else [n.strip() for n in value.split(",") if n.strip()]
+        for n in names:
+            if n not in ss.zoo.names():
+                parser.error(f"--{option}: unknown zoo model {n!r}; known: {', '.join(ss.zoo.names())}")
+        setattr(args, option, names)
+    for name in args.compare if "blocks" in args.parts else ():
+        reference = ss.zoo.entry(name).reference
+        if not reference.startswith("timm:"):
+            parser.error(f"--compare: {name}'s reference {reference} is not a timm model")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    meter = LoadMeter()
+    command = "python benchmarks/cost_engine.py" + "".join(f" {shlex.quote(a)}" for a in
+                                                           (sys.argv[1:] if argv is None else argv))
+    print(f"Command: `{command}`\n")
+    print(f"Machine: {machine(args.threads)}.\n")
+    if "cost" in args.parts:
+        part_cost(args.models, args.genomes, args.cost_calls, args.count_repeats)
+    if "blocks" in args.parts:
+        part_blocks(args.compare, args)
+    print(f"Load: {meter.report()}.")
+
+
+if __name__ == "__main__":
+    main()
