@@ -114,12 +114,20 @@ def to_yaml(genome: Network, meta: dict[str, Any] | None = None) -> str:
 
 def _parse(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as err:
+        mark = err.problem_mark
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise GenomeError(f"{source}: refused YAML tag{where} ({err.problem}); genome files are plain data "
+                          f"and only safe YAML is loaded") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise GenomeError(f"{source}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        raise GenomeError(f"{source}: the file is empty")
+    return data
 
 
 def from_yaml(text: str, source: str = "genome") -> Network:
