@@ -16,6 +16,7 @@ from search_spaces.spaces.base import (
 )
 from search_spaces.spaces.fused import FusedSpace
 from search_spaces.spaces.mbconv import MBConvSpace
+from search_spaces.spaces.regnet import RegNetSpace
 
 __all__ = [
     "SPACES", "Categorical", "Condition", "Distribution", "FloatRange", "InfeasibleError", "IntRange", "MacsRange",
@@ -25,6 +26,7 @@ __all__ = [
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("search space")
 SPACES.register("mbconv", MBConvSpace)
 SPACES.register("fused", FusedSpace)
+SPACES.register("regnet", RegNetSpace)
 
 
 def names() -> list[str]:

@@ -57,4 +57,4 @@ def entry(name: str) -> ZooEntry:
     return ZOO.get(name)
 
 
-from search_spaces.zoo import efficientnet, efficientnetv2, mnasnet, mobilenet  # noqa: E402,F401  (registration)
+from search_spaces.zoo import efficientnet, efficientnetv2, mnasnet, mobilenet, regnet  # noqa: E402,F401  (registration)

@@ -1,0 +1,143 @@
+"""The residual bottleneck block of RegNetX / RegNetY (Radosavovic et al. 2020, "Designing Network
+Design Spaces", fig. 4 and sec. 4-5) and of ResNeXt / ResNet (He et al. 2016, Xie et al. 2017).
+
+``1x1 conv -> norm -> act -> 3x3 group conv (stride) -> norm -> act -> [SE] -> 1x1 conv -> norm``,
+plus a shortcut (identity, or 1x1 conv with the stride + norm when the width or the
+resolution changes), then the activation *after* the addition. The X block has no SE; the
+Y block (paper sec. 5, "RegNetY") adds SE after the group conv.
+
+Widths, as in the pycls / timm reference code (``pycls/models/anynet.py``,
+``timm/models/regnet.py``, ``Bottleneck``):
+
+- middle width ``mid = round(cout / b)`` for the stage's bottleneck ratio ``b`` (paper's
+  ``b``; timm's ``bottle_ratio`` is ``1 / b``);
+- group width ``g = min(stage.group_width, mid)`` and ``groups = mid / g``;
+  ``group_width = 0`` means an ungrouped conv (ResNet);
+- SE width ``int(round(w_in * se))`` of the block's *input* width (pycls
+  ``w_se = int(round(w_in * se_r))``; timm ``int(round(in_chs * se_ratio))``), not the
+  truncation the MBConv family uses; ``Quirks.se_base = "mid"`` bases it on ``mid`` instead.
+
+Compatibility: a RegNet genome already carries stage widths the paper's compatibility rule
+made divisible (:func:`search_spaces.spaces.regnet.adjust_widths_groups`), so ``mid`` is a
+multiple of ``g`` and nothing changes here. A genome that was width-scaled afterwards may
+not be: then ``mid`` is quantised to the nearest multiple of ``g`` (at least ``g``), the
+same rule applied to the middle width only, so every genome builds and the output width
+stays what the resolver decided.
+
+The stride sits on the 3x3 conv (pycls, timm; torchvision's ResNet "v1.5").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, Plan
+from search_spaces.genome import Norm, Stage
+from search_spaces.layers import ConvSpec, SESpec
+
+__all__ = ["Bottleneck", "BottleneckSpec", "bottleneck_widths"]
+
+
+@dataclass(frozen=True)
+class BottleneckSpec:
+    """A fully resolved residual bottleneck block.
+
+    Attributes:
+        kind: Registered block type (``bottleneck``).
+        cin: Input channels.
+        cout: Output channels.
+        stride: Stride of the 3x3 conv and of the projection shortcut.
+        kernel: Kernel size of the group conv (3 in RegNet / ResNeXt).
+        mid: Middle (bottleneck) width, a multiple of ``group_width``.
+        groups: Groups of the middle conv (``mid / group_width``).
+        se: Squeeze-excitation width, 0 for none (the X block).
+        act: Activation name (after conv1, conv2 and after the addition).
+        se_act: SE inner activation name.
+        se_gate: SE gate activation name.
+        residual: Whether the identity shortcut is added (``skip`` and shapes allow).
+        projection: Whether a 1x1 conv + norm shortcut (with the stride) is added instead,
+            because the width or the resolution changes (``skip`` and shapes differ).
+        drop_path: Stochastic-depth rate on the residual branch; excluded from equality
+            and hashing (it changes neither shape nor cost).
+        norm: Norm settings.
+        padding: ``symmetric`` or ``same``.
+    """
+
+    kind: str
+    cin: int
+    cout: int
+    stride: int
+    kernel: int
+    mid: int
+    groups: int
+    se: int
+    act: str
+    se_act: str
+    se_gate: str
+    residual: bool
+    projection: bool
+    drop_path: float = field(compare=False)
+    norm: Norm
+    padding: str
+
+    @property
+    def group_width(self) -> int:
+        """Channels per group of the middle conv."""
+        return self.mid // self.groups
+
+
+def bottleneck_widths(cout: int, bottleneck: float, group_width: int) -> tuple[int, int]:
+    """Middle width and group count of a bottleneck block (pycls / timm ``Bottleneck``).
+
+    Args:
+        cout: Output width ``w``.
+        bottleneck: Bottleneck ratio ``b`` (middle width ``w / b``).
+        group_width: Channels per group ``g``; 0 means one group.
+
+    Returns:
+        ``(mid, groups)`` with ``mid`` a positive multiple of the group width and
+        ``groups = mid / g``. For widths made compatible by the RegNet rule this is
+        ``(round(w / b), round(w / b) // g)``, exactly the reference code.
+    """
+    mid = max(1, int(round(cout / bottleneck)))
+    if group_width <= 0:
+        return mid, 1
+    g = min(group_width, mid)
+    if mid % g:
+        mid = max(g, int(round(mid / g)) * g)
+    return mid, mid // g
+
+
+class Bottleneck(BlockType):
+    """Residual bottleneck with group conv and optional SE: the RegNet X / Y block."""
+
+    def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:  # type: ignore[override]
+        mid, groups = bottleneck_widths(ctx.cout, stage.bottleneck, stage.group_width)
+        reshape = ctx.cin != ctx.cout or ctx.stride != 1
+        se = 0
+        if stage.se > 0:
+            base = ctx.cin if ctx.quirks.se_base == "in" else mid
+            se = max(1, int(round(base * stage.se)))
+        return BottleneckSpec(
+            kind="bottleneck", cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
+            groups=groups, se=se, act=ctx.act, se_act=ctx.quirks.se_act or ctx.act, se_gate=ctx.quirks.se_gate,
+            residual=stage.skip and not reshape, projection=stage.skip and reshape, drop_path=ctx.drop_path,
+            norm=ctx.norm, padding=ctx.quirks.padding,
+        )
+
+    def plan(self, spec: BottleneckSpec) -> Plan:  # type: ignore[override]
+        m, pad, norm = spec.mid, spec.padding, spec.norm
+        layers: list = [
+            ("conv1", ConvSpec(spec.cin, m, 1, norm=norm, act=spec.act, padding=pad)),
+            ("conv2", ConvSpec(m, m, spec.kernel, spec.stride, groups=spec.groups, norm=norm, act=spec.act,
+                               padding=pad)),
+        ]
+        if spec.se:
+            layers.append(("se", SESpec(m, spec.se, spec.se_act, spec.se_gate)))
+        layers.append(("conv3", ConvSpec(m, spec.cout, 1, norm=norm, padding=pad)))
+        shortcut = ConvSpec(spec.cin, spec.cout, 1, spec.stride, norm=norm, padding=pad) if spec.projection else None
+        return Plan(tuple(layers), spec.residual or spec.projection, spec.drop_path, shortcut=shortcut,
+                    post_act=spec.act)
+
+
+BLOCKS.register("bottleneck", Bottleneck())
