@@ -9,6 +9,7 @@ optionally active only under a condition on an earlier parameter) plus a pure
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import random
@@ -234,8 +235,8 @@ class SearchSpace(ABC):
         return self.decode(params)
 
     def point(self, name: str) -> Network:
-        """The genome of named point ``name``."""
+        """The genome of named point ``name``, under its published name."""
         points = self.points()
         if name not in points:
             raise UserInputError(f"space {self.name!r} has no named point {name!r}; it has: {', '.join(points)}")
-        return self.decode(points[name])
+        return dataclasses.replace(self.decode(points[name]), name=name)

@@ -73,6 +73,3 @@ class FusedSpace(SearchSpace):
             params.update({f"s{i}_op": stage.block, f"s{i}_kernel": stage.kernel, f"s{i}_expand": stage.expand,
                            f"s{i}_layers": stage.depth})
         return {"efficientnetv2_s": params}
-
-    def point(self, name: str) -> Network:
-        return replace(super().point(name), name=name)

@@ -89,8 +89,6 @@ class MBConvSpace(SearchSpace):
     def points(self) -> dict[str, dict[str, Any]]:
         return {"efficientnet_b0": self.encode_backbone()}
 
-    def point(self, name: str) -> Network:
-        return replace(super().point(name), name=name)
 
     def encode_backbone(self) -> dict[str, Any]:
         """The parameters that reproduce the backbone network itself (EfficientNet-B0)."""
@@ -100,4 +98,3 @@ class MBConvSpace(SearchSpace):
                            f"b{i}_se": stage.se, f"b{i}_skip": "identity" if stage.skip else "none",
                            f"b{i}_filters": 1.0, f"b{i}_layers": 0})
         return params
-

@@ -233,7 +233,3 @@ class RegNetSpace(SearchSpace):
         from search_spaces.zoo.regnet import POINTS  # late: the zoo decodes with this module
 
         return {name: dict(params) for name, params in POINTS.items()}
-
-    def point(self, name: str) -> Network:
-        """Named point ``name`` under its published name (and the space's settings)."""
-        return replace(super().point(name), name=name)
