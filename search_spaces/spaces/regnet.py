@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from search_spaces.genome import Head, Network, Quirks, Stage, Stem
