@@ -23,7 +23,8 @@ from typing import Any
 import search_spaces as ss
 from nas.cli import run
 from search_spaces import zoo
-from search_spaces.blocks import BLOCKS, BlockSpec, Plan, plan_cost
+from search_spaces.blocks import BlockSpec, Plan, plan_cost
+from search_spaces.cost import block_costs
 from search_spaces.errors import UnknownNameError, UserInputError
 from search_spaces.layers import ConvSpec, Cost, LinearSpec, Size
 
@@ -46,9 +47,10 @@ class Row:
         repeats: Number of blocks after depth scaling.
         kernel: Kernel size of the spatial conv (``None`` for the classifier).
         stride: Stride of the first block (``None`` for the classifier).
-        expand: Middle width over input width of the first block (``None`` where not applicable).
-        mid: Middle width of the first block; the hidden layer's width for a classifier that
-            has one (MobileNetV3); ``None`` where not applicable.
+        expand: Middle width over input width of the first block of an MBConv-family stage
+            (``None`` for other blocks: a bottleneck's or cell's middle width is not an expansion).
+        mid: Middle width of the first block (a cell's filter count F); the hidden layer's
+            width for a classifier that has one (MobileNetV3); ``None`` where not applicable.
         cin: Input channels.
         cout: Output channels (classes for the classifier).
         se: Squeeze-excitation width of the first block, 0 for none.
@@ -137,15 +139,19 @@ def load_genome(arg: str) -> tuple[ss.Network, str, str]:
     return entry.genome, "zoo", entry.reference
 
 
-def _block_row(label: str, blocks: tuple[BlockSpec, ...], size: Size) -> tuple[Row, Size]:
-    first, total = blocks[0], Cost()
-    for block in blocks:
-        part, size = plan_cost(BLOCKS.get(block.kind).plan(block), size)
+def _block_row(label: str, costed: list[tuple[Any, Cost, Size]]) -> Row:
+    first, total = costed[0][0], Cost()
+    for _, part, _ in costed:
         total = total + part
-    se_rest = {b.se for b in blocks[1:]}
-    return Row(label, first.kind, len(blocks), first.kernel, first.stride, first.mid / first.cin, first.mid,
-               first.cin, first.cout, first.se, se_rest.pop() if len(se_rest) == 1 else None, first.act, size,
-               total.params, total.macs, total.activations), size
+    blocks = [block for block, _, _ in costed]
+    se_rest = {getattr(b, "se", 0) for b in blocks[1:]}
+    mid = getattr(first, "mid", getattr(first, "filters", None))
+    # Expansion is an MBConv-family notion; a bottleneck's or a cell's middle width is not "expanded".
+    expand = first.mid / first.cin if isinstance(first, BlockSpec) else None
+    return Row(label, first.kind, len(blocks), getattr(first, "kernel", None), first.stride, expand, mid,
+               first.cin, first.cout, getattr(first, "se", 0), se_rest.pop() if len(se_rest) == 1 else None,
+               getattr(first, "act", "relu" if first.kind == "cell" else ""), costed[-1][2],
+               total.params, total.macs, total.activations)
 
 
 def _conv_row(label: str, conv: ConvSpec, size: Size) -> tuple[Row, Size]:
@@ -160,9 +166,10 @@ def report(genome: ss.Network, source: str = "", resolution: int | None = None, 
     size: Size = (spec.resolution, spec.resolution)
     row, size = _conv_row("stem", spec.stem, size)
     rows = [row]
+    costed = iter(block_costs(spec, size))
     for i, blocks in enumerate(spec.stages):
-        row, size = _block_row(str(i), blocks, size)
-        rows.append(row)
+        rows.append(_block_row(str(i), [next(costed) for _ in blocks]))
+        size = rows[-1].output
     layers = list(spec.head.layers)
     while layers and isinstance(layers[0][1], ConvSpec):  # convs before pooling: the "head" row(s)
         row, size = _conv_row("head", layers.pop(0)[1], size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_spaces.blocks import ChainBlock, BLOCKS
+from search_spaces.blocks import BLOCKS, ChainBlock, next_prev
 from search_spaces.genome import Network
 from search_spaces.resolve import ResolvedNet, resolve
 
@@ -27,13 +27,26 @@ class Net(nn.Module):
         self.spec = spec
         self.stem = spec.stem.build()
         self.stages = nn.Sequential(*(
-            nn.Sequential(*(ChainBlock(BLOCKS.get(b.kind).plan(b)) for b in stage)) for stage in spec.stages
+            nn.Sequential(*(BLOCKS.get(b.kind).build(b) for b in stage)) for stage in spec.stages
         ))
         self.head = ChainBlock(spec.head)
+        blocks = list(spec.blocks())
+        # Cells also read the input before their own (h_{i-1}); other nets run as a plain chain.
+        self._wiring = tuple((BLOCKS.get(b.kind).two_inputs, b) for b in blocks)
+        self._chain = not any(two for two, _ in self._wiring)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Feature map after the last stage."""
-        return self.stages(self.stem(x))
+        x = self.stem(x)
+        if self._chain:
+            return self.stages(x)
+        prev: torch.Tensor | None = None
+        modules = (block for stage in self.stages for block in stage)
+        for (two_inputs, spec), block in zip(self._wiring, modules):
+            out = block(x, prev) if two_inputs else block(x)
+            prev = next_prev(spec, x, prev)
+            x = out
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits."""

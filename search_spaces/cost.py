@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
-from search_spaces.blocks import BLOCKS, BlockSpec, plan_cost
+from search_spaces.blocks import BLOCKS, next_prev, plan_cost
 from search_spaces.genome import Network
 from search_spaces.layers import Cost, Size
 from search_spaces.resolve import ResolvedNet, resolve
 
-__all__ = ["Cost", "cost"]
+__all__ = ["Cost", "block_costs", "cost"]
 
 
 def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
@@ -28,15 +30,28 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
     side = spec.resolution if resolution is None else resolution
     total, size = spec.stem.cost((side, side))
     params, macs, acts = total.params, total.macs, total.activations
-    for block in spec.blocks():
-        part, size = _block_cost(block, size)
+    for _, part, size in block_costs(spec, size):
         params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
     head, _ = plan_cost(spec.head, size)
     return Cost(params + head.params, macs + head.macs, acts + head.activations)
 
 
+def block_costs(spec: ResolvedNet, size: Size) -> Iterator[tuple[Any, Cost, Size]]:
+    """``(block, cost, output size)`` of every block in forward order, given the stem's output size.
+
+    Cells also receive the size of the input before their own, by the same
+    :func:`~search_spaces.blocks.next_prev` rule the built network follows.
+    """
+    prev: Size | None = None
+    for block in spec.blocks():
+        part, out = _block_cost(block, size, prev if BLOCKS.get(block.kind).two_inputs else None)
+        prev = next_prev(block, size, prev)
+        size = out
+        yield block, part, size
+
+
 @lru_cache(maxsize=8192)
-def _block_cost(block: BlockSpec, size: Size) -> tuple[Cost, Size]:
+def _block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
     """Cost of one block at one input size; memoised because stages repeat equal blocks
     and searches revisit the same blocks (specs are frozen and hash by value)."""
-    return plan_cost(BLOCKS.get(block.kind).plan(block), size)
+    return BLOCKS.get(block.kind).cost(block, size, prev_size)

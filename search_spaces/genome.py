@@ -72,8 +72,17 @@ def _kernel(obj: Any, name: str) -> None:
         raise GenomeError(f"{name} must be an odd kernel size, got {getattr(obj, name)!r}", name)
 
 
+COMBINES = ("add", "concat")
+
+
 def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
-    """Normalise a cell genotype (lists from YAML) to nested tuples of strings and ints."""
+    """Normalise and check a cell genotype (lists from YAML become nested tuples).
+
+    The genotype is ``[op_a, in_a, op_b, in_b, combine]`` per node, then ``[concat, i, ...]``;
+    inputs of node ``k`` are 0 (``h_i``), 1 (``h_{i-1}``) or an earlier node ``2..k+1``
+    (see :mod:`search_spaces.blocks.cell`). Op names are checked against the op table at
+    resolve time.
+    """
     if not isinstance(value, (list, tuple)):
         raise GenomeError(f"cell must be a list of nodes, got {value!r}", "cell")
     nodes = []
@@ -82,6 +91,26 @@ def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
                 isinstance(x, (str, int)) and not isinstance(x, bool) for x in node):
             raise GenomeError(f"cell[{i}] must be a list of op names and input indices, got {node!r}", "cell")
         nodes.append(tuple(node))
+    if not nodes:
+        return ()
+    *body, concat = nodes
+    if not body or concat[:1] != ("concat",) or len(concat) < 2:
+        raise GenomeError("cell must be one or more nodes followed by a [concat, i, ...] entry naming the "
+                          f"states concatenated into the output, got {list(map(list, nodes))!r}", "cell")
+    for k, node in enumerate(body):
+        shape_ok = len(node) == 5 and all(isinstance(node[j], t) for j, t in enumerate((str, int, str, int, str)))
+        if not shape_ok:
+            raise GenomeError(f"cell[{k}] must be [op, input, op, input, combine], got {list(node)!r}", "cell")
+        if node[4] not in COMBINES:
+            raise GenomeError(f"cell[{k}] combine must be one of {', '.join(COMBINES)}, got {node[4]!r}", "cell")
+        for src in (node[1], node[3]):
+            if not 0 <= src < k + 2:
+                raise GenomeError(f"cell[{k}] input {src} must be 0 (h_i), 1 (h_i-1) or an earlier node "
+                                  f"(2..{k + 1}), since node {k} is state {k + 2}", "cell")
+    states = len(body) + 2
+    picked = concat[1:]
+    if not all(isinstance(i, int) and 0 <= i < states for i in picked) or len(set(picked)) != len(picked):
+        raise GenomeError(f"cell concat must list distinct states in 0..{states - 1}, got {list(picked)!r}", "cell")
     return tuple(nodes)
 
 
@@ -122,6 +151,10 @@ class Quirks:
             ``make_divisible(., 8)`` (torchvision MobileNetV3).
         se_act: SE's inner activation; empty means the block's own activation.
         se_gate: SE's gate activation (``sigmoid``, ``hard_sigmoid``).
+        reduction_skip: In cell networks, a reduction cell that follows a normal cell
+            hands its own second input on as the next cell's second input, instead of
+            its first (TF NASNet's ``skip_reduction_layer_input=1``, as in NASNet-A
+            large; the mobile NASNet and PNASNet wire cells plainly).
     """
 
     padding: str = "symmetric"
@@ -132,6 +165,7 @@ class Quirks:
     se_divisor: int = 1
     se_act: str = ""
     se_gate: str = "sigmoid"
+    reduction_skip: bool = False
 
     def __post_init__(self) -> None:
         _str(self, "padding", PADDINGS)
@@ -142,6 +176,7 @@ class Quirks:
         _int(self, "se_divisor", low=1)
         _str(self, "se_act")
         _str(self, "se_gate")
+        _bool(self, "reduction_skip")
 
 
 @dataclass(frozen=True)
@@ -154,6 +189,8 @@ class Stem:
         stride: Stride.
         act: Activation name; empty means the network's ``act``.
         scale: Whether ``width_mult`` applies (timm's ``fix_stem=False``).
+        padding: ``valid`` for an unpadded stem conv (the TF NASNet / PNASNet stem);
+            empty means the network's ``quirks.padding``.
     """
 
     channels: int
@@ -161,6 +198,7 @@ class Stem:
     stride: int = 2
     act: str = ""
     scale: bool = True
+    padding: str = ""
 
     def __post_init__(self) -> None:
         _int(self, "channels", low=1)
@@ -168,6 +206,7 @@ class Stem:
         _int(self, "stride", low=1, high=4)
         _str(self, "act")
         _bool(self, "scale")
+        _str(self, "padding", ("",) + PADDINGS + ("valid",))
 
 
 @dataclass(frozen=True)
@@ -192,8 +231,10 @@ class Stage:
             width per group); 0 means no grouping.
         bottleneck: Bottleneck ratio b of residual bottleneck blocks: the middle width
             is ``channels / b`` (RegNet; ResNet-50 has b = 4).
-        cell: A cell genotype for cell-based blocks (NASNet, PNASNet, AmoebaNet): a
-            tuple of per-node tuples of op names and input indices; empty otherwise.
+        cell: A cell genotype for ``cell`` stages (NASNet, PNASNet, AmoebaNet):
+            ``[op_a, in_a, op_b, in_b, combine]`` per node, then ``[concat, i, ...]``
+            (:mod:`search_spaces.blocks.cell`); empty otherwise. In a cell stage
+            ``channels`` is the cell's filter count ``F``, not its output width.
     """
 
     block: str
@@ -239,17 +280,21 @@ class Head:
         hidden: Width of a fully connected hidden layer after pooling (MobileNetV3), 0 = none.
         hidden_act: Activation of the hidden layer; empty means the network's ``act``.
         dropout: Dropout rate before the classifier.
+        pre_act: Activation on the features just before pooling (NASNet and PNASNet end
+            with a ReLU on the last cell's output); empty for none.
     """
 
     channels: int = 1280
     hidden: int = 0
     hidden_act: str = ""
     dropout: float = 0.0
+    pre_act: str = ""
 
     def __post_init__(self) -> None:
         _int(self, "channels", low=0)
         _int(self, "hidden", low=0)
         _str(self, "hidden_act")
+        _str(self, "pre_act")
         _float(self, "dropout", low=0.0, high=1.0, high_open=True)
 
 

@@ -6,11 +6,12 @@ iterate, so the module and its analytic cost cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
 
 from scaling.rounding import round_channels, round_repeats
-from search_spaces.blocks import BLOCKS, BlockContext, BlockSpec, Plan
+from search_spaces.blocks import BLOCKS, CELL_OPS, BlockContext, Plan, next_prev
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Network
 from search_spaces.layers import ACTIVATIONS, NORMS, ActSpec, ConvSpec, DropoutSpec, GlobalPoolSpec, LinearSpec
@@ -28,7 +29,7 @@ class ResolvedNet:
         in_channels: Input image channels.
         num_classes: Classifier outputs.
         stem: The first conv.
-        stages: Block specs, grouped by stage.
+        stages: Block specs (each block type's own frozen spec), grouped by stage.
         head: The head's layers (conv, pooling, hidden layer, dropout, classifier).
     """
 
@@ -37,10 +38,10 @@ class ResolvedNet:
     in_channels: int
     num_classes: int
     stem: ConvSpec
-    stages: tuple[tuple[BlockSpec, ...], ...]
+    stages: tuple[tuple[Any, ...], ...]
     head: Plan
 
-    def blocks(self) -> Iterator[BlockSpec]:
+    def blocks(self) -> Iterator[Any]:
         """All block specs in forward order."""
         for stage in self.stages:
             yield from stage
@@ -50,14 +51,17 @@ def check_names(genome: Network) -> None:
     """Raise :class:`GenomeError` naming the field if a block, activation or norm name is unknown."""
     checks: list[tuple[str, str, object]] = [
         ("act", genome.act, ACTIVATIONS), ("stem.act", genome.stem.act, ACTIVATIONS),
-        ("head.hidden_act", genome.head.hidden_act, ACTIVATIONS), ("quirks.se_act", genome.quirks.se_act, ACTIVATIONS),
+        ("head.hidden_act", genome.head.hidden_act, ACTIVATIONS), ("head.pre_act", genome.head.pre_act, ACTIVATIONS),
+        ("quirks.se_act", genome.quirks.se_act, ACTIVATIONS),
         ("quirks.se_gate", genome.quirks.se_gate, ACTIVATIONS), ("norm.name", genome.norm.name, NORMS),
     ]
     for i, stage in enumerate(genome.stages):
         checks.append((f"stages[{i}].block", stage.block, BLOCKS))
         checks.append((f"stages[{i}].act", stage.act, ACTIVATIONS))
+        for k, node in enumerate(stage.cell[:-1]):
+            checks += [(f"stages[{i}].cell[{k}]", op, CELL_OPS) for op in (node[0], node[2])]
     for where, name, registry in checks:
-        if name == "" and where != "norm.name" and not where.endswith(".block"):
+        if name == "" and where != "norm.name" and not where.endswith((".block", "]")):
             continue  # empty activation = inherit the default
         if name not in registry:  # type: ignore[operator]
             raise GenomeError(f"{where}: {registry.unknown_message(name)}", where)  # type: ignore[attr-defined]
@@ -90,24 +94,32 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
 
     stem_out = width(genome.stem.channels) if genome.stem.scale else genome.stem.channels
     stem = ConvSpec(genome.in_channels, stem_out, genome.stem.kernel, genome.stem.stride, norm=genome.norm,
-                    act=genome.stem.act or act, padding=q.padding)
+                    act=genome.stem.act or act, padding=genome.stem.padding or q.padding)
     depths = [round_repeats(s.depth, genome.depth_mult, q.depth_rounding) for s in genome.stages]
     total = sum(depths)
-    index, cin = 0, stem_out
-    stages: list[tuple[BlockSpec, ...]] = []
-    for stage, depth in zip(genome.stages, depths):
+    index, cin, scale = 0, stem_out, 1
+    prev_cin, prev_scale = 0, 1  # the input before a block's input (cells read it); none yet
+    previous: Any = None
+    stages: list[tuple[Any, ...]] = []
+    for i, (stage, depth) in enumerate(zip(genome.stages, depths)):
         kind = BLOCKS.get(stage.block)
         cout = width(stage.channels)
-        specs = []
+        specs: list[Any] = []
         for j in range(depth):
             rate = genome.drop_path * index / total
-            if j < 2:
+            if j < kind.fresh_blocks:
                 ctx = BlockContext(cin=cin, cout=cout, stride=stage.stride if j == 0 else 1, act=stage.act or act,
-                                   drop_path=rate, norm=genome.norm, quirks=q, width_mult=genome.width_mult)
-                specs.append(kind.resolve(stage, ctx))
-            else:  # same context as block 1 but for the rate: skip re-deriving (a hot path in searches)
-                specs.append(replace(specs[-1], drop_path=rate))
-            cin, index = cout, index + 1
+                                   drop_path=rate, norm=genome.norm, quirks=q, width_mult=genome.width_mult,
+                                   prev_cin=prev_cin, prev_stride=scale // prev_scale, previous=previous)
+                try:
+                    previous = kind.resolve(stage, ctx)
+                except GenomeError as err:
+                    raise GenomeError(f"stages[{i}].{err}", f"stages[{i}].{err.field}") from None
+            else:  # same context as the block before but for the rate: skip re-deriving (a hot path in searches)
+                previous = replace(previous, drop_path=rate)
+            specs.append(previous)
+            prev_cin, prev_scale = next_prev(previous, (cin, scale), (prev_cin, prev_scale))
+            cin, scale, index = previous.cout, scale * previous.stride, index + 1
         stages.append(tuple(specs))
     return ResolvedNet(genome.name, size, genome.in_channels, genome.num_classes, stem, tuple(stages),
                        _head(genome, cin, width))
@@ -120,6 +132,8 @@ def _head(genome: Network, cin: int, width: Callable[[int], int]) -> Plan:
         out = width(h.channels)
         layers.append(("conv", ConvSpec(cin, out, 1, norm=genome.norm, act=genome.act, padding=genome.quirks.padding)))
         cin = out
+    if h.pre_act:
+        layers.append(("pre_act", ActSpec(h.pre_act)))
     layers.append(("pool", GlobalPoolSpec()))
     if h.hidden:
         hidden = width(h.hidden)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import random
 
+from search_spaces.blocks import NASNET_OPS
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
 
-__all__ = ["random_network"]
+__all__ = ["random_genotype", "random_network"]
 
 _BLOCKS = ("conv", "ds", "mbconv", "fused")
 _ACTS = ("relu", "relu6", "swish", "hard_swish", "")
@@ -26,6 +27,9 @@ def random_network(rng: random.Random | int, max_stages: int = 6, max_depth: int
     """
     rng = random.Random(rng) if isinstance(rng, int) else rng
     stages = tuple(
+        Stage("cell", depth=rng.randint(1, max_depth), channels=rng.choice((4, 6, 8, 12)), stride=rng.choice((1, 1, 2)),
+              cell=random_genotype(rng))
+        if rng.random() < 0.15 else
         Stage(
             block=rng.choice(_BLOCKS),
             depth=rng.randint(1, max_depth),
@@ -68,3 +72,14 @@ def random_network(rng: random.Random | int, max_stages: int = 6, max_depth: int
         norm=Norm(eps=rng.choice((1e-5, 1e-3)), momentum=rng.choice((0.1, 0.01))),
         quirks=quirks,
     )
+
+
+def random_genotype(rng: random.Random, blocks: int = 5, ops: tuple[str, ...] = NASNET_OPS) -> tuple[tuple, ...]:
+    """A random valid cell genotype: ``blocks`` nodes over ``ops``, add or concat, and a
+    random non-empty concat list that always includes the last node."""
+    nodes = tuple(
+        (rng.choice(ops), rng.randrange(k + 2), rng.choice(ops), rng.randrange(k + 2), rng.choice(("add", "concat")))
+        for k in range(blocks)
+    )
+    extra = [s for s in range(blocks + 1) if rng.random() < 0.3]
+    return nodes + (("concat", *extra, blocks + 1),)

@@ -1,6 +1,12 @@
 """Block types by name; importing this package registers them all."""
 
-from search_spaces.blocks import bottleneck, conv, ds, fused, mbconv  # noqa: F401  (registration)
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, ChainBlock, Plan, plan_cost
+from search_spaces.blocks import bottleneck, cell, conv, ds, fused, mbconv  # noqa: F401  (registration)
+from search_spaces.blocks.base import (
+    BLOCKS, BlockContext, BlockSpec, BlockType, ChainBlock, ChainBlockType, Plan, next_prev, plan_cost,
+)
+from search_spaces.blocks.cell_ops import CELL_OPS, NASNET_OPS, PNAS_OPS
 
-__all__ = ["BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "Plan", "plan_cost"]
+__all__ = [
+    "BLOCKS", "CELL_OPS", "NASNET_OPS", "PNAS_OPS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock",
+    "ChainBlockType", "Plan", "next_prev", "plan_cost",
+]

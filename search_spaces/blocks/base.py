@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import nn
@@ -18,7 +19,12 @@ from search_spaces.genome import Norm, Quirks, Stage
 from search_spaces.layers import Cost, Primitive, SESpec, Size, make_act, se_channels
 from search_spaces.registry import Registry
 
-__all__ = ["BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "Plan", "drop_path", "plan_cost"]
+__all__ = [
+    "BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "ChainBlockType", "Plan", "drop_path",
+    "next_prev", "plan_cost",
+]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class BlockContext:
         norm: Norm settings of the network.
         quirks: Reference-implementation details of the network.
         width_mult: The network's width multiplier (for explicit middle widths).
+        prev_cin: Channels of the input before this block's input (``h_{i-1}`` of a
+            cell, whose input is ``h_i``); 0 when there is none (right after the stem).
+        prev_stride: How many times larger ``h_{i-1}`` is than ``h_i`` spatially (1, or 2
+            when a reduction lies between them).
+        previous: The previous block's spec, ``None`` for the first block.
     """
 
     cin: int
@@ -44,6 +55,9 @@ class BlockContext:
     norm: Norm
     quirks: Quirks
     width_mult: float
+    prev_cin: int = 0
+    prev_stride: int = 1
+    previous: object | None = None
 
     def round(self, channels: float) -> int:
         """Round a channel count with the network's divisor and guard (no multiplier)."""
@@ -173,20 +187,50 @@ class ChainBlock(nn.Module):
 
 
 class BlockType(ABC):
-    """A block family: how a stage becomes block specs and how a spec becomes layers."""
+    """A block family: how a stage becomes block specs, and how a spec is built and costed.
+
+    Attributes:
+        two_inputs: Whether built blocks take ``(x, prev)``: the block's input and the
+            input before it (NASNet-style cells); ``prev`` is ``None`` for the first block.
+        fresh_blocks: Blocks ``>= fresh_blocks`` of a stage differ from the one before
+            only in their drop-path rate, so the resolver copies the spec instead of
+            calling :meth:`resolve` again (2 for single-input blocks; a cell's third
+            block is the first whose two inputs both come from the stage).
+    """
+
+    two_inputs: ClassVar[bool] = False
+    fresh_blocks: ClassVar[int] = 2
 
     @abstractmethod
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
+    def resolve(self, stage: Stage, ctx: BlockContext) -> Any:
         """Pure: the resolved spec of one block of ``stage`` at position ``ctx``.
 
-        The spec must be a frozen dataclass with a ``drop_path`` field: blocks after the
-        second of a stage differ from the second only in that rate, so the resolver
-        copies it instead of calling ``resolve`` again.
+        The spec must be a frozen dataclass with ``kind``, ``cin``, ``cout``, ``stride``
+        and ``drop_path`` fields (``drop_path`` excluded from equality), and may have a
+        true ``keeps_prev`` field (see :func:`next_prev`).
         """
 
     @abstractmethod
-    def plan(self, spec: BlockSpec) -> Plan:
+    def build(self, spec: Any) -> nn.Module:
+        """A fresh module for ``spec``."""
+
+    @abstractmethod
+    def cost(self, spec: Any, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
+        """Exact cost of ``spec`` at input size ``size`` (``prev_size``: size of ``prev``) and its output size."""
+
+
+class ChainBlockType(BlockType):
+    """A single-input block whose layers form one :class:`Plan` (everything but cells)."""
+
+    @abstractmethod
+    def plan(self, spec: Any) -> Plan:
         """Pure: the layers of the block ``spec`` describes."""
+
+    def build(self, spec: Any) -> nn.Module:
+        return ChainBlock(self.plan(spec))
+
+    def cost(self, spec: Any, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
+        return plan_cost(self.plan(spec), size)
 
     def se_width(self, stage: Stage, ctx: BlockContext, mid: int) -> int:
         """SE bottleneck width for this block (0 when the stage has no SE)."""
@@ -207,6 +251,15 @@ class BlockType(ABC):
 
 
 BLOCKS: Registry[BlockType] = Registry("block type")
+
+
+def next_prev(spec: Any, current: T, prev: T) -> T:
+    """What the block after ``spec`` receives as ``prev``: ``spec``'s own input ``current``,
+    or, when ``spec.keeps_prev``, the ``prev`` that ``spec`` received.
+
+    One rule for channels (resolve), sizes (cost) and tensors (forward).
+    """
+    return prev if getattr(spec, "keeps_prev", False) else current
 
 
 def expanded_width(stage: Stage, ctx: BlockContext) -> int:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, Plan
+from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
 from search_spaces.genome import Norm, Stage
 from search_spaces.layers import ConvSpec, SESpec
 
@@ -108,7 +108,7 @@ def bottleneck_widths(cout: int, bottleneck: float, group_width: int) -> tuple[i
     return mid, mid // g
 
 
-class Bottleneck(BlockType):
+class Bottleneck(ChainBlockType):
     """Residual bottleneck with group conv and optional SE: the RegNet X / Y block."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:  # type: ignore[override]

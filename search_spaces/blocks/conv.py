@@ -6,14 +6,14 @@ EfficientNetV2's Fused-MBConv with expansion 1 in timm's naming (``cn``).
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, Plan
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan
 from search_spaces.genome import Stage
 from search_spaces.layers import ConvSpec
 
 __all__ = ["ConvBlock"]
 
 
-class ConvBlock(BlockType):
+class ConvBlock(ChainBlockType):
     """``conv k x k -> norm -> act`` (+ shortcut)."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:

@@ -7,14 +7,14 @@ the pointwise conv (``pw_act``); EfficientNet-B0's and MnasNet-A1's first block
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, Plan
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan
 from search_spaces.genome import Stage
 from search_spaces.layers import ConvSpec
 
 __all__ = ["DepthwiseSeparable"]
 
 
-class DepthwiseSeparable(BlockType):
+class DepthwiseSeparable(ChainBlockType):
     """Depthwise conv, optional SE, pointwise conv."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:

@@ -9,14 +9,14 @@ No released V2 config puts SE in Fused-MBConv stages.
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, Plan, expanded_width
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan, expanded_width
 from search_spaces.genome import Stage
 from search_spaces.layers import ConvSpec
 
 __all__ = ["FusedMBConv"]
 
 
-class FusedMBConv(BlockType):
+class FusedMBConv(ChainBlockType):
     """Fused inverted residual block."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:

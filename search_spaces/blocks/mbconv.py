@@ -9,14 +9,14 @@ width equals the input width (expansion ratio 1). SE sits after the depthwise co
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, Plan, expanded_width
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan, expanded_width
 from search_spaces.genome import Stage
 from search_spaces.layers import ConvSpec
 
 __all__ = ["MBConv"]
 
 
-class MBConv(BlockType):
+class MBConv(ChainBlockType):
     """Inverted residual block."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:

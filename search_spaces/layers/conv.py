@@ -19,28 +19,34 @@ from search_spaces.layers.activations import make_act
 from search_spaces.layers.base import Cost, Size
 from search_spaces.layers.norms import NORMS, make_norm
 
-__all__ = ["Conv2dSame", "ConvNormAct", "ConvSpec", "conv_out_size"]
+__all__ = ["Conv2dSame", "ConvNormAct", "ConvSpec", "conv_out_size", "pair", "same_pad"]
 
 
-def _same_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
+def same_pad(size: int, kernel: int, stride: int, dilation: int) -> int:
+    """Total TensorFlow SAME padding along one axis (the extra element goes bottom/right)."""
     return max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
 
 
 def conv_out_size(size: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> int:
-    """Output length of a convolution along one axis.
+    """Output length of a convolution (or pooling) along one axis.
 
     Args:
         size: Input length.
         kernel: Kernel size (odd).
         stride: Stride.
-        padding: ``symmetric`` (pad ``(kernel - 1) // 2 * dilation`` on both sides) or
-            ``same`` (TensorFlow: output ``ceil(size / stride)``).
+        padding: ``symmetric`` (pad ``(kernel - 1) // 2 * dilation`` on both sides),
+            ``same`` (TensorFlow: output ``ceil(size / stride)``) or ``valid`` (no padding).
         dilation: Dilation.
     """
     if padding == "same":
         return math.ceil(size / stride)
-    pad = (kernel - 1) // 2 * dilation
+    pad = 0 if padding == "valid" else (kernel - 1) // 2 * dilation
     return (size + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def pair(kernel: int | tuple[int, int]) -> tuple[int, int]:
+    """``(height, width)`` of a square (int) or rectangular (pair) kernel."""
+    return (kernel, kernel) if isinstance(kernel, int) else kernel
 
 
 class Conv2dSame(nn.Conv2d):
@@ -48,8 +54,8 @@ class Conv2dSame(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ih, iw = x.shape[-2:]
-        pad_h = _same_pad(ih, self.kernel_size[0], self.stride[0], self.dilation[0])
-        pad_w = _same_pad(iw, self.kernel_size[1], self.stride[1], self.dilation[1])
+        pad_h = same_pad(ih, self.kernel_size[0], self.stride[0], self.dilation[0])
+        pad_w = same_pad(iw, self.kernel_size[1], self.stride[1], self.dilation[1])
         if pad_h or pad_w:
             x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
@@ -75,19 +81,20 @@ class ConvSpec:
     Attributes:
         cin: Input channels.
         cout: Output channels.
-        kernel: Kernel size (odd).
+        kernel: Kernel size (odd), or ``(height, width)`` for a rectangular kernel
+            (the 1x7 / 7x1 convolutions of the NASNet op table).
         stride: Stride.
         groups: Groups (``cin`` for a depthwise conv).
         norm: Norm settings, or ``None`` for no norm.
         act: Activation name, empty for none.
         bias: Whether the conv has a bias (never with a norm in our blocks).
-        padding: ``symmetric`` or ``same``.
+        padding: ``symmetric``, ``same`` or ``valid``.
         dilation: Dilation.
     """
 
     cin: int
     cout: int
-    kernel: int = 1
+    kernel: int | tuple[int, int] = 1
     stride: int = 1
     groups: int = 1
     norm: Norm | None = None
@@ -100,16 +107,18 @@ class ConvSpec:
         """A fresh :class:`ConvNormAct` for this spec."""
         dynamic = self.padding == "same" and self.stride > 1
         conv_cls = Conv2dSame if dynamic else nn.Conv2d
-        pad = 0 if dynamic else (self.kernel - 1) // 2 * self.dilation
-        conv = conv_cls(self.cin, self.cout, self.kernel, self.stride, pad, self.dilation, self.groups, self.bias)
+        kh, kw = pair(self.kernel)
+        pad = (0, 0) if dynamic or self.padding == "valid" else ((kh - 1) // 2 * self.dilation, (kw - 1) // 2 * self.dilation)
+        conv = conv_cls(self.cin, self.cout, (kh, kw), self.stride, pad, self.dilation, self.groups, self.bias)
         norm = make_norm(self.cout, self.norm) if self.norm is not None else nn.Identity()
         return ConvNormAct(conv, norm, make_act(self.act, inplace=self.norm is not None))
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
         """Params, MACs and output elements at input ``size``; and the output size."""
-        h = conv_out_size(size[0], self.kernel, self.stride, self.padding, self.dilation)
-        w = conv_out_size(size[1], self.kernel, self.stride, self.padding, self.dilation)
-        weights = self.cout * (self.cin // self.groups) * self.kernel * self.kernel
+        kh, kw = pair(self.kernel)
+        h = conv_out_size(size[0], kh, self.stride, self.padding, self.dilation)
+        w = conv_out_size(size[1], kw, self.stride, self.padding, self.dilation)
+        weights = self.cout * (self.cin // self.groups) * kh * kw
         params = weights + (self.cout if self.bias else 0)
         if self.norm is not None:
             params += NORMS.get(self.norm.name).params_per_channel * self.cout

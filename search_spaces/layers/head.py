@@ -41,12 +41,19 @@ class LinearSpec:
 
 @dataclass(frozen=True)
 class ActSpec:
-    """A standalone activation (after a linear layer)."""
+    """A standalone activation (after a linear layer, or before a conv in pre-activation ops).
+
+    Attributes:
+        name: Activation name.
+        inplace: Whether it may overwrite its input; must be false where the input
+            feeds other layers too (a cell's hidden states feed several ops).
+    """
 
     name: str
+    inplace: bool = True
 
     def build(self) -> nn.Module:
-        return make_act(self.name, inplace=True)
+        return make_act(self.name, inplace=self.inplace)
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
         return Cost(), size
