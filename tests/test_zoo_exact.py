@@ -17,6 +17,7 @@ DEFAULT_RESOLUTION = {
     "efficientnet_b4": 380, "efficientnet_b5": 456, "efficientnet_b6": 528, "efficientnet_b7": 600,
     "efficientnetv2_s": 384, "efficientnetv2_m": 480, "efficientnetv2_l": 480,
     "mnasnet_a1": 224, "mobilenet_v2": 224, "mobilenet_v3_large": 224, "mobilenet_v3_small": 224,
+    "nasnetalarge": 331, "pnasnet5large": 331, "nasnet_a_mobile": 224, "pnasnet5_mobile": 224,
 }
 
 #: Parameter counts of the reference models (1000 classes), as timm 1.0 / torchvision 0.2x report them;
@@ -25,7 +26,10 @@ PUBLISHED_PARAMS = {
     "efficientnet_b0": 5_288_548, "efficientnet_b4": 19_341_616, "efficientnet_b7": 66_347_960,
     "efficientnetv2_s": 21_458_488, "efficientnetv2_l": 118_515_272,
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
+    "nasnetalarge": 88_753_150, "pnasnet5large": 86_057_668,
 }
+#: Zoo models with a reference implementation to compare against.
+REFERENCED = [name for name in zoo.names() if zoo.entry(name).reference]
 
 
 def reference_model(name: str) -> torch.nn.Module:
@@ -50,7 +54,19 @@ def test_default_resolution_is_the_published_one(name: str) -> None:
     assert zoo.get(name).resolution == DEFAULT_RESOLUTION[name]
 
 
-@pytest.mark.parametrize("name", zoo.names())
+def test_every_zoo_model_has_a_reference_or_published_figures() -> None:
+    assert all(zoo.entry(name).reference or zoo.entry(name).published for name in zoo.names())
+
+
+@pytest.mark.parametrize("name", [name for name in zoo.names() if zoo.entry(name).published])
+def test_models_without_a_reference_match_the_papers_figures_within_two_percent(name: str) -> None:
+    params, macs = zoo.entry(name).published  # type: ignore[misc]
+    c = ss.cost(zoo.get(name))
+    assert abs(c.params - params) <= 0.02 * params
+    assert abs(c.macs - macs) <= 0.02 * macs
+
+
+@pytest.mark.parametrize("name", REFERENCED)
 def test_params_equal_the_reference_implementation(name: str) -> None:
     reference = n_params(reference_model(name))
     assert ss.cost(zoo.get(name)).params == reference

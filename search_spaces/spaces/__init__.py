@@ -14,6 +14,7 @@ from search_spaces.registry import Registry
 from search_spaces.spaces.base import (
     Categorical, Condition, Distribution, FloatRange, InfeasibleError, IntRange, MacsRange, SearchSpace,
 )
+from search_spaces.spaces.cells import NASNetSpace, PNASSpace
 from search_spaces.spaces.fused import FusedSpace
 from search_spaces.spaces.mbconv import MBConvSpace
 from search_spaces.spaces.regnet import RegNetSpace
@@ -27,6 +28,8 @@ SPACES: Registry[Callable[..., SearchSpace]] = Registry("search space")
 SPACES.register("mbconv", MBConvSpace)
 SPACES.register("fused", FusedSpace)
 SPACES.register("regnet", RegNetSpace)
+SPACES.register("nasnet", NASNetSpace)
+SPACES.register("pnas", PNASSpace)
 
 
 def names() -> list[str]:

@@ -176,6 +176,8 @@ class SearchSpace(ABC):
 
     name: str = ""
     default_resolution: int = 224
+    #: Named points published at another input size than ``default_resolution`` (NASNet-A large: 331).
+    point_resolutions: dict[str, int] = {}
 
     @abstractmethod
     def distributions(self) -> tuple[Distribution, ...]:
@@ -239,4 +241,5 @@ class SearchSpace(ABC):
         points = self.points()
         if name not in points:
             raise UserInputError(f"space {self.name!r} has no named point {name!r}; it has: {', '.join(points)}")
-        return dataclasses.replace(self.decode(points[name]), name=name)
+        genome = self.decode(points[name])
+        return dataclasses.replace(genome, name=name, resolution=self.point_resolutions.get(name, genome.resolution))

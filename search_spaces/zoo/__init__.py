@@ -22,23 +22,28 @@ class ZooEntry:
     Attributes:
         genome: The architecture.
         reference: The implementation it must equal, as ``library:model_name``
-            (``timm:tf_efficientnet_b0``, ``torchvision:mobilenet_v2``).
+            (``timm:tf_efficientnet_b0``, ``torchvision:mobilenet_v2``); empty when no
+            reference implementation exists here (then ``published`` is checked instead).
         space: The design space it is a point of.
         paper: Short citation.
+        published: ``(params, MACs)`` as the paper prints them (rounded, e.g. 5.3M), for
+            models without a reference implementation; ``None`` otherwise.
     """
 
     genome: Network
     reference: str
     space: str
     paper: str
+    published: tuple[float, float] | None = None
 
 
 ZOO: Registry[ZooEntry] = Registry("model")
 
 
-def register(genome: Network, reference: str, space: str, paper: str) -> Network:
+def register(genome: Network, reference: str, space: str, paper: str,
+             published: tuple[float, float] | None = None) -> Network:
     """Add ``genome`` to the zoo under ``genome.name``."""
-    ZOO.register(genome.name, ZooEntry(genome, reference, space, paper))
+    ZOO.register(genome.name, ZooEntry(genome, reference, space, paper, published))
     return genome
 
 
@@ -57,4 +62,6 @@ def entry(name: str) -> ZooEntry:
     return ZOO.get(name)
 
 
-from search_spaces.zoo import efficientnet, efficientnetv2, mnasnet, mobilenet, regnet  # noqa: E402,F401  (registration)
+from search_spaces.zoo import (  # noqa: E402,F401  (registration)
+    efficientnet, efficientnetv2, mnasnet, mobilenet, nasnet, regnet,
+)

@@ -1,0 +1,209 @@
+"""NASNet-style cells: op tables, two-input wiring, genotype checks, and the published cells."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import warnings
+
+import pytest
+import torch
+
+import search_spaces as ss
+from search_spaces import spaces, zoo
+from search_spaces.blocks import CELL_OPS, NASNET_OPS, PNAS_OPS
+from search_spaces.genome import Stage
+from search_spaces.layers import Cost
+from search_spaces.spaces.cells import NASNET_A, PNASNET_5, cell_network
+from search_spaces.testing import random_genotype
+from tests.conftest import counted_macs, n_params
+
+TINY = dict(cells=1, filters=8, stem=8, resolution=33, num_classes=10)
+
+
+def test_op_tables_are_the_papers() -> None:
+    assert len(NASNET_OPS) == 13 and len(set(NASNET_OPS)) == 13
+    assert len(PNAS_OPS) == 8 and set(PNAS_OPS) <= set(NASNET_OPS)
+    assert set(NASNET_OPS) <= set(CELL_OPS.names())
+
+
+@pytest.mark.parametrize("op", NASNET_OPS)
+@pytest.mark.parametrize(("cin", "stride"), [(8, 1), (8, 2), (12, 1), (12, 2)])
+@pytest.mark.parametrize("padding", ["symmetric", "same"])
+def test_every_op_costs_what_it_builds(op: str, cin: int, stride: int, padding: str) -> None:
+    layers = CELL_OPS.get(op)(cin, 8, stride, ss.Norm(), padding)
+    model = torch.nn.Sequential(*(layer.build() for _, layer in layers))
+    total, size = Cost(), (13, 13)
+    for _, layer in layers:
+        part, size = layer.cost(size)
+        total = total + part
+    out = model(torch.randn(1, cin, 13, 13))
+    assert tuple(out.shape) == (1, 8, *size)
+    assert total.params == n_params(model)
+    assert total.macs == counted_macs(model, (1, cin, 13, 13))
+
+
+def test_identity_op_is_free_only_when_shape_is_kept() -> None:
+    assert CELL_OPS.get("identity")(8, 8, 1, ss.Norm(), "same") == ()
+    assert CELL_OPS.get("identity")(8, 8, 2, ss.Norm(), "same") != ()
+    assert CELL_OPS.get("identity")(12, 8, 1, ss.Norm(), "same") != ()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_cell_networks_cost_exactly(seed: int) -> None:
+    rng = random.Random(seed)
+    genome = cell_network(f"cells_{seed}", random_genotype(rng), random_genotype(rng) if seed % 2 else None,
+                          cells=rng.randint(1, 2), filters=rng.choice((8, 10, 16)), stem=8,
+                          reduction_skip=rng.random() < 0.5, resolution=rng.choice((32, 33, 47)), num_classes=10)
+    model = ss.build(genome)
+    c = ss.cost(genome)
+    assert c.params == n_params(model)
+    assert c.macs == counted_macs(model, (1, 3, genome.resolution, genome.resolution))
+
+
+def test_cell_output_width_is_concat_count_times_last_node_width() -> None:
+    spec = ss.resolve(cell_network("a", NASNET_A["normal"], NASNET_A["reduce"], **TINY))
+    stem0, stem1, normal, reduce = list(spec.blocks())[:4]
+    assert (stem0.filters, stem1.filters, normal.filters, reduce.filters) == (2, 4, 8, 16)
+    assert normal.cout == 6 * 8 and reduce.cout == 4 * 16  # NASNet-A: 6 and 4 states concatenated
+    concat = (("sep_conv_3x3", 0, "identity", 1, "concat"), ("concat", 2))
+    spec = ss.resolve(cell_network("b", concat, None, **TINY))
+    assert list(spec.blocks())[2].cout == 2 * 8
+
+
+def test_first_cell_has_no_previous_input_and_later_ones_reduce_it() -> None:
+    spec = ss.resolve(cell_network("p", PNASNET_5, None, **TINY))
+    stem0, stem1, first, reduction, after = list(spec.blocks())
+    assert stem0.prev_cin == 0  # state 1 is the stem output itself (TF: prev_layer None)
+    assert stem1.prev_reduce and stem1.prev_cin == 8  # the stem conv output, twice as large
+    assert first.prev_reduce and not reduction.prev_reduce and after.prev_reduce
+    model = ss.build(spec)
+    assert model.stages[0][0].pre_prev is None
+    assert type(model.stages[1][0].pre_prev.reduce).__name__ == "FactorizedReduce"
+
+
+def test_reduction_skip_hands_the_reduction_cells_previous_input_on() -> None:
+    plain = ss.resolve(cell_network("a", NASNET_A["normal"], NASNET_A["reduce"], **TINY))
+    skip = ss.resolve(cell_network("a", NASNET_A["normal"], NASNET_A["reduce"], **TINY, reduction_skip=True))
+    assert not any(b.keeps_prev for b in plain.blocks())
+    # stem cells are reduction cells too, but TF's flag only concerns those after a normal cell
+    assert [b.keeps_prev for b in skip.blocks()] == [False, False, False, True, False, True, False]
+    # NASNet-A large: cell_6 reads (reduction_cell_0, cell_4), the two-stage-old output
+    seen = []
+    model = ss.build(skip)
+    cells = [b for stage in model.stages for b in stage]
+    for cell in cells:
+        cell.register_forward_hook(lambda mod, args, out: seen.append((args[0], args[1], out)))
+    model.eval()(torch.randn(1, 3, 33, 33))
+    normal_0, reduce_0, normal_1 = seen[2], seen[3], seen[4]
+    assert reduce_0[0] is normal_0[2] and reduce_0[1] is normal_0[0]  # gets (h_i, h_i-1) as usual...
+    assert normal_1[1] is reduce_0[1]  # ...and passes its own h_i-1 on, not its input h_i
+
+
+@pytest.mark.parametrize(("cell", "message"), [
+    ([("sep_conv_3x3", 0, "identity", 1, "add")], "concat"),
+    ([("sep_conv_3x3", 2, "identity", 1, "add"), ("concat", 2)], "cell[0] input 2"),
+    ([("sep_conv_3x3", 0, "identity", 1, "mul"), ("concat", 2)], "combine"),
+    ([("sep_conv_3x3", 0, "identity"), ("concat", 2)], "cell[0] must be"),
+    ([("sep_conv_3x3", 0, "identity", 1, "add"), ("concat", 2, 2)], "distinct"),
+    ([("sep_conv_3x3", 0, "identity", 1, "add"), ("concat", 3)], "0..2"),
+])
+def test_bad_genotypes_are_refused_naming_the_node(cell: list, message: str) -> None:
+    with pytest.raises(ss.GenomeError, match=re.escape(message)):
+        Stage("cell", 1, 8, cell=cell)
+
+
+def test_unknown_op_names_the_stage_and_node() -> None:
+    genome = cell_network("x", (("sep_conv_3x3", 0, "sep_conv_4x4", 1, "add"), ("concat", 2)), None, **TINY)
+    with pytest.raises(ss.GenomeError, match=r"stages\[0\]\.cell\[0\].*sep_conv_4x4.*did you mean"):
+        ss.resolve(genome)
+
+
+def test_cell_stage_without_genotype_is_refused() -> None:
+    genome = dataclasses.replace(cell_network("x", PNASNET_5, None, **TINY),
+                                 stages=(Stage("cell", 1, 8, stride=2),))
+    with pytest.raises(ss.GenomeError, match=r"stages\[0\]\.cell must be a genotype"):
+        ss.resolve(genome)
+
+
+def test_genotypes_round_trip_through_yaml(tmp_path) -> None:
+    for name in ("nasnetalarge", "pnasnet5_mobile"):
+        genome = zoo.get(name)
+        assert ss.load(ss.dump(genome, tmp_path / f"{name}.yaml")) == genome
+        assert len(ss.to_yaml(genome).split("\n- ")) == len(genome.stages) + 1  # one line per stage
+
+
+def test_drop_path_drops_op_outputs_in_training_only() -> None:
+    genome = dataclasses.replace(cell_network("d", PNASNET_5, None, **TINY), drop_path=0.5)
+    model = ss.build(genome)
+    x = torch.randn(4, 3, 33, 33)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(model(x), model(x))
+
+
+def _timm_modules(cell: torch.nn.Module) -> dict[str, list[torch.nn.Module]]:
+    """The timm cell's modules in our cell's order: pre_x, pre_prev, two ops per node."""
+    prev = [getattr(cell, n) for n in ("conv_prev_1x1", "path_1", "path_2", "final_path_bn")
+            if getattr(cell, n, None) is not None]
+    ops = [getattr(cell, f"comb_iter_{k}_{side}", None) for k in range(5) for side in ("left", "right")]
+    return {"pre_x": [cell.conv_1x1], "pre_prev": prev, "ops": ops}
+
+
+def _copy(ours: torch.nn.Module, theirs: list[torch.nn.Module]) -> None:
+    src = [t for m in theirs for t in (*m.parameters(), *m.buffers())]
+    dst = [t for t in (*ours.parameters(), *ours.buffers())]
+    assert [t.shape for t in src] == [t.shape for t in dst]
+    for a, b in zip(dst, src):
+        a.data.copy_(b.data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["nasnetalarge", "pnasnet5large"])
+def test_large_models_compute_what_timm_computes(name: str) -> None:
+    """Same weights, same logits: wiring (incl. the reduction skip), TF padding and ops all agree."""
+    timm = pytest.importorskip("timm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = timm.create_model(name).eval()
+    model = ss.build(zoo.get(name)).eval()
+    _copy(model.stem, [getattr(reference, reference.layer_names[0])])
+    ours = [block for stage in model.stages for block in stage]
+    for cell, theirs in zip(ours, [getattr(reference, n) for n in reference.layer_names[1:]], strict=True):
+        parts = _timm_modules(theirs)
+        _copy(cell.pre_x, parts["pre_x"])
+        if cell.pre_prev is not None:
+            _copy(cell.pre_prev, parts["pre_prev"])
+        for op, module in zip(cell.ops, parts["ops"]):
+            _copy(op, [module] if module is not None else [])
+    _copy(model.head, [reference.last_linear])
+    x = torch.randn(2, 3, 97, 97)  # odd sizes exercise TF "same" padding
+    with torch.no_grad():
+        assert torch.equal(model(x), reference(x))
+
+
+def test_cell_spaces_cover_both_papers() -> None:
+    nasnet, pnas = spaces.get("nasnet"), spaces.get("pnas")
+    names = {d.name: d for d in nasnet.distributions()}
+    assert names["normal4_in_a"].choices == (0, 1, 2, 3, 4, 5) and names["reduce0_in_b"].choices == (0, 1)
+    assert names["normal2_op_a"].choices == NASNET_OPS and names["reduce3_combine"].choices == ("add", "concat")
+    names = {d.name: d for d in pnas.distributions()}
+    assert names["cell1_op_b"].choices == PNAS_OPS and not any(n.endswith("combine") for n in names)
+    assert set(nasnet.points()) == {"nasnet_a_mobile", "nasnetalarge"}
+    assert set(pnas.points()) == {"pnasnet5_mobile", "pnasnet5large"}
+    assert nasnet.point("nasnetalarge").resolution == 331 and nasnet.point("nasnet_a_mobile").resolution == 224
+
+
+def test_nasnet_concatenates_unused_nodes_plus_the_chosen_states() -> None:
+    space = spaces.get("nasnet")
+    params = space.sample_params(3)
+    params.update({f"normal{k}_in_a": 0 for k in range(5)})
+    params.update({f"normal{k}_in_b": 1 for k in range(5)})
+    params.update({f"normal_concat{s}": False for s in range(7)})
+    genome = space.decode(params)
+    assert genome.stages[2].cell[-1] == ("concat", 2, 3, 4, 5, 6)
+    params["normal_concat1"] = True
+    assert space.decode(params).stages[2].cell[-1] == ("concat", 1, 2, 3, 4, 5, 6)
