@@ -104,12 +104,25 @@ def from_dict(data: Any, source: str = "genome") -> Network:
         raise GenomeError(f"{source}: {err}", err.field) from None
 
 
+class _FlowMap(dict):  # type: ignore[type-arg]
+    """A mapping written on one line (a stage, even one holding a cell genotype)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """``safe_dump`` plus one-line stages; writes only standard YAML tags."""
+
+
+_Dumper.add_representer(
+    _FlowMap, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+
+
 def to_yaml(genome: Network, meta: dict[str, Any] | None = None) -> str:
     """YAML text of ``genome`` (one stage per line), plus an optional ``meta`` mapping."""
     data = to_dict(genome)
+    data["stages"] = [_FlowMap(stage) for stage in data["stages"]]
     if meta:
         data[_META] = meta
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=200)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=200)
 
 
 def _parse(text: str, source: str) -> Any:
