@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from search_spaces.errors import GenomeError
@@ -76,7 +77,22 @@ COMBINES = ("add", "concat")
 
 
 def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
-    """Normalise and check a cell genotype (lists from YAML become nested tuples).
+    """Normalise and check a cell genotype (lists from YAML become nested tuples)."""
+    if isinstance(value, tuple) and all(isinstance(node, tuple) for node in value):
+        try:
+            return _checked_cell(value)  # searches build many stages from a few genotypes
+        except TypeError:  # unhashable inside: let the full check name the problem
+            pass
+    return _check_cell(value)
+
+
+@lru_cache(maxsize=1024)
+def _checked_cell(value: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str | int, ...], ...]:
+    return _check_cell(value)
+
+
+def _check_cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
+    """Check a cell genotype.
 
     The genotype is ``[op_a, in_a, op_b, in_b, combine]`` per node, then ``[concat, i, ...]``;
     inputs of node ``k`` are 0 (``h_i``), 1 (``h_{i-1}``) or an earlier node ``2..k+1``

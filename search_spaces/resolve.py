@@ -115,8 +115,9 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
                     previous = kind.resolve(stage, ctx)
                 except GenomeError as err:
                     raise GenomeError(f"stages[{i}].{err}", f"stages[{i}].{err.field}") from None
-            else:  # same context as the block before but for the rate: skip re-deriving (a hot path in searches)
+            elif rate != previous.drop_path:  # same context as the block before but for the rate: skip re-deriving
                 previous = replace(previous, drop_path=rate)
+            # else: an equal spec; sharing the object also lets the cost loop skip repeats
             specs.append(previous)
             prev_cin, prev_scale = next_prev(previous, (cin, scale), (prev_cin, prev_scale))
             cin, scale, index = previous.cout, scale * previous.stride, index + 1

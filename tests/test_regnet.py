@@ -65,7 +65,7 @@ def test_block_widths_follow_the_quantised_linear_function(d: int, w0: int, wa: 
         u = w0 + wa * j  # eq. 2
         assert abs(math.log(u / w0) / math.log(wm) - s) <= 0.5 + 1e-9  # eq. 3: the nearest exponent
         assert abs(w - w0 * wm ** s) <= 4 + 1e-6  # eq. 4, rounded to a multiple of 8
-    assert exps == sorted(exps)
+    assert list(exps) == sorted(exps)
 
 
 @given(depths, initial, multipliers)

@@ -96,7 +96,7 @@ def test_macs_equal_flop_counter_at_default_resolution(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", zoo.names())
+@pytest.mark.parametrize("name", REFERENCED)
 def test_macs_equal_the_reference_models_count(name: str) -> None:
     genome = zoo.get(name)
     shape = (1, 3, genome.resolution, genome.resolution)

@@ -26,6 +26,7 @@ stage's stride, so a NASNet reduction cell is a stage of depth 1 with stride 2.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -37,7 +38,7 @@ from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
 from search_spaces.layers import ActSpec, ConvSpec, Cost, FactorizedReduceSpec, Size
 
-__all__ = ["Cell", "CellPlan", "CellSpec", "CellType"]
+__all__ = ["Cell", "CellPlan", "CellSpec", "CellType", "OpCall", "cell_cost", "cell_plan", "clear_op_caches"]
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,54 @@ class CellSpec:
 
 
 @dataclass(frozen=True)
+class OpCall:
+    """One op of the table applied to one state: its layers and their cost, both memoised.
+
+    Cells of a stage, and of a search's successive samples, apply the same few ops to the
+    same widths and sizes over and over; sharing the work keeps cell costing fast.
+    """
+
+    op: str
+    cin: int
+    cout: int
+    stride: int
+    norm: Norm
+    padding: str
+
+    def layers(self) -> Layers:
+        """The op's layers (an empty tuple for a free identity)."""
+        return _op_layers(self)
+
+    def cost(self, size: Size) -> tuple[Cost, Size]:
+        """Cost of the op's layers at input ``size``, and the output size."""
+        return _op_cost(self, size)
+
+
+@lru_cache(maxsize=4096)
+def _op_layers(call: OpCall) -> Layers:
+    return CELL_OPS.get(call.op)(call.cin, call.cout, call.stride, call.norm, call.padding)
+
+
+@lru_cache(maxsize=16384)
+def _op_cost(call: OpCall, size: Size) -> tuple[Cost, Size]:
+    return plan_cost(Plan(_op_layers(call)), size)
+
+
+def clear_op_caches() -> None:
+    """Forget memoised op layers and costs (for cold benchmarks)."""
+    _op_layers.cache_clear()
+    _op_cost.cache_clear()
+    _cost.cache_clear()
+
+
+@dataclass(frozen=True)
 class CellPlan:
     """The layers of one cell.
 
     Attributes:
         pre_x: ``h_i`` -> state 0.
         pre_prev: ``h_{i-1}`` -> state 1; ``None`` when state 1 is ``h_i`` itself.
-        ops: Two per node: (input state, layers).
+        ops: Two per node: (input state, the op applied to it).
         combine: Per node, ``add`` or ``concat``.
         outputs: Per concatenated state: (state, layers matching it to the last node).
         drop_path: Drop rate of each non-identity op's output.
@@ -92,7 +134,7 @@ class CellPlan:
 
     pre_x: Layers
     pre_prev: Layers | None
-    ops: tuple[tuple[int, Layers], ...]
+    ops: tuple[tuple[int, OpCall], ...]
     combine: tuple[str, ...]
     outputs: tuple[tuple[int, Layers], ...]
     drop_path: float = 0.0
@@ -115,11 +157,11 @@ def cell_plan(spec: CellSpec) -> CellPlan:
         pre_prev = _relu_conv_bn(spec.prev_cin, f, norm) if spec.prev_cin != f else ()
         widths = [f, f]
     reduced = [False, False]  # whether a state is already at the cell's output resolution
-    ops: list[tuple[int, Layers]] = []
+    ops: list[tuple[int, OpCall]] = []
     for op_a, in_a, op_b, in_b, combine in spec.nodes:
         for op, src in ((op_a, in_a), (op_b, in_b)):
             stride = spec.stride if src < 2 else 1
-            ops.append((src, CELL_OPS.get(op)(widths[src], f, stride, norm, spec.padding)))
+            ops.append((src, OpCall(op, widths[src], f, stride, norm, spec.padding)))
         widths.append(2 * f if combine == "concat" else f)
         reduced.append(True)
     last = widths[-1]
@@ -135,13 +177,16 @@ def cell_plan(spec: CellSpec) -> CellPlan:
                     tuple(node[4] for node in spec.nodes), tuple(outputs), spec.drop_path)
 
 
+@lru_cache(maxsize=16384)
 def _cost(layers: Layers, size: Size) -> tuple[Cost, Size]:
     return plan_cost(Plan(layers), size)
 
 
 def cell_cost(plan: CellPlan, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
     """Exact cost of a cell given the sizes of ``h_i`` and ``h_{i-1}``, and its output size."""
-    total, s0 = _cost(plan.pre_x, size)
+    parts, s0 = [], None
+    part, s0 = _cost(plan.pre_x, size)
+    parts.append(part)
     sizes = [s0]
     if plan.pre_prev is None:
         sizes.append(size)
@@ -149,15 +194,18 @@ def cell_cost(plan: CellPlan, size: Size, prev_size: Size | None) -> tuple[Cost,
         if prev_size is None:
             raise ValueError("a cell with a previous-input branch needs the size of h_{i-1}")
         part, s1 = _cost(plan.pre_prev, prev_size)
-        total, sizes = total + part, sizes + [s1]
+        parts.append(part)
+        sizes.append(s1)
+    ops = plan.ops
     for k in range(len(plan.combine)):
-        (in_a, layers_a), (in_b, layers_b) = plan.ops[2 * k], plan.ops[2 * k + 1]
-        cost_a, out = _cost(layers_a, sizes[in_a])
-        cost_b, _ = _cost(layers_b, sizes[in_b])
-        total, sizes = total + cost_a + cost_b, sizes + [out]
+        (in_a, call_a), (in_b, call_b) = ops[2 * k], ops[2 * k + 1]
+        part, out = call_a.cost(sizes[in_a])
+        parts += (part, call_b.cost(sizes[in_b])[0])
+        sizes.append(out)
     for src, layers in plan.outputs:
-        total = total + _cost(layers, sizes[src])[0]
-    return total, sizes[-1]
+        if layers:
+            parts.append(_cost(layers, sizes[src])[0])
+    return Cost(sum(p.params for p in parts), sum(p.macs for p in parts), sum(p.activations for p in parts)), sizes[-1]
 
 
 class Cell(nn.Module):
@@ -167,10 +215,10 @@ class Cell(nn.Module):
         super().__init__()
         self.pre_x = ChainBlock(Plan(plan.pre_x))
         self.pre_prev = ChainBlock(Plan(plan.pre_prev)) if plan.pre_prev is not None else None
-        self.ops = nn.ModuleList(ChainBlock(Plan(layers)) for _, layers in plan.ops)
+        self.ops = nn.ModuleList(ChainBlock(Plan(call.layers())) for _, call in plan.ops)
         self.outputs = nn.ModuleList(ChainBlock(Plan(layers)) for _, layers in plan.outputs)
         self._inputs = tuple(src for src, _ in plan.ops)
-        self._dropped = tuple(bool(layers) for _, layers in plan.ops)  # identities are never dropped
+        self._dropped = tuple(bool(call.layers()) for _, call in plan.ops)  # identities are never dropped
         self._combine = plan.combine
         self._concat = tuple(src for src, _ in plan.outputs)
         self.drop_rate = plan.drop_path

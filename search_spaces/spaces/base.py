@@ -15,7 +15,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Union
 
 from search_spaces.errors import UserInputError
@@ -52,6 +52,11 @@ class Categorical:
     name: str
     choices: tuple[Value, ...]
     when: Condition | None = None
+    # True == 1 in Python; keying on (is bool, value) makes a bool match only a bool choice.
+    _keys: frozenset[tuple[bool, Value]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keys", frozenset((isinstance(c, bool), c) for c in self.choices))
 
     def draw(self, rng: random.Random) -> Value:
         return rng.choice(self.choices)
@@ -60,8 +65,10 @@ class Categorical:
         return trial.suggest_categorical(self.name, list(self.choices))
 
     def contains(self, value: Any) -> bool:
-        # True == 1 in Python; a bool must match a bool choice and a number a number.
-        return any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices)
+        try:
+            return (isinstance(value, bool), value) in self._keys
+        except TypeError:  # unhashable: no choice is
+            return False
 
     def describe(self) -> str:
         return "{" + ", ".join(map(str, self.choices)) + "}"

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 import random
+from functools import lru_cache
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,15 +60,18 @@ REGIME_RESOLUTION = 224
 VARIANTS = ("X", "Y")
 
 
-def regnet_exponents(d: int, w0: float, wa: float, wm: float) -> list[int]:
+@lru_cache(maxsize=4096)
+def regnet_exponents(d: int, w0: float, wa: float, wm: float) -> tuple[int, ...]:
     """Quantised width exponents ``s_j`` of every block (paper eq. 2-3).
 
     ``u_j = w0 + wa * j`` for ``0 <= j < d`` (eq. 2), ``s_j`` solves ``u_j = w0 * wm ** s_j``
     and is rounded to the nearest integer (eq. 3; half to even, as NumPy's ``round`` in pycls).
+    Memoised: sampling checks feasibility and then decodes the same parameters.
     """
     if d < 1 or w0 <= 0 or wa < 0 or wm <= 1:
         raise ValueError(f"RegNet needs d >= 1, w0 > 0, wa >= 0 and wm > 1; got d={d}, w0={w0}, wa={wa}, wm={wm}")
-    return [round(math.log((w0 + wa * j) / w0) / math.log(wm)) for j in range(d)]
+    log_wm = math.log(wm)
+    return tuple(round(math.log((w0 + wa * j) / w0) / log_wm) for j in range(d))
 
 
 def regnet_widths(d: int, w0: float, wa: float, wm: float, q: int = 8) -> tuple[list[int], list[int]]:
