@@ -6,8 +6,12 @@ op cache cleared before each genome: costed from scratch) and warm (caches kept 
 run, as a long search keeps them). Rates are the best of 3 runs on fresh seeds.
 For `mbconv` it also reports the share of samples whose MACs fall in bands around 400M.
 
+It then builds the first ``--forward`` samples of every space and runs one batch-1 forward
+pass at the space's default resolution, checking the built parameters against the analytic
+count (the tests do the same at a small resolution).
+
 Usage:
-    python benchmarks/spaces.py [--samples 2000] [--quick]
+    python benchmarks/spaces.py [--samples 2000] [--forward 5] [--quick]
 """
 
 from __future__ import annotations
@@ -56,12 +60,35 @@ def throughput(space: spaces.SearchSpace, n: int, cold: bool, repeats: int = 3) 
     return best, macs
 
 
+def forward_check(space: spaces.SearchSpace, k: int) -> tuple[int, int, float, float]:
+    """Build samples 0..k-1 and run each once at the default resolution (inference mode, batch 1).
+
+    Returns ``(ran, params_exact, median build ms, median forward ms)``."""
+    ran = exact = 0
+    build_ms, forward_ms = [], []
+    for seed in range(k):
+        genome = space.sample(seed)
+        start = time.perf_counter()
+        model = ss.build(genome).eval()
+        built = time.perf_counter()
+        with torch.inference_mode():
+            out = model(torch.randn(1, genome.in_channels, genome.resolution, genome.resolution))
+        done = time.perf_counter()
+        ran += tuple(out.shape) == (1, genome.num_classes) and bool(torch.isfinite(out).all())
+        exact += sum(p.numel() for p in model.parameters()) == ss.cost(genome).params
+        build_ms.append((built - start) * 1e3)
+        forward_ms.append((done - built) * 1e3)
+    return ran, exact, statistics.median(build_ms), statistics.median(forward_ms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=2000, help="genomes per space (default: 2000)")
-    parser.add_argument("--quick", action="store_true", help="200 genomes per space")
+    parser.add_argument("--forward", type=int, default=5, help="samples per space to build and run (default: 5)")
+    parser.add_argument("--quick", action="store_true", help="200 genomes per space, 2 forward passes")
     args = parser.parse_args()
     n = 200 if args.quick else args.samples
+    k = 2 if args.quick else args.forward
 
     print(f"Machine: {machine()}; one process, one core.\n")
     print("| space | genomes | cold cache (genomes/s) | warm cache (genomes/s) | median MACs | MACs range |")
@@ -83,6 +110,16 @@ def main() -> None:
             lo, hi = 400e6 * (1 - width), 400e6 * (1 + width)
             share = sum(lo <= m <= hi for m in band_macs) / len(band_macs)
             print(f"| 400M +-{width:.0%} ({lo / 1e6:.0f}M-{hi / 1e6:.0f}M) | {share:.1%} |")
+    if k:
+        torch.set_num_threads(1)
+        print(f"\nFirst {k} samples of each space built and run once at the default resolution "
+              "(batch 1, inference mode, one thread):\n")
+        print("| space | resolution | ran | params exact | median build (ms) | median forward (ms) |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in spaces.names():
+            space = spaces.get(name)
+            ran, exact, build, forward = forward_check(space, k)
+            print(f"| {name} | {space.default_resolution} | {ran}/{k} | {exact}/{k} | {build:,.0f} | {forward:,.0f} |")
 
 
 if __name__ == "__main__":
