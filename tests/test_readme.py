@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands() -> list[str]:
-    return re.findall(r"```bash\n(python3 -m venv [^\n]+)\n```", (ROOT / "README.md").read_text())
+    return re.findall(r"```bash\n([^\n]*python3 -m venv [^\n]+)\n```", (ROOT / "README.md").read_text())
 
 
 def test_readme_has_a_setup_and_run_command_and_a_test_command() -> None:

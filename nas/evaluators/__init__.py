@@ -1,0 +1,59 @@
+"""Evaluators by name: ``names()``, ``get(name)``, ``parse("train,latency")``, and :func:`evaluate`.
+
+Registered: ``cost`` (params/MACs), ``train`` (proxy training on real data), ``zero-cost``
+(training-free proxies), ``latency`` (measured), ``latency-lut`` (predicted from a per-block
+table), ``train-step`` (training step time). Each module registers itself on import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from nas.evaluators.base import Evaluator, Metrics, Pruned, RunContext, evaluate, resolve_device
+from nas.evaluators.cost import CostEvaluator
+from search_spaces.errors import UserInputError
+from search_spaces.registry import Registry
+
+__all__ = ["EVALUATORS", "Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "get", "names", "parse",
+           "resolve_device"]
+
+#: name -> zero-argument factory of a fresh evaluator.
+EVALUATORS: Registry[Callable[[], Evaluator]] = Registry("evaluator")
+EVALUATORS.register("cost", CostEvaluator)
+
+
+def _lazy(module: str, cls: str) -> Callable[[], Evaluator]:
+    """A factory importing ``module`` on first use (keeps ``import nas.evaluators`` light)."""
+    def make() -> Evaluator:
+        return getattr(importlib.import_module(module), cls)()
+    make.__qualname__ = f"{module}.{cls}"
+    return make
+
+
+EVALUATORS.register("train", _lazy("nas.evaluators.train", "TrainEvaluator"))
+EVALUATORS.register("zero-cost", _lazy("nas.evaluators.zero_cost", "ZeroCostEvaluator"))
+EVALUATORS.register("latency", _lazy("nas.evaluators.latency", "LatencyEvaluator"))
+EVALUATORS.register("latency-lut", _lazy("nas.evaluators.latency", "LatencyLUTEvaluator"))
+EVALUATORS.register("train-step", _lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
+
+
+def names() -> list[str]:
+    """All registered evaluator names, sorted."""
+    return EVALUATORS.names()
+
+
+def get(name: str) -> Evaluator:
+    """A fresh evaluator ``name``; unknown names raise with close suggestions."""
+    return EVALUATORS.get(name)()
+
+
+def parse(spec: str) -> list[Evaluator]:
+    """``"train,latency"`` -> the evaluators, in order (duplicates refused)."""
+    parts = [p.strip() for p in spec.split(",")]
+    if not spec.strip() or any(not p for p in parts):
+        raise UserInputError(f"--evaluator must be a comma-separated list of names ({', '.join(names())}), "
+                             f"got {spec!r}")
+    if len(set(parts)) != len(parts):
+        raise UserInputError(f"--evaluator lists a name twice: {spec!r}")
+    return [get(p) for p in parts]

@@ -1,0 +1,166 @@
+"""The evaluator contract: genome + run context -> metrics, and failures become data.
+
+An evaluator estimates some of a candidate's metrics (accuracy, latency, training step
+time, params, MACs). :func:`evaluate` runs several on one genome and merges their
+metrics; any exception one of them raises for *this candidate* (a NaN loss, running out
+of memory, an invalid network) becomes ``Metrics(failed=True, reason=...)`` instead of
+crashing the search that called it. Only the exceptions listed in
+``RunContext.propagate`` (pruning signals) and ``BaseException``s such as Ctrl-C pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from search_spaces.genome import Network
+
+__all__ = ["Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "resolve_device"]
+
+
+class Pruned(Exception):
+    """Raised through an evaluator by ``RunContext.report`` to stop a candidate early."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when present else CPU; anything else as ``torch.device`` reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@dataclass
+class RunContext:
+    """Where and how to evaluate.
+
+    Attributes:
+        device: ``cpu``, ``cuda``, ``cuda:1`` or ``auto``.
+        seed: Seed for every random choice an evaluator makes (init, data order, batches).
+        data: Dataset name (``fashion-mnist``, ``cifar10``) or directory; ``None`` uses the
+            built-in default, Fashion-MNIST.
+        budget: Evaluator knobs (``epochs``, ``steps``, ``subset``, ``batch_size``,
+            ``resolution``, ...); each evaluator documents the keys it reads.
+        report: Called as ``report(step, value)`` with intermediate values (validation
+            accuracy after each epoch, ...) so a pruner can stop the candidate by raising.
+        propagate: Exception types an evaluator must not turn into a failed metric.
+        threads: CPU threads for torch; ``None`` leaves torch's setting.
+    """
+
+    device: str = "cpu"
+    seed: int = 0
+    data: str | None = None
+    budget: dict[str, Any] = field(default_factory=dict)
+    report: Callable[[int, float], None] | None = None
+    propagate: tuple[type[BaseException], ...] = (Pruned,)
+    threads: int | None = None
+
+    def torch_device(self) -> torch.device:
+        """The resolved device."""
+        return resolve_device(self.device)
+
+    def get(self, key: str, default: Any) -> Any:
+        """Budget value ``key`` or ``default``."""
+        return self.budget.get(key, default)
+
+
+@dataclass
+class Metrics:
+    """What evaluators found out about one candidate; ``None`` means not estimated.
+
+    Attributes:
+        accuracy: Validation accuracy estimate in [0, 1] (or a proxy score normalised to it).
+        latency_ms: Inference latency, measured or predicted, batch 1 unless stated.
+        train_step_ms: Time of one training step at the evaluator's batch and resolution.
+        params: Parameters.
+        macs: Multiply-accumulates at the genome's resolution.
+        wall_s: Seconds the evaluators spent.
+        failed: Whether an evaluator failed for this candidate.
+        reason: One line naming the evaluator and what went wrong.
+        extra: Further named values (zero-cost scores, latency spread, ...).
+    """
+
+    accuracy: float | None = None
+    latency_ms: float | None = None
+    train_step_ms: float | None = None
+    params: int | None = None
+    macs: int | None = None
+    wall_s: float = 0.0
+    failed: bool = False
+    reason: str = ""
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def merge(self, other: Metrics) -> Metrics:
+        """These metrics overlaid with ``other``'s estimated values; wall times add, failures join."""
+        out = dataclasses.replace(self, extra={**self.extra, **other.extra})
+        for name in ("accuracy", "latency_ms", "train_step_ms", "params", "macs"):
+            if getattr(other, name) is not None:
+                setattr(out, name, getattr(other, name))
+        out.wall_s = self.wall_s + other.wall_s
+        out.failed = self.failed or other.failed
+        out.reason = "; ".join(r for r in (self.reason, other.reason) if r)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready; non-finite floats become ``None``)."""
+        def clean(v: Any) -> Any:
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+        data = {k: clean(v) for k, v in dataclasses.asdict(self).items() if k != "extra"}
+        data["extra"] = {k: clean(v) for k, v in self.extra.items()}
+        return data
+
+
+class Evaluator(ABC):
+    """Estimates some metrics of a genome. Subclasses set ``name`` and implement :meth:`run`."""
+
+    name: str = ""
+
+    @abstractmethod
+    def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        """Evaluate ``genome``; may raise for this candidate (:func:`evaluate` records it)."""
+
+    def __call__(self, genome: Network, ctx: RunContext | None = None) -> Metrics:
+        """Run safely: see :func:`evaluate`."""
+        return evaluate(genome, [self], ctx)
+
+
+def _reason(name: str, err: BaseException) -> str:
+    if isinstance(err, torch.OutOfMemoryError):
+        return f"{name}: out of memory"
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+    at = f" ({type(err).__name__} at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
+    return f"{name}: {text}{at}"
+
+
+def evaluate(genome: Network, evaluators: Sequence[Evaluator], ctx: RunContext | None = None) -> Metrics:
+    """Run ``evaluators`` in order on ``genome`` and merge their metrics.
+
+    A failing evaluator adds ``failed=True`` and its one-line reason; the later ones still
+    run (a latency measurement stays useful when training diverged). Exceptions in
+    ``ctx.propagate`` are re-raised.
+    """
+    ctx = ctx or RunContext()
+    if ctx.threads is not None:
+        torch.set_num_threads(ctx.threads)
+    total = Metrics()
+    for evaluator in evaluators:
+        start = time.perf_counter()
+        try:
+            part = evaluator.run(genome, ctx)
+        except ctx.propagate:
+            raise
+        except Exception as err:  # noqa: BLE001  (any failure of one candidate is data, not a crash)
+            part = Metrics(failed=True, reason=_reason(evaluator.name, err))
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        part.wall_s = time.perf_counter() - start
+        total = total.merge(part)
+    return total

@@ -1,0 +1,190 @@
+"""The one training loop: proxy training of a candidate, reporting validation accuracy as it goes.
+
+Short schedules on reduced resolution and data estimate a candidate's accuracy (the
+"proxy task" of MnasNet sec. 3 and EfficientNetV2 sec. 3.3). The loop uses label
+smoothing (Szegedy et al. 2016), a linear warm-up then cosine decay of the learning rate
+(Loshchilov & Hutter 2017), SGD with Nesterov momentum, RMSProp (the EfficientNet recipe:
+decay 0.9, momentum 0.9, epsilon 1e-3) or AdamW; CUDA runs add AMP and channels_last.
+A non-finite loss stops training with :class:`FloatingPointError`, which evaluators turn
+into a failed metric for that candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from search_spaces.errors import UserInputError
+from search_spaces.registry import Registry
+
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "lr_at", "train"]
+
+#: name -> ``(params, config) -> optimizer``.
+OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]] = Registry("optimizer")
+OPTIMIZERS.register("sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=0.9, nesterov=True,
+                                                       weight_decay=c.weight_decay))
+OPTIMIZERS.register("rmsprop", lambda p, c: torch.optim.RMSprop(p, lr=c.lr, alpha=0.9, momentum=0.9, eps=1e-3,
+                                                               weight_decay=c.weight_decay))
+OPTIMIZERS.register("adamw", lambda p, c: torch.optim.AdamW(p, lr=c.lr, weight_decay=c.weight_decay))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training schedule.
+
+    Attributes:
+        epochs: Passes over the training split (fractions allowed); ignored if ``steps``.
+        steps: Optimizer steps; 0 uses ``epochs``.
+        optimizer: ``sgd``, ``rmsprop`` or ``adamw``.
+        lr: Peak learning rate.
+        weight_decay: L2 / decoupled weight decay.
+        label_smoothing: Label smoothing of the cross-entropy.
+        warmup_steps: Linear warm-up steps before the cosine decay (0: none).
+        evals: How many times to validate (evenly spaced, the last at the end); each
+            result is reported for pruning.
+        grad_clip: Gradient-norm clip (0: none).
+        amp: Mixed precision on CUDA (ignored on CPU).
+        channels_last: channels_last memory format on CUDA (ignored on CPU).
+    """
+
+    epochs: float = 1.0
+    steps: int = 0
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    weight_decay: float = 5e-5
+    label_smoothing: float = 0.1
+    warmup_steps: int = 0
+    evals: int = 1
+    grad_clip: float = 5.0
+    amp: bool = True
+    channels_last: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise UserInputError(f"optimizer: {OPTIMIZERS.unknown_message(self.optimizer)}")
+        if self.steps < 0 or self.epochs <= 0 and self.steps == 0:
+            raise UserInputError(f"a schedule needs epochs > 0 or steps > 0, got epochs={self.epochs}, "
+                                 f"steps={self.steps}")
+        if self.lr <= 0 or not math.isfinite(self.lr):
+            raise UserInputError(f"lr must be a positive number, got {self.lr!r}")
+        if self.evals < 1:
+            raise UserInputError(f"evals must be >= 1, got {self.evals!r}")
+
+
+@dataclass
+class TrainResult:
+    """What a training run measured.
+
+    Attributes:
+        accuracy: Final validation accuracy in [0, 1].
+        history: ``(step, validation accuracy)`` at each evaluation.
+        steps: Optimizer steps taken.
+        train_loss: Mean training loss over the last evaluation interval.
+        images_per_s: Training throughput (images / second, excluding validation).
+    """
+
+    accuracy: float
+    history: list[tuple[int, float]] = field(default_factory=list)
+    steps: int = 0
+    train_loss: float = math.nan
+    images_per_s: float = 0.0
+
+
+def lr_at(step: int, total: int, config: TrainConfig) -> float:
+    """Learning rate at ``step`` of ``total``: linear warm-up to ``lr``, then cosine decay to 0."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
+    return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             channels_last: bool = False) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) over ``batches``."""
+    model.eval()
+    right = seen = 0
+    for x, y in batches:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        right += int((model(x).argmax(1) == y).sum())
+        seen += len(y)
+    return right / max(1, seen)
+
+
+def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainConfig,
+          device: torch.device | str = "cpu", report: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train ``model`` on ``train_batches`` (re-iterated per epoch) and validate on ``val_batches``.
+
+    Args:
+        model: The network (moved to ``device``).
+        train_batches: Re-iterable ``(x, y)`` batches (e.g. :class:`nas.data.Batches`).
+        val_batches: Validation batches.
+        config: The schedule.
+        device: Where to train.
+        report: Called with ``(step, validation accuracy)`` after each evaluation; it may
+            raise to stop the run (pruning), and that exception propagates.
+
+    Raises:
+        FloatingPointError: if the loss becomes NaN or infinite.
+    """
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    channels_last = cuda and config.channels_last
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    per_epoch = len(train_batches)
+    if per_epoch == 0:
+        raise UserInputError("the training split has fewer images than one batch")
+    total = config.steps or max(1, round(config.epochs * per_epoch))
+    eval_at = {round(total * (i + 1) / config.evals) for i in range(config.evals)}
+    optimizer = OPTIMIZERS.get(config.optimizer)(model.parameters(), config)
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    result = TrainResult(accuracy=math.nan)
+    step, losses, busy, images = 0, [], 0.0, 0
+    while step < total:
+        model.train()
+        for x, y in train_batches:
+            start = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total, config)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=cuda and config.amp):
+                loss = loss_fn(model(x), y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(loss.item())
+            busy += time.perf_counter() - start
+            images += len(y)
+            step += 1
+            if step in eval_at:
+                acc = accuracy(model, val_batches, channels_last)
+                result.history.append((step, acc))
+                result.train_loss = sum(losses) / len(losses)
+                losses = []
+                if report is not None:
+                    report(step, acc)
+                model.train()
+            if step >= total:
+                break
+    optimizer.zero_grad(set_to_none=True)
+    result.accuracy = result.history[-1][1]
+    result.steps = step
+    result.images_per_s = images / busy if busy > 0 else 0.0
+    return result

@@ -1,0 +1,107 @@
+"""Real-data loading: Fashion-MNIST from the Debian package, IDX parsing, splits, resizing, channels."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nas.data import DataConfig, adapt_channels, fixed_batch, loaders, open_dataset, split_indices
+from nas.data.idx import read_idx
+from nas.evaluators import RunContext
+from search_spaces.errors import UserInputError
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture()
+def tiny_fashion(tmp_path: Path) -> Path:
+    """A 200-image directory in Fashion-MNIST's exact file layout (IDX, gzipped)."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 200), ("t10k", 50)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, (n,)))
+    return tmp_path
+
+
+def test_idx_files_round_trip(tiny_fashion: Path) -> None:
+    images = read_idx(tiny_fashion / "train-images-idx3-ubyte.gz")
+    assert images.shape == (200, 28, 28) and images.dtype == np.uint8
+
+
+def test_a_non_idx_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "x.gz"
+    with gzip.open(bad, "wb") as handle:
+        handle.write(b"hello world")
+    with pytest.raises(UserInputError, match="x.gz: not an IDX file"):
+        read_idx(bad)
+
+
+def test_the_debian_package_is_the_default_source() -> None:
+    dataset = open_dataset()
+    assert dataset.name == "fashion-mnist" and dataset.num_classes == 10
+    assert tuple(dataset.train_images.shape) == (60000, 1, 28, 28)
+    assert tuple(dataset.test_images.shape) == (10000, 1, 28, 28)
+    assert sorted(dataset.train_labels.unique().tolist()) == list(range(10))
+
+
+def test_a_directory_is_recognised_by_its_files(tiny_fashion: Path) -> None:
+    assert open_dataset(str(tiny_fashion)).train_images.shape[0] == 200
+
+
+def test_missing_data_says_how_to_get_it(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserInputError, match="dataset-fashion-mnist"):
+        open_dataset(f"fashion-mnist:{tmp_path / 'empty'}")
+    with pytest.raises(UserInputError, match="neither a dataset name"):
+        open_dataset(str(tmp_path / "nowhere"))
+
+
+def test_split_is_fixed_by_split_seed_and_disjoint() -> None:
+    train, val = split_indices(1000, 0.1, split_seed=0)
+    assert len(val) == 100 and len(train) == 900
+    assert not set(train.tolist()) & set(val.tolist())
+    assert torch.equal(val, split_indices(1000, 0.1, split_seed=0)[1])
+    assert not torch.equal(val, split_indices(1000, 0.1, split_seed=1)[1])
+
+
+def test_batches_are_resized_normalised_and_channel_adapted(tiny_fashion: Path) -> None:
+    config = DataConfig(source=str(tiny_fashion), resolution=32, channels=3, batch_size=16, val_size=40)
+    train, val, _ = loaders(config)
+    x, y = next(iter(train))
+    assert tuple(x.shape) == (16, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.equal(x[:, 0], x[:, 1])  # gray repeated, not a changed architecture
+    assert len(train) == 160 // 16 and sum(len(b[1]) for b in val) == 40
+
+
+def test_training_order_depends_on_the_seed_only(tiny_fashion: Path) -> None:
+    def first_labels(seed: int) -> torch.Tensor:
+        train, _, _ = loaders(DataConfig(source=str(tiny_fashion), batch_size=32, val_size=40, seed=seed))
+        return next(iter(train))[1]
+    assert torch.equal(first_labels(0), first_labels(0))
+    assert not torch.equal(first_labels(0), first_labels(1))
+
+
+def test_colour_to_gray_averages() -> None:
+    x = torch.arange(12.0).view(1, 3, 2, 2)
+    assert torch.equal(adapt_channels(x, 1), x.mean(1, keepdim=True))
+
+
+def test_fixed_batch_is_real_and_deterministic() -> None:
+    x, y = fixed_batch(RunContext(seed=3), 8, 24, 3)
+    x2, y2 = fixed_batch(RunContext(seed=3), 8, 24, 3)
+    assert tuple(x.shape) == (8, 3, 24, 24) and torch.equal(x, x2) and torch.equal(y, y2)
+
+
+@pytest.mark.parametrize(("field", "value"), [("resolution", 0), ("batch_size", -1), ("val_fraction", 1.0)])
+def test_bad_settings_are_named(field: str, value: float) -> None:
+    with pytest.raises(UserInputError, match=field):
+        DataConfig(**{field: value})
