@@ -46,20 +46,13 @@ from search_spaces.cost import clear_caches
 from search_spaces.genome import Network
 from search_spaces.testing import random_network
 
+from common import available_cores, cpu_model  # benchmarks/common.py (scripts run from this directory)
+
 QUICK_MODELS = ("efficientnet_b0", "mobilenet_v3_small", "efficientnetv2_s")
 DEFAULT_COMPARE = ("efficientnet_b0", "efficientnetv2_s")
 
 
 # ----------------------------------------------------------------------------- machine
-
-
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (or the platform's guess)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def revision() -> str:
@@ -73,11 +66,6 @@ def revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown revision"
     return f"commit {head}" + (" + uncommitted changes" if dirty else "")
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def machine(threads: int) -> str:

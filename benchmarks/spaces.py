@@ -28,16 +28,7 @@ import search_spaces as ss
 from search_spaces import spaces
 from search_spaces.cost import clear_caches
 
-
-def machine() -> str:
-    """One line describing the CPU, cores and versions."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
+from common import machine  # benchmarks/common.py (scripts run from this directory)
 
 
 def throughput(space: spaces.SearchSpace, n: int, cold: bool, repeats: int = 3) -> tuple[float, list[int]]:
