@@ -102,3 +102,14 @@ def test_proxy_training_on_real_fashion_mnist_learns() -> None:
     assert not metrics.failed, metrics.reason
     assert metrics.accuracy > 0.4
     assert metrics.extra["train_steps"] == 60
+
+
+def test_bn_recalibration_sets_exact_averages_and_keeps_momentum() -> None:
+    from nas.training.loop import recalibrate_bn
+
+    bn = torch.nn.BatchNorm2d(3, momentum=0.01)
+    batches = [(torch.randn(4, 3, 2, 2) + i, None) for i in range(3)]
+    recalibrate_bn(torch.nn.Sequential(bn), batches, n=2)
+    expected = torch.stack([x.mean((0, 2, 3)) for x, _ in batches[:2]]).mean(0)
+    assert torch.allclose(bn.running_mean, expected, atol=1e-6)
+    assert bn.momentum == 0.01 and int(bn.num_batches_tracked) == 2

@@ -4,7 +4,8 @@ Budget keys (``RunContext.budget``), with defaults: ``epochs`` 1, ``steps`` 0 (u
 ``resolution`` 32, ``batch_size`` 128, ``subset`` 0 (all 54,000 training images left after
 the split), ``val_size`` 0 (10% of the training images), ``optimizer`` sgd, ``lr`` 0.05,
 ``weight_decay`` 5e-5, ``label_smoothing`` 0.1, ``warmup_steps`` 0, ``evals`` 1 (validations
-reported for pruning), ``channels`` the genome's ``in_channels``.
+reported for pruning), ``bn_batches`` 20 (batch-norm statistics re-estimated before each
+validation, see :class:`~nas.training.loop.TrainConfig`), ``channels`` the genome's ``in_channels``.
 
 The genome is trained as it is, except for its classifier, which gets the dataset's class
 count (``num_classes``), and its input size (``resolution``); gray images are repeated to
@@ -40,7 +41,8 @@ class TrainEvaluator(Evaluator):
             epochs=float(ctx.get("epochs", 1.0)), steps=int(ctx.get("steps", 0)),
             optimizer=str(ctx.get("optimizer", "sgd")), lr=float(ctx.get("lr", 0.05)),
             weight_decay=float(ctx.get("weight_decay", 5e-5)), label_smoothing=float(ctx.get("label_smoothing", 0.1)),
-            warmup_steps=int(ctx.get("warmup_steps", 0)), evals=int(ctx.get("evals", 1)))
+            warmup_steps=int(ctx.get("warmup_steps", 0)), evals=int(ctx.get("evals", 1)),
+            bn_batches=int(ctx.get("bn_batches", 20)))
         device = ctx.torch_device()
         train_batches, val_batches, dataset = loaders(data, device)
         proxy = dataclasses.replace(genome, num_classes=dataset.num_classes, resolution=data.resolution,

@@ -1,0 +1,194 @@
+"""Fidelity study: how well do cheap accuracy estimates rank candidates like a longer training does?
+
+Samples ``--genomes`` networks of the ``mbconv`` space whose MACs (224 px) lie within
+``--band`` of 400M, then evaluates each with
+
+- ``zero-cost``: every training-free proxy (``nas.zero_cost``) on one real batch;
+- ``short``: proxy training for ``--short-epochs`` epochs (default 1);
+- ``long``: proxy training for ``--long-epochs`` epochs (default 5, the reference),
+
+all on the same Fashion-MNIST subset, resolution and validation split. Each finished
+evaluation is appended to ``--out`` (JSON lines, flushed and synced), so the study can be
+stopped and resumed at any time and nothing finished is redone. ``--report`` prints the
+Spearman and Kendall rank correlations of each estimate against ``long`` and writes a
+scatter plot.
+
+Usage:
+    python experiments/fidelity.py [--genomes 30] [--only short,long] [--workers 2]
+    python experiments/fidelity.py --report [--plot docs/figures/fidelity.png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from nas.cli import run
+from search_spaces.errors import UserInputError
+
+PROG = "experiments/fidelity.py"
+KINDS = ("zero-cost", "short", "long")
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fidelity.jsonl"
+
+
+def candidates(n: int, band: float) -> list[tuple[int, Any]]:
+    """The first ``n`` seeds whose ``mbconv`` samples lie within ``band`` of 400M MACs, with their genomes."""
+    from search_spaces import cost, spaces
+
+    space, out, seed = spaces.get("mbconv"), [], 0
+    lo, hi = 400e6 * (1 - band), 400e6 * (1 + band)
+    while len(out) < n:
+        genome = space.sample(seed)
+        if lo <= cost(genome).macs <= hi:
+            out.append((seed, genome))
+        seed += 1
+    return out
+
+
+def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    common = {"resolution": args.resolution, "subset": args.subset, "val_size": args.val_size,
+              "batch_size": args.batch_size, "lr": args.lr}
+    if kind == "zero-cost":
+        return {"zero_cost_resolution": args.resolution, "zero_cost_batch": 64}
+    return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs}
+
+
+def _evaluate(job: tuple[int, Any, str, dict[str, Any], int]) -> dict[str, Any]:
+    seed, genome, kind, budget, threads = job
+    import torch
+
+    from nas.evaluators import RunContext, evaluate, get
+
+    torch.set_num_threads(threads)
+    evaluator = get("zero-cost" if kind == "zero-cost" else "train")
+    metrics = evaluate(genome, [evaluator], RunContext(seed=0, budget=budget))
+    return {"seed": seed, "genome": genome.name, "kind": kind, "budget": budget, **metrics.to_dict()}
+
+
+def done(path: Path) -> set[tuple[int, str]]:
+    """``(seed, kind)`` pairs already recorded in ``path``."""
+    if not path.exists():
+        return set()
+    out = set()
+    for line in path.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            out.add((record["seed"], record["kind"]))
+    return out
+
+
+def append(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and make it durable before returning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def study(args: argparse.Namespace) -> None:
+    kinds = [k.strip() for k in args.only.split(",")] if args.only else list(KINDS)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UserInputError(f"--only must list kinds among {', '.join(KINDS)}, got {', '.join(unknown)}")
+    finished = done(args.out)
+    jobs = [(seed, genome, kind, _budget(args, kind), args.threads)
+            for seed, genome in candidates(args.genomes, args.band) for kind in kinds
+            if (seed, kind) not in finished]
+    print(f"{len(jobs)} evaluations to run ({len(finished)} already in {args.out})", flush=True)
+    if args.workers == 1:
+        results = map(_evaluate, jobs)
+        for record in results:
+            append(args.out, record)
+            print(f"seed {record['seed']:4d} {record['kind']:9s} acc={record['accuracy']} "
+                  f"failed={record['failed']} {record['wall_s']:.0f}s", flush=True)
+        return
+    with ProcessPoolExecutor(args.workers) as pool:
+        for record in pool.map(_evaluate, jobs):
+            append(args.out, record)
+            print(f"seed {record['seed']:4d} {record['kind']:9s} acc={record['accuracy']} "
+                  f"failed={record['failed']} {record['wall_s']:.0f}s", flush=True)
+
+
+def report(args: argparse.Namespace) -> None:
+    from nas.stats import kendall, spearman
+
+    if not args.out.exists():
+        raise UserInputError(f"{args.out}: no results yet; run the study first")
+    records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
+    by_kind: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in records:
+        by_kind.setdefault(r["kind"], {})[r["seed"]] = r
+    reference = {s: r["accuracy"] for s, r in by_kind.get("long", {}).items() if not r["failed"]}
+    estimates: dict[str, dict[int, float]] = {}
+    if "short" in by_kind:
+        estimates[f"train {args.short_epochs} epoch"] = {s: r["accuracy"] for s, r in by_kind["short"].items()
+                                                         if not r["failed"]}
+    for s, r in by_kind.get("zero-cost", {}).items():
+        for key, value in r["extra"].items():
+            if key.startswith("zc_") and value is not None:
+                estimates.setdefault(key[3:], {})[s] = value
+    print(f"Reference: proxy training for {args.long_epochs} epochs ({len(reference)} genomes).\n")
+    print("| estimate | genomes | Spearman | Kendall |")
+    print("|---|---:|---:|---:|")
+    rows = []
+    for name, values in estimates.items():
+        common = sorted(set(values) & set(reference))
+        if len(common) < 3:
+            continue
+        a, b = [values[s] for s in common], [reference[s] for s in common]
+        rows.append((name, common, spearman(a, b), kendall(a, b)))
+        print(f"| {name} | {len(common)} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} |")
+    if args.plot and rows:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.2), squeeze=False)
+        for ax, (name, common, rho, _) in zip(axes[0], rows):
+            ax.scatter([estimates[name][s] for s in common], [reference[s] for s in common], s=12)
+            ax.set_title(f"{name}\nSpearman {rho:.2f}", fontsize=9)
+            ax.set_xlabel("estimate", fontsize=8)
+            ax.set_ylabel(f"accuracy, {args.long_epochs} epochs", fontsize=8)
+        fig.tight_layout()
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.plot, dpi=120)
+        print(f"\nPlot: {args.plot}")
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--genomes", type=int, default=30)
+    parser.add_argument("--band", type=float, default=0.10, help="relative MACs band around 400M (default 0.10)")
+    parser.add_argument("--only", help=f"comma-separated kinds to run ({', '.join(KINDS)}); default all")
+    parser.add_argument("--resolution", type=int, default=28)
+    parser.add_argument("--subset", type=int, default=6000, help="training images (default 6000)")
+    parser.add_argument("--val-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--short-epochs", type=float, default=1.0)
+    parser.add_argument("--long-epochs", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--report", action="store_true", help="print correlations instead of running")
+    parser.add_argument("--plot", type=Path, help="with --report: write a scatter plot PNG here")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2
+    if args.genomes < 3 or args.workers < 1 or args.threads < 1:
+        raise UserInputError("--genomes must be >= 3 and --workers, --threads >= 1")
+    (report if args.report else study)(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(_main, None, PROG))
