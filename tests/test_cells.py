@@ -192,7 +192,7 @@ def test_cell_spaces_cover_both_papers() -> None:
     assert names["normal2_op_a"].choices == NASNET_OPS and names["reduce3_combine"].choices == ("add", "concat")
     names = {d.name: d for d in pnas.distributions()}
     assert names["cell1_op_b"].choices == PNAS_OPS and not any(n.endswith("combine") for n in names)
-    assert set(nasnet.points()) == {"nasnet_a_mobile", "nasnetalarge"}
+    assert set(nasnet.points()) == {"nasnet_a_mobile", "nasnetalarge", "amoebanet_a_mobile", "amoebanet_a_n6_f190"}
     assert set(pnas.points()) == {"pnasnet5_mobile", "pnasnet5large"}
     assert nasnet.point("nasnetalarge").resolution == 331 and nasnet.point("nasnet_a_mobile").resolution == 224
 

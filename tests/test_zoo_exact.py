@@ -18,6 +18,7 @@ DEFAULT_RESOLUTION = {
     "efficientnetv2_s": 384, "efficientnetv2_m": 480, "efficientnetv2_l": 480,
     "mnasnet_a1": 224, "mobilenet_v2": 224, "mobilenet_v3_large": 224, "mobilenet_v3_small": 224,
     "nasnetalarge": 331, "pnasnet5large": 331, "nasnet_a_mobile": 224, "pnasnet5_mobile": 224,
+    "amoebanet_a_mobile": 224, "amoebanet_a_n6_f190": 331,
 }
 
 #: Parameter counts of the reference models (1000 classes), as timm 1.0 / torchvision 0.2x report them;

@@ -8,9 +8,13 @@ timm's ``nasnetalarge`` and ``pnasnet5large`` port layer for layer:
 - pooling: the pool (stride), then ``1x1 conv -> norm`` only if the input is not ``F`` wide;
 - ``identity``: the state itself, or ``relu -> 1x1 conv (stride) -> norm`` when the stride
   or width must change (TF's ``none``);
-- ops the TF code does not have (the rest of the NASNet paper's 13-op table) are built as
-  ``relu -> conv(s) -> norm`` like the others: ``conv_kxk``, ``dil_conv_3x3`` (a full 3x3
-  conv with dilation 2) and ``conv_1xk_kx1`` (a 1xk then a kx1 conv, as in DARTS).
+- the convolutions of the paper's table follow TF's own implementation of the whole
+  NASNet op set (``tensorflow/tpu`` ``amoeba_net/network_utils.py``): ``conv_1x1`` is
+  ``relu -> 1x1 conv (stride) -> norm``; ``conv_3x3``, ``dil_conv_3x3`` (rate 2) and
+  ``conv_1xk_kx1`` run inside a bottleneck, ``relu -> 1x1 to F/4 -> norm -> relu -> op ->
+  norm -> relu -> 1x1 to F -> norm`` (``3F/8`` for ``conv_1x3_3x1``; without the bottleneck
+  when that width would be 0), and ``conv_1xk_kx1`` itself is ``1xk conv (stride 1, s) ->
+  norm -> relu -> kx1 conv (stride s, 1)``.
 
 Every op's first activation must not be in-place: a state feeds several ops.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from search_spaces.genome import Norm
-from search_spaces.layers import ActSpec, ConvSpec, Primitive, PoolSpec
+from search_spaces.layers import ActSpec, ConvSpec, NormSpec, Primitive, PoolSpec
 from search_spaces.registry import Registry
 
 __all__ = ["CELL_OPS", "NASNET_OPS", "PNAS_OPS", "Layers", "OpFactory"]
@@ -73,18 +77,42 @@ def _pool(kind: str, kernel: int) -> OpFactory:
     return make
 
 
-def _conv(kernel: int, dilation: int = 1) -> OpFactory:
-    def make(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
-        return (_relu(), ("conv", ConvSpec(cin, cout, kernel, stride, norm=norm, padding=padding, dilation=dilation)))
-    return make
+def _conv_1x1(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
+    return (_relu(), ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
 
 
-def _conv_1xk_kx1(kernel: int) -> OpFactory:
-    def make(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
+#: ``(width, stride, norm, padding) -> layers`` of a bottlenecked op's core, without its final norm.
+Core = Callable[[int, int, int, Norm, str], Layers]
+
+
+def _plain_conv(kernel: int, dilation: int = 1) -> Core:
+    def core(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
+        return (("conv", ConvSpec(cin, cout, kernel, stride, padding=padding, dilation=dilation)),)
+    return core
+
+
+def _spatially_separable(kernel: int) -> Core:
+    def core(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
         return (
-            _relu(),
-            ("conv_1xk", ConvSpec(cin, cout, (1, kernel), stride, padding=padding)),
-            ("conv_kx1", ConvSpec(cout, cout, (kernel, 1), 1, norm=norm, padding=padding)),
+            ("conv_1xk", ConvSpec(cin, cout, (1, kernel), (1, stride), norm=norm, padding=padding)),
+            ("act_k", ActSpec("relu")),
+            ("conv_kx1", ConvSpec(cout, cout, (kernel, 1), (stride, 1), padding=padding)),
+        )
+    return core
+
+
+def _bottlenecked(core: Core, ratio: float) -> OpFactory:
+    """TF amoeba_net's wrapping of its conv ops: a 1x1 bottleneck to ``int(ratio * F)`` channels."""
+    def make(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
+        reduced = int(ratio * cout)
+        if reduced < 1:
+            inner = core(cin, cout, stride, norm, padding)
+            return (_relu(), *inner, ("bn", NormSpec(cout, norm)))
+        inner = core(reduced, reduced, stride, norm, padding)
+        return (
+            _relu(), ("pre", ConvSpec(cin, reduced, 1, norm=norm, act="relu")), *inner,
+            ("bn", NormSpec(reduced, norm)), ("act_post", ActSpec("relu")),
+            ("post", ConvSpec(reduced, cout, 1, norm=norm)),
         )
     return make
 
@@ -94,8 +122,8 @@ for _k in (3, 5, 7):
     CELL_OPS.register(f"sep_conv_{_k}x{_k}", _sep_conv(_k))
     CELL_OPS.register(f"max_pool_{_k}x{_k}", _pool("max", _k))
 CELL_OPS.register("avg_pool_3x3", _pool("avg", 3))
-CELL_OPS.register("conv_1x1", _conv(1))
-CELL_OPS.register("conv_3x3", _conv(3))
-CELL_OPS.register("dil_conv_3x3", _conv(3, dilation=2))
-CELL_OPS.register("conv_1x3_3x1", _conv_1xk_kx1(3))
-CELL_OPS.register("conv_1x7_7x1", _conv_1xk_kx1(7))
+CELL_OPS.register("conv_1x1", _conv_1x1)
+CELL_OPS.register("conv_3x3", _bottlenecked(_plain_conv(3), 1 / 4))
+CELL_OPS.register("dil_conv_3x3", _bottlenecked(_plain_conv(3, dilation=2), 1 / 4))
+CELL_OPS.register("conv_1x3_3x1", _bottlenecked(_spatially_separable(3), 3 / 8))
+CELL_OPS.register("conv_1x7_7x1", _bottlenecked(_spatially_separable(7), 1 / 4))

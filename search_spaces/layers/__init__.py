@@ -4,13 +4,13 @@ from search_spaces.layers.activations import ACTIVATIONS, make_act
 from search_spaces.layers.base import Cost, Primitive, Size
 from search_spaces.layers.conv import ConvNormAct, ConvSpec, conv_out_size
 from search_spaces.layers.head import ActSpec, DropoutSpec, GlobalPoolSpec, LinearSpec
-from search_spaces.layers.norms import NORMS, make_norm
+from search_spaces.layers.norms import NORMS, NormSpec, make_norm
 from search_spaces.layers.pool import FactorizedReduce, FactorizedReduceSpec, PoolSame, PoolSpec
 from search_spaces.layers.se import SESpec, SqueezeExcite, se_channels
 
 __all__ = [
     "ACTIVATIONS", "NORMS", "ActSpec", "ConvNormAct", "ConvSpec", "Cost", "DropoutSpec", "FactorizedReduce",
     "FactorizedReduceSpec", "GlobalPoolSpec", "PoolSame", "PoolSpec",
-    "LinearSpec", "Primitive", "SESpec", "Size", "SqueezeExcite", "conv_out_size", "make_act", "make_norm",
+    "LinearSpec", "NormSpec", "Primitive", "SESpec", "Size", "SqueezeExcite", "conv_out_size", "make_act", "make_norm",
     "se_channels",
 ]

@@ -83,7 +83,7 @@ class ConvSpec:
         cout: Output channels.
         kernel: Kernel size (odd), or ``(height, width)`` for a rectangular kernel
             (the 1x7 / 7x1 convolutions of the NASNet op table).
-        stride: Stride.
+        stride: Stride, or ``(height, width)`` strides (TF's 1x7 conv strides only along width).
         groups: Groups (``cin`` for a depthwise conv).
         norm: Norm settings, or ``None`` for no norm.
         act: Activation name, empty for none.
@@ -95,7 +95,7 @@ class ConvSpec:
     cin: int
     cout: int
     kernel: int | tuple[int, int] = 1
-    stride: int = 1
+    stride: int | tuple[int, int] = 1
     groups: int = 1
     norm: Norm | None = None
     act: str = ""
@@ -105,19 +105,21 @@ class ConvSpec:
 
     def build(self) -> ConvNormAct:
         """A fresh :class:`ConvNormAct` for this spec."""
-        dynamic = self.padding == "same" and self.stride > 1
+        sh, sw = pair(self.stride)
+        dynamic = self.padding == "same" and (sh > 1 or sw > 1)
         conv_cls = Conv2dSame if dynamic else nn.Conv2d
         kh, kw = pair(self.kernel)
         pad = (0, 0) if dynamic or self.padding == "valid" else ((kh - 1) // 2 * self.dilation, (kw - 1) // 2 * self.dilation)
-        conv = conv_cls(self.cin, self.cout, (kh, kw), self.stride, pad, self.dilation, self.groups, self.bias)
+        conv = conv_cls(self.cin, self.cout, (kh, kw), (sh, sw), pad, self.dilation, self.groups, self.bias)
         norm = make_norm(self.cout, self.norm) if self.norm is not None else nn.Identity()
         return ConvNormAct(conv, norm, make_act(self.act, inplace=self.norm is not None))
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
         """Params, MACs and output elements at input ``size``; and the output size."""
         kh, kw = pair(self.kernel)
-        h = conv_out_size(size[0], kh, self.stride, self.padding, self.dilation)
-        w = conv_out_size(size[1], kw, self.stride, self.padding, self.dilation)
+        sh, sw = pair(self.stride)
+        h = conv_out_size(size[0], kh, sh, self.padding, self.dilation)
+        w = conv_out_size(size[1], kw, sw, self.padding, self.dilation)
         weights = self.cout * (self.cin // self.groups) * kh * kw
         params = weights + (self.cout if self.bias else 0)
         if self.norm is not None:

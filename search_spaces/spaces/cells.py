@@ -33,7 +33,9 @@ Both: ``cells`` = N in 1..6, ``filters`` = F in 16..256, log-uniform (the stem c
 papers' mobile and large stems are 32 and 96).
 
 Named points: ``nasnet_a_mobile`` (NASNet-A 4 @ 1056, 224 px), ``nasnetalarge`` (NASNet-A
-6 @ 4032, 331 px, timm's model of that name), ``pnasnet5_mobile`` (PNASNet-5, N = 3,
+6 @ 4032, 331 px, timm's model of that name), ``amoebanet_a_mobile`` and
+``amoebanet_a_n6_f190`` (AmoebaNet-A, N = 4, F = 50 at 224 px and N = 6, F = 190 at 331 px,
+Real et al. 2019), ``pnasnet5_mobile`` (PNASNet-5, N = 3,
 F = 54, 224 px) and ``pnasnet5large`` (N = 4, F = 216, 331 px, timm's). Reference padding is
 TF "same" (timm uses it for both large models), so every decoded network uses it too.
 """
@@ -86,7 +88,26 @@ PNASNET_5: Genotype = (
     ("concat", 2, 3, 4, 5, 6),
 )
 
-AMOEBANET_A: dict[str, Genotype] = {}
+#: AmoebaNet-A (Real et al. 2019, "Regularized Evolution", fig. 4; TF ``amoeba_net/model_specs.py``),
+#: a point of the NASNet space found by evolution.
+AMOEBANET_A: dict[str, Genotype] = {
+    "normal": (
+        ("avg_pool_3x3", 0, "max_pool_3x3", 0, "add"),
+        ("sep_conv_3x3", 1, "identity", 1, "add"),
+        ("identity", 0, "avg_pool_3x3", 1, "add"),
+        ("sep_conv_3x3", 0, "sep_conv_5x5", 2, "add"),
+        ("avg_pool_3x3", 5, "sep_conv_3x3", 0, "add"),
+        ("concat", 1, 3, 4, 6),
+    ),
+    "reduce": (
+        ("sep_conv_3x3", 1, "avg_pool_3x3", 0, "add"),
+        ("max_pool_3x3", 0, "sep_conv_7x7", 2, "add"),
+        ("max_pool_3x3", 1, "max_pool_3x3", 0, "add"),
+        ("sep_conv_3x3", 4, "conv_1x7_7x1", 0, "add"),
+        ("avg_pool_3x3", 1, "sep_conv_7x7", 0, "add"),
+        ("concat", 2, 3, 4, 5, 6),
+    ),
+}
 
 
 def cell_network(name: str, normal: Genotype, reduce: Genotype | None, *, cells: int, filters: int, stem: int,
@@ -202,7 +223,7 @@ class NASNetSpace(CellSpace):
     ops = NASNET_OPS
     combines = ("add", "concat")
     cell_names = ("normal", "reduce")
-    point_resolutions = {"nasnetalarge": 331}
+    point_resolutions = {"nasnetalarge": 331, "amoebanet_a_n6_f190": 331}
 
     def cell_extras(self, cell: str) -> tuple[Distribution, ...]:
         return tuple(Categorical(f"{cell}_concat{s}", (False, True)) for s in range(BLOCKS_PER_CELL + 2))
@@ -224,11 +245,15 @@ class NASNetSpace(CellSpace):
 
     def points(self) -> dict[str, dict[str, Any]]:
         cells = {**self.encode(NASNET_A["normal"], "normal"), **self.encode(NASNET_A["reduce"], "reduce")}
+        amoeba = {**self.encode(AMOEBANET_A["normal"], "normal"), **self.encode(AMOEBANET_A["reduce"], "reduce")}
         return {
             # Zoph et al. 2018, table 2: "NASNet-A (4 @ 1056)"; TF mobile_imagenet_config.
             "nasnet_a_mobile": {**cells, "cells": 4, "filters": 44, "stem": 32, "reduction_skip": False},
             # "NASNet-A (6 @ 4032)"; TF large_imagenet_config, timm nasnetalarge.
             "nasnetalarge": {**cells, "cells": 6, "filters": 168, "stem": 96, "reduction_skip": True},
+            # Real et al. 2019, table 2: AmoebaNet-A (N=4, F=50) and (N=6, F=190).
+            "amoebanet_a_mobile": {**amoeba, "cells": 4, "filters": 50, "stem": 32, "reduction_skip": False},
+            "amoebanet_a_n6_f190": {**amoeba, "cells": 6, "filters": 190, "stem": 96, "reduction_skip": False},
         }
 
 
