@@ -105,3 +105,24 @@ def test_fixed_batch_is_real_and_deterministic() -> None:
 def test_bad_settings_are_named(field: str, value: float) -> None:
     with pytest.raises(UserInputError, match=field):
         DataConfig(**{field: value})
+
+
+def test_fixres_validation_runs_at_its_own_resolution(tiny_fashion: Path) -> None:
+    config = DataConfig(source=str(tiny_fashion), resolution=16, eval_resolution=24, batch_size=16, val_size=40)
+    train, val, _ = loaders(config)
+    assert next(iter(train))[0].shape[-1] == 16 and next(iter(val))[0].shape[-1] == 24
+
+
+def test_image_folders_are_read_with_per_image_transforms(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (tmp_path / "train" / cls).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(tmp_path / "train" / cls / f"{i}.png")
+    train, val, dataset = loaders(DataConfig(source=str(tmp_path), resolution=16, eval_resolution=24, batch_size=4,
+                                             val_size=4))
+    assert dataset.num_classes == 2
+    x, y = next(iter(train))
+    assert tuple(x.shape) == (4, 3, 16, 16) and next(iter(val))[0].shape[-1] == 24

@@ -113,3 +113,22 @@ def test_bn_recalibration_sets_exact_averages_and_keeps_momentum() -> None:
     expected = torch.stack([x.mean((0, 2, 3)) for x, _ in batches[:2]]).mean(0)
     assert torch.allclose(bn.running_mean, expected, atol=1e-6)
     assert bn.momentum == 0.01 and int(bn.num_batches_tracked) == 2
+
+
+def test_optuna_median_pruner_stops_a_poor_trial() -> None:
+    optuna = pytest.importorskip("optuna")
+    from nas.evaluators import optuna_context
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    study.enqueue_trial({})
+    for value in (0.9, 0.1):  # a good finished trial, then one reporting far below it
+        trial = study.ask()
+        ctx = optuna_context(trial)
+        if value > 0.5:
+            ctx.report(1, value)
+            study.tell(trial, value)
+        else:
+            with pytest.raises(optuna.TrialPruned):
+                ctx.report(1, value)
+    assert ctx.propagate and optuna.TrialPruned in ctx.propagate

@@ -11,6 +11,8 @@ The validation split is held out of the *training* images with a fixed ``split_s
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,10 @@ class DataConfig:
         split_seed: Seed of the train/validation split (fixed across a search).
         seed: Seed of the training order.
         eval_batch_size: Batch size for validation.
+        eval_resolution: Validation image size; 0 = ``resolution``. Larger than
+            ``resolution`` is FixRes-style testing (Touvron et al. 2019: a network trained
+            with random-resized crops sees objects larger at train time, so it tests better
+            at a higher resolution; EfficientNetV2-S trains at up to 300 and tests at 384).
     """
 
     source: str | None = None
@@ -52,6 +58,7 @@ class DataConfig:
     split_seed: int = 0
     seed: int = 0
     eval_batch_size: int = 256
+    eval_resolution: int = 0
 
     def __post_init__(self) -> None:
         for name in ("resolution", "channels", "batch_size", "eval_batch_size"):
@@ -60,7 +67,7 @@ class DataConfig:
                 raise UserInputError(f"{name} must be a positive integer, got {value!r}")
         if not 0.0 < self.val_fraction < 1.0:
             raise UserInputError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
-        for name in ("val_size", "subset"):
+        for name in ("val_size", "subset", "eval_resolution"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
@@ -159,7 +166,8 @@ def loaders(config: DataConfig, device: torch.device | str = "cpu",
         train_idx = train_idx[:config.subset]
     images, labels = dataset.train_images, dataset.train_labels
     train = Batches(dataset, images[train_idx], labels[train_idx], config, config.batch_size, True, device, augment)
-    val = Batches(dataset, images[val_idx], labels[val_idx], config, config.eval_batch_size, False, device)
+    eval_config = dataclasses.replace(config, resolution=config.eval_resolution or config.resolution)
+    val = Batches(dataset, images[val_idx], labels[val_idx], eval_config, config.eval_batch_size, False, device)
     return train, val, dataset
 
 
@@ -167,11 +175,14 @@ def _folder_loaders(dataset: Dataset, config: DataConfig, device: torch.device |
     """DataLoaders over an ImageFolder dataset (resize + centre crop, per image)."""
     from torchvision.transforms import v2  # late: only this route needs it
 
-    r = config.resolution
-    transform = v2.Compose([v2.Resize(r, antialias=True), v2.CenterCrop(r), v2.ToImage(),
-                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(dataset.mean, dataset.std)])
-    base = dataset.folder_train
-    base.transform = transform  # type: ignore[attr-defined]
+    def transform(r: int) -> Any:
+        return v2.Compose([v2.Resize(r, antialias=True), v2.CenterCrop(r), v2.ToImage(),
+                           v2.ToDtype(torch.float32, scale=True), v2.Normalize(dataset.mean, dataset.std)])
+
+    base = copy.copy(dataset.folder_train)  # own transform; the cached dataset stays untouched
+    base.transform = transform(config.resolution)  # type: ignore[attr-defined]
+    val_base = copy.copy(base)
+    val_base.transform = transform(config.eval_resolution or config.resolution)  # type: ignore[attr-defined]
     train_idx, val_idx = split_indices(len(base), config.val_fraction, config.split_seed, config.val_size)  # type: ignore[arg-type]
     if config.subset:
         train_idx = train_idx[:config.subset]
@@ -179,7 +190,7 @@ def _folder_loaders(dataset: Dataset, config: DataConfig, device: torch.device |
     subset = torch.utils.data.Subset
     train = torch.utils.data.DataLoader(subset(base, train_idx.tolist()), config.batch_size, shuffle=True,  # type: ignore[arg-type]
                                         generator=gen, drop_last=True)
-    val = torch.utils.data.DataLoader(subset(base, val_idx.tolist()), config.eval_batch_size)  # type: ignore[arg-type]
+    val = torch.utils.data.DataLoader(subset(val_base, val_idx.tolist()), config.eval_batch_size)  # type: ignore[arg-type]
     return _OnDevice(train, device, config.channels), _OnDevice(val, device, config.channels), dataset
 
 

@@ -12,11 +12,12 @@ from collections.abc import Callable
 
 from nas.evaluators.base import Evaluator, Metrics, Pruned, RunContext, evaluate, resolve_device
 from nas.evaluators.cost import CostEvaluator
+from nas.evaluators.pruning import optuna_context
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["EVALUATORS", "Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "get", "names", "parse",
-           "resolve_device"]
+__all__ = ["EVALUATORS", "Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "get", "names",
+           "optuna_context", "parse", "resolve_device"]
 
 #: name -> zero-argument factory of a fresh evaluator.
 EVALUATORS: Registry[Callable[[], Evaluator]] = Registry("evaluator")

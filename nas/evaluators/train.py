@@ -1,7 +1,7 @@
 """``train``: proxy training on real data (Fashion-MNIST by default); accuracy = validation accuracy.
 
 Budget keys (``RunContext.budget``), with defaults: ``epochs`` 1, ``steps`` 0 (use epochs),
-``resolution`` 32, ``batch_size`` 128, ``subset`` 0 (all 54,000 training images left after
+``resolution`` 32, ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style testing), ``batch_size`` 128, ``subset`` 0 (all 54,000 training images left after
 the split), ``val_size`` 0 (10% of the training images), ``optimizer`` sgd, ``lr`` 0.05,
 ``weight_decay`` 5e-5, ``label_smoothing`` 0.1, ``warmup_steps`` 0, ``evals`` 1 (validations
 reported for pruning), ``bn_batches`` 20 (batch-norm statistics re-estimated before each
@@ -36,7 +36,8 @@ class TrainEvaluator(Evaluator):
         data = DataConfig(source=ctx.data, resolution=int(ctx.get("resolution", 32)),
                           channels=int(ctx.get("channels", genome.in_channels)),
                           batch_size=int(ctx.get("batch_size", 128)), subset=int(ctx.get("subset", 0)),
-                          val_size=int(ctx.get("val_size", 0)), seed=ctx.seed)
+                          val_size=int(ctx.get("val_size", 0)), seed=ctx.seed,
+                          eval_resolution=int(ctx.get("eval_resolution", 0)))
         schedule = TrainConfig(
             epochs=float(ctx.get("epochs", 1.0)), steps=int(ctx.get("steps", 0)),
             optimizer=str(ctx.get("optimizer", "sgd")), lr=float(ctx.get("lr", 0.05)),

@@ -1,0 +1,31 @@
+"""Connect evaluators' intermediate values to Optuna pruners (median, successive halving, Hyperband).
+
+``RunContext.report(step, value)`` is called by evaluators that learn over time (``train``
+after each validation); here it becomes ``trial.report`` plus ``trial.should_prune()``,
+raising ``optuna.TrialPruned``, which :func:`nas.evaluators.evaluate` lets through.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.evaluators.base import Pruned, RunContext
+
+__all__ = ["optuna_context"]
+
+
+def optuna_context(trial: Any, **settings: Any) -> RunContext:
+    """A :class:`RunContext` (built from ``settings``) whose reports drive ``trial``'s pruner.
+
+    Args:
+        trial: An ``optuna.trial.Trial``.
+        **settings: Any other :class:`RunContext` fields (device, seed, data, budget...).
+    """
+    import optuna  # late: evaluators work without a study
+
+    def report(step: int, value: float) -> None:
+        trial.report(value, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} with validation accuracy {value:.4f}")
+
+    return RunContext(report=report, propagate=(Pruned, optuna.TrialPruned), **settings)
