@@ -132,3 +132,21 @@ def test_optuna_median_pruner_stops_a_poor_trial() -> None:
             with pytest.raises(optuna.TrialPruned):
                 ctx.report(1, value)
     assert ctx.propagate and optuna.TrialPruned in ctx.propagate
+
+
+def test_progressive_stages_change_size_dropout_and_augmentation(tmp_path) -> None:
+    """EfficientNetV2 sec. 4: each quarter of the steps trains with its stage's image size and regularisation."""
+    from types import SimpleNamespace
+
+    from nas.data import DataConfig, loaders
+
+    stages = [SimpleNamespace(image_size=s, dropout=d, randaugment_magnitude=m, mixup_alpha=a)
+              for s, d, m, a in ((12, 0.1, 0, 0.0), (16, 0.2, 5, 0.0), (20, 0.3, 10, 0.2))]
+    train_batches, val_batches, _ = loaders(DataConfig(resolution=12, batch_size=16, subset=64, val_size=32))
+    sizes: list[int] = []
+    model = ss.build(dataclasses.replace(TINY, head=dataclasses.replace(TINY.head, dropout=0.05)))
+    model.register_forward_pre_hook(lambda mod, args: sizes.append(args[0].shape[-1]) if mod.training else None)
+    train(model, train_batches, val_batches, TrainConfig(steps=9, bn_batches=0), stages=stages, num_classes=10)
+    assert sizes == [12, 12, 12, 16, 16, 16, 20, 20, 20]
+    assert all(m.p == 0.3 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    assert train_batches.augment is not None and train_batches.resolution == 20

@@ -117,6 +117,7 @@ class Batches:
                  augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.images, self.labels, self.config = images, labels, config
         self.batch_size, self.shuffle, self.device, self.augment = batch_size, shuffle, torch.device(device), augment
+        self.resolution = config.resolution  # progressive learning changes it between stages
         self._mean = torch.tensor(dataset.mean).view(1, -1, 1, 1)
         self._std = torch.tensor(dataset.std).view(1, -1, 1, 1)
         self._pass = 0
@@ -129,7 +130,7 @@ class Batches:
         """uint8 images -> the network's float input (resize, normalise, adapt channels)."""
         x = raw.to(self.device, non_blocking=True).float().div_(255.0)
         x = (x - self._mean.to(x.device)) / self._std.to(x.device)
-        r = self.config.resolution
+        r = self.resolution
         if x.shape[-2:] != (r, r):
             x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
         return adapt_channels(x, self.config.channels).contiguous()

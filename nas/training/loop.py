@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from torch import nn
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "lr_at", "recalibrate_bn", "train"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "lr_at", "recalibrate_bn", "train"]
 
 #: name -> ``(params, config) -> optimizer``.
 OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]] = Registry("optimizer")
@@ -148,8 +148,38 @@ def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     return right / max(1, seen)
 
 
+def apply_stage(model: nn.Module, train_batches: Any, stage: Any, num_classes: int) -> Callable[..., Any] | None:
+    """Set one progressive-learning stage (EfficientNetV2 sec. 4, Algorithm 1) on the model and data.
+
+    ``stage`` has ``image_size``, ``dropout``, ``randaugment_magnitude`` and ``mixup_alpha``
+    (see :mod:`nas.training.progressive`). The image size goes to the training batches, the
+    dropout rate to every ``nn.Dropout`` of the model, RandAugment (torchvision, per image)
+    to the batches' augmentation; returns the batch-level MixUp (torchvision) or ``None``.
+
+    Raises:
+        UserInputError: if the batches cannot change their image size (on-disk datasets).
+    """
+    from torchvision.transforms import v2  # late: only progressive runs need it
+
+    if not hasattr(train_batches, "resolution"):
+        raise UserInputError("progressive learning needs an in-memory dataset (Fashion-MNIST, CIFAR-10)")
+    train_batches.resolution = int(stage.image_size)
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = float(stage.dropout)
+    magnitude = int(round(stage.randaugment_magnitude))
+    if magnitude > 0:
+        rand_augment = v2.RandAugment(magnitude=magnitude)
+        train_batches.augment = lambda raw: torch.stack([rand_augment(img) for img in raw])
+    else:
+        train_batches.augment = None
+    alpha = float(stage.mixup_alpha)
+    return v2.MixUp(alpha=alpha, num_classes=num_classes) if alpha > 0 else None
+
+
 def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainConfig,
-          device: torch.device | str = "cpu", report: Callable[[int, float], None] | None = None) -> TrainResult:
+          device: torch.device | str = "cpu", report: Callable[[int, float], None] | None = None,
+          stages: Sequence[Any] = (), num_classes: int = 0) -> TrainResult:
     """Train ``model`` on ``train_batches`` (re-iterated per epoch) and validate on ``val_batches``.
 
     Args:
@@ -160,6 +190,10 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
         device: Where to train.
         report: Called with ``(step, validation accuracy)`` after each evaluation; it may
             raise to stop the run (pruning), and that exception propagates.
+        stages: Progressive-learning stages (see :func:`apply_stage`); the run is split
+            into ``len(stages)`` equal parts by steps, each trained with its stage's image
+            size and regularisation. Empty: no progressive learning.
+        num_classes: Classes (needed for MixUp when a stage uses it).
 
     Raises:
         FloatingPointError: if the loss becomes NaN or infinite.
@@ -180,10 +214,22 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     result = TrainResult(accuracy=math.nan)
     step, losses, busy, images = 0, [], 0.0, 0
+    current, mixup = -1, None
+
+    def stage_of(at: int) -> int:  # equal shares of the steps, in order
+        return min(len(stages) - 1, at * len(stages) // total)
+
     while step < total:
         model.train()
+        if stages and stage_of(step) != current:
+            current = stage_of(step)
+            mixup = apply_stage(model, train_batches, stages[current], num_classes)
         for x, y in train_batches:
             start = time.perf_counter()
+            if stages and stage_of(step) != current:
+                break  # a stage boundary mid-epoch: restart the pass with the next stage's settings
+            if mixup is not None:
+                x, y = mixup(x, y)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total, config)
             if channels_last:
