@@ -10,13 +10,14 @@ Usage::
     model = load_reference(build(genome), timm_model.state_dict(), source)
 
 Sources by name (one module each): ``timm_efficientnet`` (timm's ``EfficientNet`` class:
-``tf_efficientnet_b*``, ``tf_efficientnetv2_*``, ``mnasnet_*``) and ``torchvision_mobilenet``
+``tf_efficientnet_b*``, ``tf_efficientnetv2_*``, ``mnasnet_*``), ``timm_nasnet``
+(``nasnetalarge``, ``pnasnet5large``) and ``torchvision_mobilenet``
 (``mobilenet_v2``, ``mobilenet_v3_large``, ``mobilenet_v3_small``). The mapping is derived
 from the resolved spec's block kinds and layer names, never from parameter order, and is
 strict: missing, unused or unmatched keys and shape differences raise ``UserInputError``.
 """
 
 from search_spaces.interop.base import SOURCES, ModuleMap, Source, convert_state_dict, load_reference, source_for
-from search_spaces.interop import timm_efficientnet, torchvision_mobilenet  # noqa: F401  (registration)
+from search_spaces.interop import timm_efficientnet, timm_nasnet, torchvision_mobilenet  # noqa: F401  (registration)
 
 __all__ = ["SOURCES", "ModuleMap", "Source", "convert_state_dict", "load_reference", "source_for"]
