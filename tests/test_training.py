@@ -150,3 +150,18 @@ def test_progressive_stages_change_size_dropout_and_augmentation(tmp_path) -> No
     assert sizes == [12, 12, 12, 16, 16, 16, 20, 20, 20]
     assert all(m.p == 0.3 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     assert train_batches.augment is not None and train_batches.resolution == 20
+
+
+def test_progressive_preset_through_the_train_evaluator() -> None:
+    ctx = RunContext(budget={"steps": 4, "subset": 64, "val_size": 32, "batch_size": 16, "resolution": 16,
+                             "progressive": "efficientnetv2_m", "eval_resolution": "fixres", "bn_batches": 1})
+    metrics = evaluate(TINY, [get("train")], ctx)
+    assert not metrics.failed, metrics.reason
+    bad = evaluate(TINY, [get("train")], RunContext(budget={**ctx.budget, "progressive": "efficientnetv2_xl"}))
+    assert bad.failed and "efficientnetv2_xl" in bad.reason
+
+
+def test_evaluate_restores_the_callers_thread_count() -> None:
+    before = torch.get_num_threads()
+    evaluate(TINY, [get("cost")], RunContext(threads=1 if before != 1 else 2))
+    assert torch.get_num_threads() == before

@@ -148,19 +148,23 @@ def evaluate(genome: Network, evaluators: Sequence[Evaluator], ctx: RunContext |
     ``ctx.propagate`` are re-raised.
     """
     ctx = ctx or RunContext()
+    threads = torch.get_num_threads()
     if ctx.threads is not None:
         torch.set_num_threads(ctx.threads)
     total = Metrics()
-    for evaluator in evaluators:
-        start = time.perf_counter()
-        try:
-            part = evaluator.run(genome, ctx)
-        except ctx.propagate:
-            raise
-        except Exception as err:  # noqa: BLE001  (any failure of one candidate is data, not a crash)
-            part = Metrics(failed=True, reason=_reason(evaluator.name, err))
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        part.wall_s = time.perf_counter() - start
-        total = total.merge(part)
+    try:
+        for evaluator in evaluators:
+            start = time.perf_counter()
+            try:
+                part = evaluator.run(genome, ctx)
+            except ctx.propagate:
+                raise
+            except Exception as err:  # noqa: BLE001  (any failure of one candidate is data, not a crash)
+                part = Metrics(failed=True, reason=_reason(evaluator.name, err))
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+            part.wall_s = time.perf_counter() - start
+            total = total.merge(part)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, whatever happened
     return total

@@ -4,7 +4,9 @@ Budget keys (``RunContext.budget``), with defaults: ``epochs`` 1, ``steps`` 0 (u
 ``resolution`` 32, ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style testing), ``batch_size`` 128, ``subset`` 0 (all 54,000 training images left after
 the split), ``val_size`` 0 (10% of the training images), ``optimizer`` sgd, ``lr`` 0.05,
 ``weight_decay`` 5e-5, ``label_smoothing`` 0.1, ``warmup_steps`` 0, ``evals`` 1 (validations
-reported for pruning), ``bn_batches`` 20 (batch-norm statistics re-estimated before each
+reported for pruning), ``progressive`` "" (or a preset, ``efficientnetv2_s`` / ``_m`` / ``_l``:
+EfficientNetV2's progressive learning scaled to ``resolution``, in equal shares of the
+steps; ``eval_resolution=fixres`` then validates at the preset's FixRes size), ``bn_batches`` 20 (batch-norm statistics re-estimated before each
 validation, see :class:`~nas.training.loop.TrainConfig`), ``channels`` the genome's ``in_channels``.
 
 The genome is trained as it is, except for its classifier, which gets the dataset's class
@@ -21,10 +23,21 @@ import torch
 from nas.data import DataConfig, loaders
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.training.loop import TrainConfig, train
+from nas.training.progressive import ProgressiveSchedule
+from search_spaces.errors import UserInputError
 from search_spaces import build
 from search_spaces.genome import Network
 
 __all__ = ["TrainEvaluator"]
+
+
+def _eval_resolution(value: object) -> int:
+    """``eval_resolution`` budget value: an int, or ``fixres`` (resolved once the schedule is known)."""
+    if value == "fixres":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserInputError(f"eval_resolution must be an integer or 'fixres', got {value!r}")
+    return value
 
 
 class TrainEvaluator(Evaluator):
@@ -37,20 +50,27 @@ class TrainEvaluator(Evaluator):
                           channels=int(ctx.get("channels", genome.in_channels)),
                           batch_size=int(ctx.get("batch_size", 128)), subset=int(ctx.get("subset", 0)),
                           val_size=int(ctx.get("val_size", 0)), seed=ctx.seed,
-                          eval_resolution=int(ctx.get("eval_resolution", 0)))
+                          eval_resolution=_eval_resolution(ctx.get("eval_resolution", 0)))
         schedule = TrainConfig(
             epochs=float(ctx.get("epochs", 1.0)), steps=int(ctx.get("steps", 0)),
             optimizer=str(ctx.get("optimizer", "sgd")), lr=float(ctx.get("lr", 0.05)),
             weight_decay=float(ctx.get("weight_decay", 5e-5)), label_smoothing=float(ctx.get("label_smoothing", 0.1)),
             warmup_steps=int(ctx.get("warmup_steps", 0)), evals=int(ctx.get("evals", 1)),
             bn_batches=int(ctx.get("bn_batches", 20)))
+        stages: tuple = ()
+        preset = ctx.get("progressive", "")
+        if preset:
+            progressive = ProgressiveSchedule.preset(str(preset)).scaled(data.resolution)
+            stages = progressive.plan()
+            if ctx.get("eval_resolution", 0) == "fixres":
+                data = dataclasses.replace(data, eval_resolution=progressive.eval_image_size)
         device = ctx.torch_device()
         train_batches, val_batches, dataset = loaders(data, device)
         proxy = dataclasses.replace(genome, num_classes=dataset.num_classes, resolution=data.resolution,
                                     in_channels=data.channels)
         torch.manual_seed(ctx.seed)
         model = build(proxy)
-        result = train(model, train_batches, val_batches, schedule, device, ctx.report)
+        result = train(model, train_batches, val_batches, schedule, device, ctx.report, stages, dataset.num_classes)
         return Metrics(accuracy=result.accuracy, extra={
             "train_steps": float(result.steps), "train_loss": result.train_loss,
             "train_images_per_s": result.images_per_s})

@@ -152,14 +152,15 @@ def apply_stage(model: nn.Module, train_batches: Any, stage: Any, num_classes: i
     """Set one progressive-learning stage (EfficientNetV2 sec. 4, Algorithm 1) on the model and data.
 
     ``stage`` has ``image_size``, ``dropout``, ``randaugment_magnitude`` and ``mixup_alpha``
-    (see :mod:`nas.training.progressive`). The image size goes to the training batches, the
-    dropout rate to every ``nn.Dropout`` of the model, RandAugment (torchvision, per image)
-    to the batches' augmentation; returns the batch-level MixUp (torchvision) or ``None``.
+    (a :class:`nas.training.progressive.StageSettings`). The image size goes to the training
+    batches, the dropout rate to every ``nn.Dropout`` of the model, RandAugment (torchvision,
+    per image, :func:`~nas.training.progressive.augmentations`) to the batches'
+    augmentation; returns the batch-level MixUp (torchvision) or ``None``.
 
     Raises:
         UserInputError: if the batches cannot change their image size (on-disk datasets).
     """
-    from torchvision.transforms import v2  # late: only progressive runs need it
+    from nas.training.progressive import augmentations  # late: only progressive runs need it
 
     if not hasattr(train_batches, "resolution"):
         raise UserInputError("progressive learning needs an in-memory dataset (Fashion-MNIST, CIFAR-10)")
@@ -167,14 +168,10 @@ def apply_stage(model: nn.Module, train_batches: Any, stage: Any, num_classes: i
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = float(stage.dropout)
-    magnitude = int(round(stage.randaugment_magnitude))
-    if magnitude > 0:
-        rand_augment = v2.RandAugment(magnitude=magnitude)
-        train_batches.augment = lambda raw: torch.stack([rand_augment(img) for img in raw])
-    else:
-        train_batches.augment = None
-    alpha = float(stage.mixup_alpha)
-    return v2.MixUp(alpha=alpha, num_classes=num_classes) if alpha > 0 else None
+    augment = augmentations(stage, num_classes or None)
+    rand_augment = augment.image
+    train_batches.augment = (lambda raw: torch.stack([rand_augment(img) for img in raw])) if rand_augment else None
+    return augment.batch
 
 
 def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainConfig,

@@ -1,0 +1,197 @@
+"""``train-step``: measured training step time, normalised by a reference network timed in the same process.
+
+EfficientNetV2 (Tan & Le 2021, sec. 3.3) searches with the reward ``A * S^w * P^v`` where
+``S`` is the *normalised training step time*: one step's time relative to a reference, so
+the reward does not depend on the machine. Here a step is what the training loop does per
+batch: forward, label-smoothed cross-entropy, backward and an SGD-with-momentum update
+(:data:`nas.training.loop.OPTIMIZERS` ``"sgd"``), in train mode, on synthetic inputs
+(timing only: the values never matter). We report the median over ``step_repeats`` steps
+after ``step_warmup`` untimed ones, and divide by the reference network's median measured
+the same way at the same batch, resolution, classes and input channels. The reference is
+timed once per process per (reference, device, batch, resolution, classes, channels,
+threads, AMP, channels_last) and cached.
+
+Budget keys (``RunContext.budget``), with defaults: ``step_batch`` 32, ``step_resolution``
+the genome's ``resolution``, ``step_warmup`` 3, ``step_repeats`` 5, ``step_reference``
+``efficientnet_b0`` (a zoo name), ``channels_last`` true and ``amp`` true (both CUDA only,
+as in the training loop).
+
+Metrics: ``train_step_ms`` (median); extra ``train_step_ratio`` (ours / reference),
+``train_step_iqr_ms``, ``train_step_reference_ms`` and ``train_step_reference_cached``
+(1 when the reference came from the cache).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.training.loop import OPTIMIZERS, TrainConfig
+from search_spaces import build, zoo
+from search_spaces.errors import UnknownNameError, UserInputError
+from search_spaces.genome import Network
+
+__all__ = ["StepConfig", "TrainStepEvaluator", "clear_reference_cache", "measure_train_step"]
+
+#: (reference, device, batch, resolution, classes, channels, threads, amp, channels_last) -> median ms.
+_REFERENCE_MS: dict[tuple[Any, ...], float] = {}
+
+
+def clear_reference_cache() -> None:
+    """Forget every cached reference time (the next evaluation times the reference again)."""
+    _REFERENCE_MS.clear()
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """How to time a training step.
+
+    Attributes:
+        batch: Images per step (>= 2: batch norm needs two values per channel in train mode).
+        resolution: Square input size.
+        warmup: Untimed steps first (allocator, cuDNN autotuning, thread pools).
+        repeats: Timed steps; the median is reported.
+        reference: Zoo name of the reference network.
+        amp: Mixed precision (CUDA only).
+        channels_last: channels_last memory format (CUDA only).
+    """
+
+    batch: int = 32
+    resolution: int = 224
+    warmup: int = 3
+    repeats: int = 5
+    reference: str = "efficientnet_b0"
+    amp: bool = True
+    channels_last: bool = True
+
+    @classmethod
+    def from_context(cls, genome: Network, ctx: RunContext) -> StepConfig:
+        """The budget's knobs, validated; the resolution defaults to the genome's."""
+        reference = ctx.get("step_reference", cls.reference)
+        if not isinstance(reference, str) or not reference:
+            raise UserInputError(f"step_reference must be a zoo model name, got {reference!r}")
+        return cls(batch=_int(ctx, "step_batch", cls.batch, 2),
+                   resolution=_int(ctx, "step_resolution", genome.resolution, 8),
+                   warmup=_int(ctx, "step_warmup", cls.warmup, 0), repeats=_int(ctx, "step_repeats", cls.repeats, 1),
+                   reference=reference, amp=_bool(ctx, "amp", cls.amp),
+                   channels_last=_bool(ctx, "channels_last", cls.channels_last))
+
+
+def _int(ctx: RunContext, key: str, default: int, minimum: int) -> int:
+    value = ctx.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(ctx: RunContext, key: str, default: bool) -> bool:
+    value = ctx.get(key, default)
+    if value not in (True, False):
+        raise UserInputError(f"{key} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def _reference_genome(name: str) -> Network:
+    try:
+        return zoo.get(name)
+    except UnknownNameError as err:
+        raise UserInputError(f"step_reference: {err}") from None
+
+
+def measure_train_step(model: nn.Module, config: StepConfig, device: torch.device, in_channels: int,
+                       num_classes: int, seed: int = 0) -> list[float]:
+    """Milliseconds of each of ``config.repeats`` training steps of ``model`` after ``config.warmup`` untimed ones.
+
+    A step is zero-grad, forward, cross-entropy, backward and an SGD-momentum update, in
+    train mode, on one fixed synthetic batch; CUDA is synchronised around each timed step.
+    Gradients are released before returning. The model's weights change (it is trained).
+    """
+    cuda = device.type == "cuda"
+    amp, channels_last = cuda and config.amp, cuda and config.channels_last
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(config.batch, in_channels, config.resolution, config.resolution, generator=gen).to(device)
+    y = torch.randint(0, num_classes, (config.batch,), generator=gen).to(device)
+    model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    schedule = TrainConfig(lr=1e-3)  # the loop's SGD (Nesterov momentum 0.9, weight decay); a small lr keeps it finite
+    optimizer = OPTIMIZERS.get("sgd")(model.parameters(), schedule)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=schedule.label_smoothing)
+    times: list[float] = []
+    try:
+        for i in range(config.warmup + config.repeats):
+            if cuda:
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, enabled=amp):
+                loss = loss_fn(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if cuda:
+                torch.cuda.synchronize(device)
+            if i >= config.warmup:
+                times.append((time.perf_counter() - start) * 1e3)
+    finally:
+        optimizer.zero_grad(set_to_none=True)
+    return times
+
+
+def _time_genome(genome: Network, config: StepConfig, device: torch.device, seed: int) -> list[float]:
+    torch.manual_seed(seed)
+    model = build(dataclasses.replace(genome, resolution=config.resolution))
+    try:
+        return measure_train_step(model, config, device, genome.in_channels, genome.num_classes, seed)
+    finally:
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+
+def _iqr(times: list[float]) -> float:
+    if len(times) < 2:
+        return 0.0
+    q1, _, q3 = statistics.quantiles(times, n=4, method="inclusive")
+    return q3 - q1
+
+
+class TrainStepEvaluator(Evaluator):
+    """Median training step time of the genome and its ratio to a reference network (see the module docstring)."""
+
+    name = "train-step"
+
+    def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        config = StepConfig.from_context(genome, ctx)
+        # The reference is built at the candidate's classes and input channels, so only the body differs.
+        reference = dataclasses.replace(_reference_genome(config.reference), num_classes=genome.num_classes,
+                                        in_channels=genome.in_channels)
+        device = ctx.torch_device()
+        threads = torch.get_num_threads()
+        try:
+            if ctx.threads is not None:
+                torch.set_num_threads(ctx.threads)
+            cuda = device.type == "cuda"
+            key = (config.reference, str(device), config.batch, config.resolution, genome.num_classes,
+                   genome.in_channels, torch.get_num_threads(), cuda and config.amp, cuda and config.channels_last)
+            times = _time_genome(genome, config, device, ctx.seed)
+            # The reference goes second: the first network timed in a process runs cold (allocator,
+            # kernel caches), and the cached reference divides every later candidate's time.
+            cached = key in _REFERENCE_MS
+            if not cached:
+                _REFERENCE_MS[key] = statistics.median(_time_genome(reference, config, device, seed=0))
+        finally:
+            torch.set_num_threads(threads)
+        ours, ref = statistics.median(times), _REFERENCE_MS[key]
+        return Metrics(train_step_ms=ours, extra={
+            "train_step_ratio": ours / ref, "train_step_iqr_ms": _iqr(times), "train_step_reference_ms": ref,
+            "train_step_reference_cached": float(cached)})
