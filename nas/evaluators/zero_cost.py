@@ -1,0 +1,115 @@
+"""``zero-cost``: training-free proxy scores of an untrained network on one real batch.
+
+The genome is built as the ``train`` evaluator builds it, so a score describes the network
+that would be trained: its classifier gets the dataset's class count (10 for
+Fashion-MNIST) and its input the batch's size and channels. The batch comes from
+:func:`nas.data.fixed_batch` (deterministic for ``ctx.seed``; gray images are repeated to
+the genome's ``in_channels``, so the architecture does not change for the data). The
+weights are PyTorch's default initialisation under ``torch.manual_seed(ctx.seed)``. Every
+proxy scores the same model, which each leaves exactly as it found it.
+
+Budget keys (``RunContext.budget``), with defaults:
+
+- ``zero_cost``: proxies to run, a comma-separated string or a list of names
+  (:data:`nas.zero_cost.PROXIES`); default all;
+- ``zero_cost_batch`` 64: images in the batch (ZiCo splits it into 2 mini-batches);
+- ``zero_cost_resolution``: image size, default the genome's ``resolution``;
+- ``channels``: input channels, default the genome's ``in_channels`` (as ``train``).
+
+Metrics: ``extra["zc_<name>"]`` per requested proxy. No score goes into ``accuracy``:
+proxies are not accuracies (their scales and signs differ), and a reward or ranking reads
+the one it wants from ``extra``. A proxy that raises or returns NaN/infinity records
+``nan`` and a one-line reason while the others still report; the metrics are ``failed``
+only when every requested proxy failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.zero_cost import PROXIES
+from search_spaces import build
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+
+__all__ = ["ZeroCostEvaluator", "proxy_names"]
+
+
+def proxy_names(value: str | Sequence[str] | None) -> list[str]:
+    """The ``zero_cost`` budget value as proxy names, in order; empty or ``None`` means all.
+
+    Raises:
+        UserInputError: an unknown name (named, with close matches), a duplicate or a non-string.
+    """
+    if not value:
+        return PROXIES.names()
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
+    if any(not isinstance(p, str) or not p for p in parts):
+        raise UserInputError(f"zero_cost must be a comma-separated list of proxy names, got {value!r}")
+    if len(set(parts)) != len(parts):
+        raise UserInputError(f"zero_cost lists a proxy twice: {value!r}")
+    for name in parts:
+        if name not in PROXIES:
+            raise UserInputError(f"zero_cost: {PROXIES.unknown_message(name)}")
+    return parts
+
+
+def _int(ctx: RunContext, key: str, default: int, minimum: int) -> int:
+    value = ctx.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def real_batch(ctx: RunContext, n: int, resolution: int, channels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(x, y, num_classes)``: ``n`` real training images of ``ctx.data`` and the dataset's class count."""
+    from nas.data import fixed_batch, open_dataset  # late: keeps ``import nas.evaluators`` light
+
+    x, y = fixed_batch(ctx, n, resolution, channels)
+    return x, y, open_dataset(ctx.data).num_classes
+
+
+def _score(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: RunContext) -> tuple[float, str]:
+    """``(score, "")``, or ``(nan, reason)`` when the proxy raises or its score is not finite."""
+    try:
+        score = PROXIES.get(name)(model, x, y, F.cross_entropy)
+    except ctx.propagate:
+        raise
+    except torch.OutOfMemoryError:
+        return math.nan, f"zero-cost {name}: out of memory"
+    except Exception as err:  # noqa: BLE001  (one proxy failing must not hide the others)
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return math.nan, f"zero-cost {name}: {text}"
+    if not math.isfinite(score):
+        return math.nan, f"zero-cost {name}: score is {score} (not finite)"
+    return score, ""
+
+
+class ZeroCostEvaluator(Evaluator):
+    """Training-free proxy scores into ``Metrics.extra["zc_<name>"]`` (see the module docstring)."""
+
+    name = "zero-cost"
+
+    def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        names = proxy_names(ctx.get("zero_cost", None))
+        n = _int(ctx, "zero_cost_batch", 64, 2)
+        resolution = _int(ctx, "zero_cost_resolution", genome.resolution, 1)
+        channels = _int(ctx, "channels", genome.in_channels, 1)
+        x, y, num_classes = real_batch(ctx, n, resolution, channels)
+        proxy = dataclasses.replace(genome, resolution=resolution, num_classes=num_classes, in_channels=x.shape[1])
+        torch.manual_seed(ctx.seed)
+        model = build(proxy).to(ctx.torch_device())
+        extra: dict[str, float] = {}
+        reasons: list[str] = []
+        for name in names:
+            extra[f"zc_{name}"], reason = _score(name, model, x, y, ctx)
+            if reason:
+                reasons.append(reason)
+        return Metrics(failed=len(reasons) == len(names), reason="; ".join(reasons), extra=extra)
