@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from search_spaces.errors import GenomeError
+from search_spaces.files import atomic_write_text
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
 
 __all__ = ["dump", "from_dict", "from_yaml", "load", "load_with_meta", "to_dict", "to_yaml"]
@@ -172,17 +172,4 @@ def load(path: str | os.PathLike[str]) -> Network:
 
 def dump(genome: Network, path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> Path:
     """Write ``genome`` (and ``meta``) to ``path`` atomically: readers never see half a file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    text = to_yaml(genome, meta)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(path, to_yaml(genome, meta))

@@ -14,7 +14,7 @@ from search_spaces.errors import UserInputError
 
 
 def test_the_issue_names_are_registered() -> None:
-    assert set(evaluators.names()) == {"cost", "train", "zero-cost", "latency", "latency-lut", "train-step"}
+    assert {"cost", "train", "zero-cost", "latency", "latency-lut", "train-step"} <= set(evaluators.names())
 
 
 def test_settings_parse_numbers_booleans_and_words() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
 __all__ = ["Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "resolve_device"]
@@ -69,6 +70,26 @@ class RunContext:
     def get(self, key: str, default: Any) -> Any:
         """Budget value ``key`` or ``default``."""
         return self.budget.get(key, default)
+
+    def get_int(self, key: str, default: int | None, minimum: int) -> int | None:
+        """Budget integer ``key`` (``default`` when absent; ``None`` stays ``None``).
+
+        Raises:
+            UserInputError: if the value is not an integer >= ``minimum`` (booleans are not integers).
+        """
+        value = self.budget.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
+        return value
+
+    def get_bool(self, key: str, default: bool) -> bool:
+        """Budget flag ``key``; raises ``UserInputError`` unless it is true or false."""
+        value = self.budget.get(key, default)
+        if value not in (True, False):
+            raise UserInputError(f"{key} must be true or false, got {value!r}")
+        return bool(value)
 
 
 @dataclass
@@ -121,6 +142,9 @@ class Evaluator(ABC):
     """Estimates some metrics of a genome. Subclasses set ``name`` and implement :meth:`run`."""
 
     name: str = ""
+    #: Metric names it reports when it succeeds (``Metrics`` fields or ``extra`` keys); a search
+    #: checks up front that its reward's needs are covered.
+    provides: tuple[str, ...] = ()
 
     @abstractmethod
     def run(self, genome: Network, ctx: RunContext) -> Metrics:

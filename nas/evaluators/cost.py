@@ -13,6 +13,7 @@ class CostEvaluator(Evaluator):
     """Params and MACs at the genome's resolution (``budget['resolution']`` overrides it)."""
 
     name = "cost"
+    provides = ("params", "macs")
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         c = cost(genome, ctx.get("cost_resolution", None))

@@ -54,6 +54,7 @@ class TrainEvaluator(Evaluator):
     """Short training run; reports validation accuracy (and intermediate values to ``ctx.report``)."""
 
     name = "train"
+    provides = ("accuracy",)
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         data = DataConfig(source=ctx.data, resolution=int(ctx.get("resolution", 28)),

@@ -77,25 +77,13 @@ class StepConfig:
         reference = ctx.get("step_reference", cls.reference)
         if not isinstance(reference, str) or not reference:
             raise UserInputError(f"step_reference must be a zoo model name, got {reference!r}")
-        return cls(batch=_int(ctx, "step_batch", cls.batch, 2),
-                   resolution=_int(ctx, "step_resolution", genome.resolution, 8),
-                   warmup=_int(ctx, "step_warmup", cls.warmup, 0), repeats=_int(ctx, "step_repeats", cls.repeats, 1),
-                   reference=reference, amp=_bool(ctx, "amp", cls.amp),
-                   channels_last=_bool(ctx, "channels_last", cls.channels_last))
+        return cls(batch=ctx.get_int("step_batch", cls.batch, 2),
+                   resolution=ctx.get_int("step_resolution", genome.resolution, 8),
+                   warmup=ctx.get_int("step_warmup", cls.warmup, 0), repeats=ctx.get_int("step_repeats", cls.repeats, 1),
+                   reference=reference, amp=ctx.get_bool("amp", cls.amp),
+                   channels_last=ctx.get_bool("channels_last", cls.channels_last))
 
 
-def _int(ctx: RunContext, key: str, default: int, minimum: int) -> int:
-    value = ctx.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _bool(ctx: RunContext, key: str, default: bool) -> bool:
-    value = ctx.get(key, default)
-    if value not in (True, False):
-        raise UserInputError(f"{key} must be true or false, got {value!r}")
-    return bool(value)
 
 
 def _reference_genome(name: str) -> Network:
@@ -169,6 +157,7 @@ class TrainStepEvaluator(Evaluator):
     """Median training step time of the genome and its ratio to a reference network (see the module docstring)."""
 
     name = "train-step"
+    provides = ("train_step_ms", "train_step_ratio")
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         config = StepConfig.from_context(genome, ctx)

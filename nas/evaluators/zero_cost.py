@@ -61,12 +61,6 @@ def proxy_names(value: str | Sequence[str] | None) -> list[str]:
     return parts
 
 
-def _int(ctx: RunContext, key: str, default: int, minimum: int) -> int:
-    value = ctx.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
-    return value
-
 
 def real_batch(ctx: RunContext, n: int, resolution: int, channels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """``(x, y, num_classes)``: ``n`` real training images of ``ctx.data`` and the dataset's class count."""
@@ -99,9 +93,9 @@ class ZeroCostEvaluator(Evaluator):
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         names = proxy_names(ctx.get("zero_cost", None))
-        n = _int(ctx, "zero_cost_batch", 64, 2)
-        resolution = _int(ctx, "zero_cost_resolution", genome.resolution, 1)
-        channels = _int(ctx, "channels", genome.in_channels, 1)
+        n = ctx.get_int("zero_cost_batch", 64, 2)
+        resolution = ctx.get_int("zero_cost_resolution", genome.resolution, 1)
+        channels = ctx.get_int("channels", genome.in_channels, 1)
         x, y, num_classes = real_batch(ctx, n, resolution, channels)
         proxy = dataclasses.replace(genome, resolution=resolution, num_classes=num_classes, in_channels=x.shape[1])
         torch.manual_seed(ctx.seed)

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import bisect
 import math
-import os
 import random
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from search_spaces.files import atomic_write
 from search_spaces.genome import Network
 from search_spaces.spaces.base import SearchSpace, as_rng
 
@@ -262,14 +261,4 @@ def plot_edfs(edfs: Iterable[EDF] | Mapping[str, EDF], path: str | Path, xlabel:
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda handle: fig.savefig(handle, format="png"))

@@ -1,0 +1,19 @@
+"""Inference latency: measured, looked up per block, and corrected by a small learned model.
+
+- :mod:`nas.latency.measure`: :func:`measure` / :func:`measure_genome` (warm-up, median of N,
+  fixed threads, inference mode, optional channels_last and ``torch.compile``) and
+  :func:`device_fingerprint`.
+- :mod:`nas.latency.lut`: :class:`LatencyTable`, per-block times measured once per device,
+  saved as JSON; a prediction is the sum of a network's parts.
+- :mod:`nas.latency.predictor`: :class:`LatencyPredictor`, the table sum corrected by a
+  linear model fitted on measured whole networks, and :func:`accuracy` against measurement.
+"""
+
+from nas.latency.lut import LatencyTable, MissingEntryError
+from nas.latency.measure import LatencyStats, device_fingerprint, measure, measure_genome, steady_allocator
+from nas.latency.predictor import Accuracy, Correction, LatencyPredictor, accuracy, fit_correction
+
+__all__ = [
+    "Accuracy", "Correction", "LatencyPredictor", "LatencyStats", "LatencyTable", "MissingEntryError", "accuracy",
+    "device_fingerprint", "fit_correction", "measure", "measure_genome", "steady_allocator",
+]
