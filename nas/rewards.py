@@ -1,0 +1,217 @@
+"""Search rewards: pure functions of a candidate's metrics and the user's targets, each from its paper.
+
+Every single-objective reward here is accuracy times a product of MnasNet-style factors
+``(x / T) ** w`` (Tan et al. 2019, "MnasNet", eq. 2):
+
+- ``mnas``: ``ACC * (LAT / T) ** w`` with ``w = alpha`` if ``LAT <= T`` else ``beta``;
+  soft constraint ``alpha = beta = -0.07``, hard ``alpha = 0, beta = -1`` (sec. 3).
+- ``flops``: EfficientNet's ``ACC * (FLOPS / T) ** w`` with ``w = -0.07`` and ``T`` the
+  MACs target (Tan & Le 2019, "EfficientNet", sec. 4; FLOPS there are our MACs).
+- ``v2``: EfficientNetV2's training-aware ``A * S ** w * P ** v`` with ``w = -0.07``,
+  ``v = -0.05`` (Tan & Le 2021, sec. 3.3); ``S`` is the normalised training step time
+  (``train_step_ratio``: ours / the reference network's) and ``P`` the parameter count in
+  millions (any unit gives the same ranking: it only scales the reward).
+- ``pareto``: multi-objective, accuracy up and MACs (and latency, when a latency target
+  is given) down; the strategy returns the Pareto front.
+
+A target the reward does not already score becomes a *hard constraint* factor (MnasNet's
+``alpha = 0, beta = -1``): ``v2`` with ``--budget 400M`` is ``A * S^w * P^v`` times
+``(MACs / 400M) ** -1`` above 400M MACs and times 1 at or below it, so the search keeps to
+the budget the user asked for. ``pareto`` ignores targets (the front shows every trade-off).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from search_spaces.errors import UserInputError
+from search_spaces.registry import Registry
+
+__all__ = [
+    "REWARDS", "FlopsReward", "MnasReward", "ParetoReward", "Reward", "Targets", "V2Reward", "constraint_factor",
+    "get", "mnas_factor", "names", "pareto_front",
+]
+
+SOFT_W = -0.07  # MnasNet's soft exponent, also EfficientNet's and EfficientNetV2's w
+V2_V = -0.05  # EfficientNetV2's parameter exponent
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the user asked for: a MACs budget and/or a latency target (``None``: none)."""
+
+    macs: float | None = None
+    latency_ms: float | None = None
+
+
+def mnas_factor(value: float, target: float, alpha: float, beta: float) -> float:
+    """MnasNet eq. 2's factor ``(value / target) ** w``, ``w = alpha`` if ``value <= target`` else ``beta``."""
+    return (value / target) ** (alpha if value <= target else beta)
+
+
+def constraint_factor(value: float, target: float) -> float:
+    """The hard constraint (MnasNet sec. 3, ``alpha = 0``, ``beta = -1``): 1 within ``target``, ``target / value`` above."""
+    return mnas_factor(value, target, 0.0, -1.0)
+
+
+class Reward(ABC):
+    """A named reward.
+
+    Attributes:
+        name: Registry name.
+        summary: One line for ``--help``.
+        needs: Metric names the reward reads (``accuracy``, ``latency_ms``, ``macs``,
+            ``params``, ``train_step_ratio``) before target-specific ones.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    needs: ClassVar[tuple[str, ...]] = ("accuracy",)
+
+    def required(self, targets: Targets) -> tuple[str, ...]:
+        """Every metric this reward needs under ``targets`` (its own plus the constraints')."""
+        extra = [m for m, t in (("macs", targets.macs), ("latency_ms", targets.latency_ms)) if t is not None]
+        return tuple(dict.fromkeys((*self.needs, *extra)))
+
+    def directions(self, targets: Targets) -> tuple[str, ...]:
+        """Optuna directions of the values :meth:`score` returns."""
+        return ("maximize",)
+
+    def objective_names(self, targets: Targets) -> tuple[str, ...]:
+        """Names of the values :meth:`score` returns (column names in outputs)."""
+        return ("reward",)
+
+    def score(self, metrics: dict[str, float], targets: Targets) -> tuple[float, ...]:
+        """The reward of one candidate: its own term times the hard constraints of targets it does not score."""
+        value = self.base(metrics, targets)
+        for metric, target in (("macs", targets.macs), ("latency_ms", targets.latency_ms)):
+            if target is not None and metric not in self.scored:
+                value *= constraint_factor(metrics[metric], target)
+        return (value,)
+
+    #: Target metrics the reward's own term already scores (so no hard constraint is added for them).
+    scored: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        """The paper's reward term."""
+
+    def check(self, targets: Targets) -> None:
+        """Raise :class:`UserInputError` if the reward cannot work with ``targets``."""
+
+
+class MnasReward(Reward):
+    """MnasNet ``ACC * (LAT / T) ** w`` (eq. 2), soft or hard."""
+
+    needs = ("accuracy", "latency_ms")
+    scored = ("latency_ms",)
+
+    def __init__(self, alpha: float = SOFT_W, beta: float = SOFT_W) -> None:
+        self.alpha, self.beta = alpha, beta
+
+    def check(self, targets: Targets) -> None:
+        if targets.latency_ms is None:
+            raise UserInputError(f"reward {self.name!r} needs a latency target: give --latency-ms")
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        assert targets.latency_ms is not None
+        return metrics["accuracy"] * mnas_factor(metrics["latency_ms"], targets.latency_ms, self.alpha, self.beta)
+
+
+class MnasSoft(MnasReward):
+    summary = "MnasNet ACC*(LAT/T)^w, soft: w = -0.07 (Tan et al. 2019, eq. 2); needs --latency-ms"
+    name = "mnas"
+
+
+class MnasHard(MnasReward):
+    summary = "MnasNet hard constraint: w = 0 within --latency-ms, -1 above"
+    name = "mnas-hard"
+
+    def __init__(self) -> None:
+        super().__init__(0.0, -1.0)
+
+
+class FlopsReward(Reward):
+    """EfficientNet's ``ACC * (FLOPS / T) ** w``, ``w = -0.07``, ``T`` the MACs budget."""
+
+    name = "flops"
+    summary = "EfficientNet ACC*(MACs/T)^-0.07 with T = --budget (Tan & Le 2019, sec. 4)"
+    needs = ("accuracy", "macs")
+    scored = ("macs",)
+
+    def check(self, targets: Targets) -> None:
+        if targets.macs is None:
+            raise UserInputError(f"reward {self.name!r} needs a MACs target: give --budget")
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        assert targets.macs is not None
+        return metrics["accuracy"] * (metrics["macs"] / targets.macs) ** SOFT_W
+
+
+class V2Reward(Reward):
+    """EfficientNetV2's training-aware ``A * S ** w * P ** v`` (w = -0.07, v = -0.05)."""
+
+    name = "v2"
+    summary = ("EfficientNetV2 training-aware A*S^-0.07*P^-0.05 (Tan & Le 2021, sec. 3.3), "
+               "targets as hard constraints")
+    needs = ("accuracy", "train_step_ratio", "params")
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        return metrics["accuracy"] * metrics["train_step_ratio"] ** SOFT_W * (metrics["params"] / 1e6) ** V2_V
+
+
+class ParetoReward(Reward):
+    """Multi-objective: accuracy up; MACs down; latency down too when a latency target is given."""
+
+    name = "pareto"
+    summary = "multi-objective: accuracy up, MACs (and latency with --latency-ms) down; writes pareto.yaml"
+    needs = ("accuracy", "macs")
+
+    def required(self, targets: Targets) -> tuple[str, ...]:
+        return self.needs + (("latency_ms",) if targets.latency_ms is not None else ())
+
+    def directions(self, targets: Targets) -> tuple[str, ...]:
+        return ("maximize", "minimize") + (("minimize",) if targets.latency_ms is not None else ())
+
+    def objective_names(self, targets: Targets) -> tuple[str, ...]:
+        return ("accuracy", "macs") + (("latency_ms",) if targets.latency_ms is not None else ())
+
+    def score(self, metrics: dict[str, float], targets: Targets) -> tuple[float, ...]:
+        return tuple(float(metrics[name]) for name in self.objective_names(targets))
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:  # pragma: no cover - score overrides
+        raise NotImplementedError
+
+
+def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """Indices of the non-dominated points (a point dominates another if no worse in every objective, better in one)."""
+    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
+    keyed = [tuple(s * v for s, v in zip(signs, p)) for p in points]
+    front = []
+    for i, a in enumerate(keyed):
+        if any(math.isnan(v) for v in a):
+            continue
+        dominated = any(all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
+                        for j, b in enumerate(keyed) if j != i and not any(math.isnan(v) for v in b))
+        if not dominated:
+            front.append(i)
+    return front
+
+
+REWARDS: Registry[type[Reward]] = Registry("reward")
+for _cls in (MnasSoft, MnasHard, FlopsReward, V2Reward, ParetoReward):
+    REWARDS.register(_cls.name, _cls)
+
+
+def names() -> list[str]:
+    """Registered reward names, sorted."""
+    return REWARDS.names()
+
+
+def get(name: str, **options: Any) -> Reward:
+    """A fresh reward ``name``; unknown names raise with close suggestions."""
+    return REWARDS.get(name)(**options)

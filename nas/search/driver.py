@@ -1,0 +1,329 @@
+"""The search driver: records every proposal in the Optuna study, evaluates it once, scores it.
+
+:class:`SearchDriver` implements :class:`nas.strategies.base.Driver`. The study is the
+system of record: each trial holds its params, its state, and user attributes
+
+- ``genome``: the genome's YAML, ``genome_key``: a digest of it (the duplicate cache's key),
+- ``metrics``: every metric the evaluators produced (JSON), ``reward``: the reward value(s),
+- ``reason``: why a candidate failed (NaN loss, out of memory, invalid genome...),
+- ``cached_from``: the earlier trial whose result was reused for the same genome,
+- ``strategy`` and ``worker``: who proposed it.
+
+Trials the study's sampler proposes run through ``study.optimize(n_trials=1)``, so
+Optuna's heartbeat and stale-trial retry work for them on RDB storages. Trials an
+external strategy proposes (NNI, the RL controller) are evaluated first and added as
+finished trials (``study.add_trial``), so concurrent workers can never swap each other's
+proposals. A candidate that fails is a ``FAIL`` trial with its reason and counts toward
+the trial budget; a trial interrupted by Ctrl-C (or a crash) is ``FAIL`` *without* a
+reason: it does not count, and :meth:`SearchDriver.requeue_interrupted` proposes it
+again when the search resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
+from nas.rewards import Reward, Targets
+from nas.strategies.base import Outcome, StopSearch, Strategy
+from search_spaces.codec import to_dict, to_yaml
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
+
+__all__ = ["SearchDriver", "TrialRecord", "flat_metrics", "genome_key", "optuna_distribution"]
+
+#: Trial states that count toward the trial budget (plus FAIL trials that carry a reason).
+_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+
+
+def genome_key(genome: Network) -> str:
+    """A digest of the genome's architecture (its name left out: two names, one network, one key)."""
+    data = to_dict(genome)
+    data.pop("name", None)
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def flat_metrics(metrics: Metrics) -> dict[str, float]:
+    """Every estimated metric of ``metrics`` by name (``extra`` included), numbers only."""
+    out: dict[str, float] = {}
+    for name in ("accuracy", "latency_ms", "train_step_ms", "params", "macs"):
+        value = getattr(metrics, name)
+        if value is not None:
+            out[name] = float(value)
+    out.update({k: float(v) for k, v in metrics.extra.items()})
+    out["wall_s"] = float(metrics.wall_s)
+    return out
+
+
+_OPTUNA_DISTRIBUTIONS: dict[type, Callable[[Any], optuna.distributions.BaseDistribution]] = {
+    Categorical: lambda d: optuna.distributions.CategoricalDistribution(list(d.choices)),
+    IntRange: lambda d: optuna.distributions.IntDistribution(d.low, d.high, log=d.log, step=d.step),
+    FloatRange: lambda d: optuna.distributions.FloatDistribution(d.low, d.high, log=d.log, step=d.step),
+}
+
+
+def optuna_distribution(dist: Distribution) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution ``dist.suggest(trial)`` would use (for trials added from outside)."""
+    return _OPTUNA_DISTRIBUTIONS[type(dist)](dist)
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial as the driver reports it (to the log and the strategy)."""
+
+    number: int
+    genome: Network | None
+    metrics: dict[str, float]
+    values: tuple[float, ...] | None
+    reason: str = ""
+    cached_from: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class _CandidateFailed(Exception):
+    """Internal: the candidate failed; the trial becomes FAIL with this reason."""
+
+
+class SearchDriver:
+    """Runs one worker's share of a search on a study.
+
+    Args:
+        study: The Optuna study (created or loaded by the caller with ``strategy.sampler``).
+        space: The search space.
+        strategy: Who proposes.
+        reward: Turns metrics into the value(s) the study optimises.
+        targets: The user's MACs / latency targets.
+        evaluators: Run in order on every new genome.
+        context: Device, seed, data and evaluator budget.
+        trials: Total trials the study should reach (earlier runs' trials count).
+        timeout: Seconds this worker may run (``None``: no limit).
+        on_trial: Called with each finished :class:`TrialRecord` (progress bar, log line).
+        worker: This worker's index (recorded per trial).
+        shared: Other workers run on the same study: count its trials afresh before each one.
+    """
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, strategy: Strategy, reward: Reward, targets: Targets,
+                 evaluators: Sequence[Evaluator], context: RunContext, trials: int, timeout: float | None = None,
+                 on_trial: Callable[[TrialRecord], None] | None = None, worker: int = 0, shared: bool = False) -> None:
+        self.study, self.space, self.strategy, self.reward = study, space, strategy, reward
+        self.targets, self.evaluators, self.context = targets, list(evaluators), context
+        self.trials, self.timeout, self.on_trial, self.worker = trials, timeout, on_trial, worker
+        self.shared = shared
+        self.seed = context.seed
+        self.directions = reward.directions(targets)
+        self._required = reward.required(targets)
+        self._start = time.monotonic()
+        self._stop_requested = False
+        self._distributions = {d.name: d for d in space.distributions()}
+        self._cache: dict[str, TrialRecord] = {}
+        self._history: list[Outcome] = []
+        self._counted = 0
+        self._load_history()
+
+    # ------------------------------------------------------------------ state of the study
+
+    def _load_history(self) -> None:
+        """Fill the duplicate cache, the outcome history and the count from the study (a resumed search)."""
+        for trial in self.study.get_trials(deepcopy=False):
+            if _counts(trial):
+                self._counted += 1
+            if trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and "reason" in trial.user_attrs):
+                key = trial.user_attrs.get("genome_key")
+                if key and key not in self._cache and "cached_from" not in trial.user_attrs:
+                    outcome = _outcome(trial)
+                    self._cache[key] = TrialRecord(trial.number, None, trial.user_attrs.get("metrics", {}),
+                                                   outcome.values, trial.user_attrs.get("reason", ""), None,
+                                                   dict(trial.params))
+                self._history.append(_outcome(trial))
+
+    def remaining(self) -> int:
+        """Trials still to start under the trial budget (counted once at start, then by this worker)."""
+        return max(0, self.trials - self._counted)
+
+    def history(self) -> Sequence[Outcome]:
+        return list(self._history)
+
+    def request_stop(self) -> None:
+        """Ask the search to stop before its next trial (a signal handler or a callback may call it)."""
+        self._stop_requested = True
+
+    def _check_continue(self) -> None:
+        if self.shared:
+            self._counted = sum(1 for t in self.study.get_trials(deepcopy=False) if _counts(t))
+        if self._stop_requested or self.remaining() <= 0:
+            raise StopSearch
+        if self.timeout is not None and time.monotonic() - self._start >= self.timeout:
+            raise StopSearch
+
+    def requeue_interrupted(self) -> int:
+        """Enqueue again every trial interrupted before it finished (no reason recorded, not yet re-run)."""
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        count = 0
+        for trial in trials:
+            if _interrupted(trial) and trial.number not in retried and trial.params:
+                self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
+                count += 1
+        return count
+
+    # ------------------------------------------------------------------ proposing
+
+    def sampled(self) -> Outcome:
+        """One trial proposed by the study's sampler (Optuna strategies)."""
+        self._check_continue()
+        holder: list[Outcome] = []
+
+        def objective(trial: optuna.Trial) -> float | list[float]:
+            genome = self.space.suggest(trial)
+            try:
+                values, attrs = self._evaluate(genome, trial)
+            except optuna.TrialPruned as pruned:
+                trial.set_user_attr("pruned", str(pruned))
+                holder.append(Outcome(dict(trial.params), None, True, trial.number))
+                self._history.append(holder[0])
+                if self.on_trial is not None:
+                    self.on_trial(TrialRecord(trial.number, genome, {}, None, f"pruned: {pruned}", None,
+                                              dict(trial.params)))
+                raise
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            holder.append(self._record(trial.number, genome, dict(trial.params), attrs, values))
+            if values is None:
+                # NaN marks the trial FAIL in Optuna; the reason attribute says why.
+                return float("nan") if len(self.directions) == 1 else [float("nan")] * len(self.directions)
+            return values[0] if len(values) == 1 else list(values)
+
+        self._counted += 1
+        self.study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False, show_progress_bar=False)
+        return holder[0]
+
+    def evaluate(self, params: Mapping[str, Any]) -> Outcome:
+        """Evaluate a full assignment chosen by an external strategy, then add it to the study as finished."""
+        self._check_continue()
+        params = {d.name: params[d.name] for d in self.space.active(params) if d.name in params}
+        self.space.check(params)
+        genome = self.space.decode(params)
+        self._counted += 1
+        values, attrs = self._evaluate(genome, None)
+        frozen = optuna.trial.create_trial(
+            state=TrialState.FAIL if values is None else TrialState.COMPLETE, params=params,
+            distributions={k: optuna_distribution(self._distributions[k]) for k in params},
+            values=None if values is None else list(values), user_attrs=attrs)
+        return self._record(_add_trial(self.study, frozen), genome, params, attrs, values)
+
+    # ------------------------------------------------------------------ evaluating
+
+    def _evaluate(self, genome: Network,
+                  trial: optuna.Trial | None) -> tuple[tuple[float, ...] | None, dict[str, Any]]:
+        """Reward (``None``: failed) and the trial's user attributes, from the cache or the evaluators."""
+        key = genome_key(genome)
+        attrs: dict[str, Any] = {"genome_key": key, "genome": to_yaml(genome), "strategy": self.strategy.name,
+                                 "worker": self.worker}
+        earlier = self._cache.get(key)
+        if earlier is not None:
+            attrs.update(metrics=earlier.metrics, cached_from=earlier.number)
+            if earlier.values is None:
+                attrs["reason"] = earlier.reason or "failed before"
+            else:
+                attrs["reward"] = list(earlier.values)
+            return earlier.values, attrs
+        ctx = self.context
+        if trial is not None:  # intermediate values reach the study's pruner
+            c = self.context
+            ctx = optuna_context(trial, device=c.device, seed=c.seed, data=c.data, budget=c.budget, threads=c.threads)
+        metrics = evaluate(genome, self.evaluators, ctx)
+        attrs["metrics"] = flat = flat_metrics(metrics)
+        if metrics.failed:
+            attrs["reason"] = metrics.reason
+            return None, attrs
+        try:
+            values = self._score(flat)
+        except _CandidateFailed as err:
+            attrs["reason"] = str(err)
+            return None, attrs
+        attrs["reward"] = list(values)
+        return values, attrs
+
+    def _score(self, metrics: dict[str, float]) -> tuple[float, ...]:
+        lacking = [m for m in self._required if m not in metrics]
+        broken = [m for m in self._required if m in metrics and not math.isfinite(metrics[m])]
+        if broken:
+            raise _CandidateFailed(f"{broken[0]} is {metrics[broken[0]]} (not a finite number)")
+        if lacking:
+            raise _CandidateFailed(f"reward {self.reward.name!r} needs {', '.join(lacking)}, which no evaluator "
+                                   f"reported")
+        values = self.reward.score(metrics, self.targets)
+        if not all(math.isfinite(v) for v in values):
+            raise _CandidateFailed(f"reward {self.reward.name!r} is not finite: {values}")
+        return values
+
+    def _record(self, number: int, genome: Network, params: dict[str, Any], attrs: dict[str, Any],
+                values: tuple[float, ...] | None) -> Outcome:
+        """Remember a finished trial (duplicate cache, history) and report it."""
+        record = TrialRecord(number, genome, attrs.get("metrics", {}), values, attrs.get("reason", ""),
+                             attrs.get("cached_from"), params)
+        self._cache.setdefault(attrs["genome_key"], record)
+        outcome = Outcome(params, values, values is None, number, "cached_from" in attrs)
+        self._history.append(outcome)
+        if self.on_trial is not None:
+            self.on_trial(record)
+        return outcome
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> None:
+        """Let the strategy propose until the budget, the timeout or :meth:`request_stop` ends the search."""
+        try:
+            self.strategy.run(self)
+        except StopSearch:
+            pass
+
+
+def _counts(trial: FrozenTrial) -> bool:
+    """Whether a trial counts toward the budget: finished, running, or failed with a recorded reason."""
+    return trial.state in _COUNTED or (trial.state == TrialState.FAIL and "reason" in trial.user_attrs)
+
+
+def _interrupted(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and "reason" not in trial.user_attrs
+
+
+def _outcome(trial: FrozenTrial) -> Outcome:
+    values = tuple(trial.values) if trial.state == TrialState.COMPLETE and trial.values is not None else None
+    return Outcome(dict(trial.params), values, values is None, trial.number, "cached_from" in trial.user_attrs)
+
+
+def _add_trial(study: optuna.Study, trial: FrozenTrial) -> int:
+    """Add a finished trial and return its number.
+
+    ``Study.add_trial`` returns nothing, and finding the new trial by listing the study
+    costs O(trials) per call; the storage's ``create_new_trial`` (what ``add_trial`` calls)
+    gives its id directly.
+    """
+    trial._validate()  # what Study.add_trial checks first
+    storage = study._storage
+    trial_id = storage.create_new_trial(study._study_id, template_trial=trial)
+    return storage.get_trial_number_from_id(trial_id)
+
+
+def check_required(reward: Reward, targets: Targets, chosen: Sequence[Evaluator], available: Sequence[Evaluator]) -> None:
+    """Raise :class:`UserInputError` if the ``chosen`` evaluators cannot give a metric the reward needs.
+
+    The sentence names, for the first missing metric, the ``available`` evaluators that report it.
+    """
+    provided = {m for e in chosen for m in e.provides}
+    lacking = [m for m in reward.required(targets) if m not in provided]
+    if lacking:
+        givers = [e.name for e in available if lacking[0] in e.provides]
+        raise UserInputError(f"reward {reward.name!r} needs {', '.join(lacking)}, which the chosen evaluators do not "
+                             f"report; add {' or '.join(givers) or 'an evaluator that does'} to --evaluator")

@@ -1,0 +1,469 @@
+"""NNI 3.0's NAS strategies over our search spaces, run in-process, every trial recorded in the study.
+
+Four strategies, one class each: ``evolution`` (:class:`EvolutionStrategy`, NNI's
+``RegularizedEvolution``), ``nni-tpe`` (:class:`NNITPEStrategy`, NNI's ``TPE``),
+``nni-random`` (:class:`NNIRandomStrategy`, NNI's ``Random``) and ``grid``
+(:class:`GridStrategy`, NNI's ``GridSearch``). NNI is imported only when a strategy runs.
+
+How a run is wired (NNI 3.0, ``nni.nas``):
+
+- the space NNI explores is a ``nni.nas.space.ExecutableModelSpace`` whose leaf mutables
+  are one ``nni.mutable.Categorical`` per parameter, labelled with the parameter's name;
+  executing a frozen model decodes its sample to our parameters, evaluates them through
+  :meth:`Driver.evaluate <nas.strategies.base.Driver.evaluate>` and reports the reward
+  with ``nni.report_final_result``, which is the metric NNI's strategy sees;
+- models run on ``nni.nas.execution.SequentialExecutionEngine``: in this process, one
+  at a time, no NNI manager, no files (the multi-process engine hangs when the space is
+  defined in ``__main__``, nni#5684). The engine has no budget of its own: the driver is
+  the budget, and its :class:`~nas.strategies.base.StopSearch` propagates out of
+  :meth:`run` (the engine runs with ``continue_on_failure=False`` and NNI's strategy
+  re-raises); a strategy that runs out of candidates (grid, a small space) just returns;
+- the NNI strategy is initialised and run directly, as ``nni.nas.experiment.NasExperiment``
+  does after it has started its web manager, log files and checkpoint directory.
+
+Parameters as NNI choices. Every parameter becomes a choice among *levels*, and NNI
+chooses the level's index (so NNI never compares our values):
+
+- ``Categorical``: its choices;
+- ``IntRange`` with at most ``levels`` values on its step grid: all of them;
+- larger ``IntRange`` and every ``FloatRange``: :func:`discretize` spaces ``levels``
+  points (16 by default) between ``low`` and ``high`` (evenly, or evenly in log when
+  ``log``), snaps them to the step grid (ints, and floats with a ``step``) or to 4
+  significant digits (other floats), clamps them into the range and drops duplicates. Both
+  ends are levels, and every level is a value the distribution ``contains``.
+
+All four strategies use the same levels: NNI's evolution mutates and its grid enumerates
+choices, and its TPE wrapper accepts only choices. Random search therefore draws
+uniformly among the levels (log-uniformly over the range when ``log``).
+
+Conditional parameters. NNI's choices have no conditions, so NNI gives every parameter a
+value; decoding keeps only the active ones, checking conditions in the space's order
+against the parameters kept so far (as :meth:`SearchSpace.sample_params` does), and the
+driver sees only those. Two NNI samples that differ only in inactive parameters are the
+same candidate: a proposal whose active parameters equal an earlier one (of this run, or
+of the resumed study's history) is answered with the earlier reward without a new trial.
+
+Rewards and failures. NNI maximises its metric: the reward is passed as is when the
+driver's direction is ``maximize`` and negated when ``minimize``. A failed candidate
+(:attr:`Outcome.failed`) reports no metric: NNI marks the model trained without a metric,
+evolution leaves it out of its population (NNI's "has no metric. Skip."), TPE leaves it
+out of its history, random and grid search go on.
+
+Seeds. The driver's seed seeds the NNI strategy's own generator (NumPy ``RandomState``
+or ``Generator``); nothing draws from a global generator, so the same seed gives the
+same proposals.
+
+Resume. With outcomes in :meth:`Driver.history <nas.strategies.base.Driver.history>`,
+every strategy answers repeated proposals from them (above); evolution also warm-starts:
+its population is the most recent ``population_size`` successful outcomes, each snapped
+to the nearest levels (inactive parameters at level 0) with its recorded reward, so it
+goes on mutating instead of sampling a fresh random population.
+
+Deviations from plain NNI: NNI's ``TPE`` wrapper sleeps one second after every
+proposal (it polls a multi-worker engine); the sequential engine needs no polling, so
+ours runs the same loop without the sleep. NNI's log lines go to Python logging (not
+NNI's stdout handler) at ``WARNING`` and above while a strategy runs; the error lines NNI
+logs just before re-raising an exception (the engine's and the strategy's) and
+evolution's warning for each model without a metric are dropped: the exception and the
+driver's own record of the failed trial say more.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import logging
+import math
+import warnings
+from abc import abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+from nas.strategies.base import Driver, Strategy
+from search_spaces.errors import UserInputError
+from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace, params_digest
+
+__all__ = [
+    "LEVELS", "EvolutionStrategy", "GridStrategy", "Levels", "NNIRandomStrategy", "NNIStrategy", "NNITPEStrategy",
+    "discretize", "evolution_settings",
+]
+
+#: Levels a large int range or a float range is discretised into.
+LEVELS = 16
+#: Significant digits of the levels of a float range without a step (readable params in the study).
+FLOAT_DIGITS = 4
+
+
+def discretize(dist: Distribution, levels: int = LEVELS) -> tuple[Any, ...]:
+    """The values NNI chooses among for ``dist``: its choices, or at most ``levels`` points of its range.
+
+    An int range with at most ``levels`` values on its step grid keeps them all. Otherwise
+    ``levels`` points are spaced from ``low`` to ``high`` (in log when ``log``), snapped to
+    the step grid (or to :data:`FLOAT_DIGITS` significant digits for floats without a
+    step), clamped into the range and deduplicated, in increasing order. Every value is one
+    ``dist.contains``.
+    """
+    if isinstance(dist, Categorical):
+        return tuple(dist.choices)
+    if levels < 2:
+        raise ValueError(f"levels must be at least 2, got {levels}")
+    low, high = dist.low, dist.high
+    step = dist.step
+    count = None if step is None else math.floor((high - low) / step + 1e-9) + 1
+    if isinstance(dist, IntRange) and count <= levels:
+        return tuple(range(low, high + 1, step))
+    top = high if step is None else min(high, low + (count - 1) * step)
+    if dist.log:
+        points = [math.exp(math.log(low) + (math.log(top) - math.log(low)) * i / (levels - 1)) for i in range(levels)]
+    else:
+        points = [low + (top - low) * i / (levels - 1) for i in range(levels)]
+    values: list[Any] = []
+    for x in points:
+        if step is not None:
+            x = low + round((x - low) / step) * step
+        elif x != 0:
+            x = round(x, FLOAT_DIGITS - 1 - math.floor(math.log10(abs(x))))
+        x = min(top, max(low, x))
+        if isinstance(dist, FloatRange):
+            x = float(x)
+        if not values or x > values[-1]:
+            values.append(x)
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class Levels:
+    """A space as NNI's discrete choices: per parameter, in the space's order, the values NNI picks by index."""
+
+    space: SearchSpace
+    values: dict[str, tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, space: SearchSpace, levels: int = LEVELS) -> Levels:
+        return cls(space, {d.name: discretize(d, levels) for d in space.distributions()})
+
+    def decode(self, sample: Mapping[str, int]) -> dict[str, Any]:
+        """The active parameters of an NNI sample (level indices of every parameter)."""
+        params: dict[str, Any] = {}
+        for dist in self.space.distributions():
+            if dist.when is None or dist.when.holds(params):
+                params[dist.name] = self.values[dist.name][sample[dist.name]]
+        return params
+
+    def encode(self, params: Mapping[str, Any]) -> dict[str, int] | None:
+        """The NNI sample nearest to ``params``: nearest level of each range, level 0 for inactive parameters.
+
+        ``None`` if a categorical value is not one of the space's choices (a study of another space).
+        """
+        sample: dict[str, int] = {}
+        for dist in self.space.distributions():
+            values = self.values[dist.name]
+            if dist.name not in params:
+                sample[dist.name] = 0
+            elif isinstance(dist, Categorical):
+                key = (isinstance(params[dist.name], bool), params[dist.name])
+                matches = [i for i, v in enumerate(values) if (isinstance(v, bool), v) == key]
+                if not matches:
+                    return None
+                sample[dist.name] = matches[0]
+            else:
+                sample[dist.name] = _nearest(values, params[dist.name], dist.log)
+        return sample
+
+
+def _nearest(values: tuple[float, ...], x: float, log: bool) -> int:
+    """Index of the level nearest to ``x`` (in log when ``log``) among increasing ``values``."""
+    i = bisect.bisect_left(values, x)
+    candidates = [j for j in (i - 1, i) if 0 <= j < len(values)]
+    scale = (lambda v: math.log(v)) if log and x > 0 else (lambda v: v)
+    return min(candidates, key=lambda j: abs(scale(values[j]) - scale(x)))
+
+
+def evolution_settings(trials: int, n_params: int, population_size: int | None = None,
+                       sample_size: int | None = None, mutation_prob: float | None = None) -> tuple[int, int, float]:
+    """``(population_size, sample_size, mutation_prob)`` for a search of ``trials`` trials, given ones kept.
+
+    Real et al. (2019, "Regularized Evolution for Image Classifier Architecture Search",
+    Algorithm 1) use a population of 100 and tournaments of 25 for 20,000 models. For
+    20-1000 trials a population of 100 would leave little or nothing to evolution, so the
+    population is a fifth of the trials, clipped to [10, 100]; the tournament keeps the
+    paper's ratio (a quarter of the population, at least 2). The paper mutates exactly one
+    thing per child, NNI mutates each parameter with ``mutation_prob`` (a child equal to
+    its parent is rejected and redrawn), so ``1 / n_params`` makes one mutation per child
+    on average.
+    """
+    population = population_size if population_size is not None else min(100, max(10, trials // 5))
+    sample = sample_size if sample_size is not None else min(population, max(2, population // 4))
+    mutation = mutation_prob if mutation_prob is not None else 1.0 / max(1, n_params)
+    return population, sample, mutation
+
+
+class NNIStrategy(Strategy):
+    """An NNI 3.0 NAS strategy run on the sequential engine, proposals evaluated by the driver.
+
+    Subclasses give the NNI strategy (:meth:`nni_strategy`) and may seed it with the
+    study's history (:meth:`warm_start`).
+
+    Args:
+        levels: Levels a large int range or a float range is discretised into (:func:`discretize`).
+    """
+
+    multi_objective: ClassVar[bool] = False
+
+    def __init__(self, *, levels: int = LEVELS) -> None:
+        if levels < 2:
+            raise ValueError(f"{self.name}: levels must be at least 2, got {levels}")
+        self.levels = levels
+
+    @abstractmethod
+    def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
+        """A fresh NNI strategy for this run, seeded with the driver's seed."""
+
+    def warm_start(self, strategy: Any, nni: SimpleNamespace, driver: Driver, levels: Levels, sign: float) -> None:
+        """Seed the initialised NNI strategy with the history of a resumed study (default: nothing)."""
+
+    def run(self, driver: Driver) -> None:
+        if len(driver.directions) != 1:
+            raise UserInputError(f"strategy {self.name!r} optimises one objective, the reward has "
+                                 f"{len(driver.directions)}; use tpe or nsga2 for several")
+        nni = _nni(self.name)
+        levels = Levels.of(driver.space, self.levels)
+        sign = 1.0 if driver.directions[0] == "maximize" else -1.0
+        # Active params digest -> metric NNI saw (None: failed); history first, so repeats cost no trial.
+        known: dict[str, float | None] = {
+            params_digest(o.params): None if o.failed or o.value is None else sign * o.value
+            for o in driver.history()}
+
+        def evaluate(sample: Mapping[str, int]) -> float | None:
+            params = levels.decode(sample)
+            key = params_digest(params)
+            if key not in known:
+                outcome = driver.evaluate(params)
+                known[key] = None if outcome.failed or outcome.value is None else sign * outcome.value
+            return known[key]
+
+        mutables = nni.MutableDict({name: nni.Categorical(list(range(len(values))), label=name)
+                                    for name, values in levels.values.items()})
+        with _nni_logging():
+            strategy = self.nni_strategy(nni, driver, levels)
+            strategy.initialize(nni.ProposalSpace(mutables, evaluate), nni.SequentialExecutionEngine())
+            self.warm_start(strategy, nni, driver, levels, sign)
+            strategy.run()
+
+
+class EvolutionStrategy(NNIStrategy):
+    """Regularized (aging) evolution through NNI's ``RegularizedEvolution``.
+
+    Args:
+        population_size: Individuals kept; ``None``: a fifth of the trials in [10, 100] (:func:`evolution_settings`).
+        sample_size: Tournament size; ``None``: a quarter of the population, at least 2.
+        mutation_prob: Per-parameter mutation probability; ``None``: one over the number of parameters.
+        crossover: Make each child from two tournament winners (NNI's option; the paper does not).
+        levels: Levels a large int range or a float range is discretised into.
+    """
+
+    name = "evolution"
+    summary = "NNI RegularizedEvolution: aging evolution with tournament selection (Real et al. 2019)"
+
+    def __init__(self, *, population_size: int | None = None, sample_size: int | None = None,
+                 mutation_prob: float | None = None, crossover: bool = False, levels: int = LEVELS) -> None:
+        super().__init__(levels=levels)
+        if population_size is not None and population_size < 1:
+            raise ValueError(f"evolution: population_size must be at least 1, got {population_size}")
+        if sample_size is not None and not 1 <= sample_size <= (population_size or sample_size):
+            raise ValueError(f"evolution: sample_size must be in [1, population_size], got {sample_size}")
+        if mutation_prob is not None and not 0.0 < mutation_prob <= 1.0:
+            raise ValueError(f"evolution: mutation_prob must be in (0, 1], got {mutation_prob}")
+        self.population_size, self.sample_size, self.mutation_prob = population_size, sample_size, mutation_prob
+        self.crossover = crossover
+
+    def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
+        trials = len(driver.history()) + driver.remaining()
+        population, sample, mutation = evolution_settings(trials, len(levels.values), self.population_size,
+                                                          self.sample_size, self.mutation_prob)
+        return nni.RegularizedEvolution(population_size=population, sample_size=min(sample, population),
+                                        mutation_prob=mutation, crossover=self.crossover, dedup=True,
+                                        seed=_nni_seed(driver.seed))
+
+    def warm_start(self, strategy: Any, nni: SimpleNamespace, driver: Driver, levels: Levels, sign: float) -> None:
+        done = [o for o in driver.history() if not o.failed and o.value is not None]
+        individuals = []
+        for outcome in done[-strategy.population_size:]:
+            sample = levels.encode(outcome.params)
+            if sample is not None:
+                individuals.append(nni.Individual(sample, sign * outcome.value))
+        if not individuals:
+            return
+        state = strategy.state_dict()
+        state["population"] = individuals
+        # NNI's dedup history holds each sample as a frozenset of its items.
+        state["dedup_history"] = list(state["dedup_history"]) + [frozenset(i.x.items()) for i in individuals]
+        strategy.load_state_dict(state)
+
+
+class NNITPEStrategy(NNIStrategy):
+    """Tree-structured Parzen estimator through NNI's ``TPE`` (its HPO ``TpeTuner``).
+
+    Args:
+        n_startup_jobs: Random proposals before TPE models the results (NNI's default is 20;
+            10, as our Optuna ``tpe``, suits short searches).
+        levels: Levels a large int range or a float range is discretised into.
+    """
+
+    name = "nni-tpe"
+    summary = "NNI TPE tuner over the discretised space (Bergstra et al. 2011)"
+
+    def __init__(self, *, n_startup_jobs: int = 10, levels: int = LEVELS) -> None:
+        super().__init__(levels=levels)
+        if n_startup_jobs < 0:
+            raise ValueError(f"nni-tpe: n_startup_jobs must be at least 0, got {n_startup_jobs}")
+        self.n_startup_jobs = n_startup_jobs
+
+    def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
+        return nni.TPE(optimize_mode="maximize", seed=_nni_seed(driver.seed),
+                       tpe_args={"n_startup_jobs": self.n_startup_jobs})
+
+
+class NNIRandomStrategy(NNIStrategy):
+    """Uniform random search over the levels through NNI's ``Random`` (never the same candidate twice)."""
+
+    name = "nni-random"
+    summary = "NNI Random: uniform random search over the discretised space (Bergstra & Bengio 2012)"
+
+    def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
+        return nni.Random(dedup=True, seed=_nni_seed(driver.seed))
+
+
+class GridStrategy(NNIStrategy):
+    """Every combination of levels through NNI's ``GridSearch``; :meth:`run` returns once all are tried.
+
+    NNI enumerates depth first (the first parameter changes slowest) and, with ``shuffle``,
+    shuffles each run of 100 candidates with the seed; a budget smaller than the grid
+    therefore explores mostly the last parameters.
+
+    Args:
+        shuffle: Shuffle the order within each run of 100 candidates (NNI's default).
+        levels: Levels a large int range or a float range is discretised into (the grid
+            has the product of the level counts as points).
+    """
+
+    name = "grid"
+    summary = "NNI GridSearch: every combination of the discretised space, shuffled in blocks of 100"
+
+    def __init__(self, *, shuffle: bool = True, levels: int = LEVELS) -> None:
+        super().__init__(levels=levels)
+        self.shuffle = shuffle
+
+    def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
+        return nni.GridSearch(shuffle=self.shuffle, seed=_nni_seed(driver.seed), dedup=True)
+
+
+def _nni_seed(seed: int) -> int:
+    """The driver's seed as NumPy's ``RandomState`` takes it (``[0, 2**32)``)."""
+    return int(seed) % 2**32
+
+
+def _nni(strategy: str) -> SimpleNamespace:
+    """NNI's classes and ours built on them; :class:`UserInputError` naming ``strategy`` if NNI is missing."""
+    try:
+        return _load_nni()
+    except ImportError as err:
+        raise UserInputError(f"strategy {strategy!r} needs NNI 3.0, which cannot be imported ({err}); "
+                             f"install it with: pip install nni pytorch-lightning") from err
+
+
+@functools.cache
+def _load_nni() -> SimpleNamespace:
+    with warnings.catch_warnings():
+        # NNI 3.0 warns about every torch.nn class newer than itself ("is found to be not a nn.Module").
+        warnings.simplefilter("ignore", RuntimeWarning)
+        import nni
+        from nni.mutable import Categorical, MutableDict
+        from nni.nas.execution import SequentialExecutionEngine
+        from nni.nas.space import ExecutableModelSpace, ModelStatus
+        from nni.nas.strategy import TPE, GridSearch, Random, RegularizedEvolution
+        from nni.nas.strategy.evolution import Individual
+
+    class ProposalSpace(ExecutableModelSpace):
+        """Our space as NNI sees it: labelled choices; executing a frozen model evaluates its sample."""
+
+        def __init__(self, mutables: MutableDict, evaluate: Callable[[Mapping[str, int]], float | None]) -> None:
+            super().__init__()
+            self.mutables, self.evaluate = mutables, evaluate
+            self.evaluator = None
+            self.sample = None
+
+        def leaf_mutables(self, is_leaf: Callable[[Any], bool]) -> Iterator[Any]:
+            yield from self.mutables.leaf_mutables(is_leaf)
+
+        def check_contains(self, sample: Mapping[str, Any]) -> Any:
+            return self.mutables.check_contains(sample)
+
+        def freeze(self, sample: Mapping[str, Any]) -> ProposalSpace:
+            self.validate(sample)
+            model = ProposalSpace(self.mutables, self.evaluate)
+            model.sample, model.status = dict(sample), ModelStatus.Frozen
+            return model
+
+        def execute(self) -> None:
+            metric = self.evaluate(self.sample)
+            if metric is not None:
+                nni.report_final_result(metric)
+
+    class SequentialTPE(TPE):
+        """NNI's TPE wrapper without its one-second sleep per proposal (nothing to poll on the sequential engine)."""
+
+        def _run(self) -> None:
+            space = {label: mutable.as_legacy_dict() for label, mutable in self.model_space.simplify().items()}
+            self.tuner.update_search_space(space)
+            while self.engine.budget_available():
+                try:
+                    params = self.tuner.generate_parameters(self._model_count)
+                except nni.NoMoreTrialError:
+                    return
+                model = self.model_space.freeze(params)
+                self._model_to_id[model] = self._model_count
+                self._model_count += 1
+                self.engine.submit_models(model)
+
+    return SimpleNamespace(Categorical=Categorical, MutableDict=MutableDict, ProposalSpace=ProposalSpace,
+                           SequentialExecutionEngine=SequentialExecutionEngine, RegularizedEvolution=RegularizedEvolution,
+                           TPE=SequentialTPE, Random=Random, GridSearch=GridSearch, Individual=Individual)
+
+
+class _DropNoise(logging.Filter):
+    """Drops NNI's lines that repeat what the driver reports: the errors its engine and strategy log just
+    before re-raising (no traceback attached) and evolution's "has no metric. Skip." for a failed candidate."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "nni.nas.strategy.evolution":
+            return "has no metric" not in str(record.msg)
+        return not (record.levelno >= logging.ERROR and record.exc_info is None)
+
+
+@contextmanager
+def _nni_logging() -> Iterator[None]:
+    """While a strategy runs: NNI's records at WARNING and above go to Python logging, not NNI's stdout handler."""
+    logger = logging.getLogger("nni")
+    saved = (logger.level, list(logger.handlers), logger.propagate)
+    loggers = [logging.getLogger(name) for name in
+               ("nni.nas.execution.sequential", "nni.nas.strategy.base", "nni.nas.strategy.evolution")]
+    drop = _DropNoise()
+    logger.setLevel(logging.WARNING)
+    for handler in saved[1]:
+        logger.removeHandler(handler)
+    logger.propagate = True
+    for child in loggers:
+        child.addFilter(drop)
+    try:
+        yield
+    finally:
+        for child in loggers:
+            child.removeFilter(drop)
+        logger.setLevel(saved[0])
+        for handler in saved[1]:
+            logger.addHandler(handler)
+        logger.propagate = saved[2]

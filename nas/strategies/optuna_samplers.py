@@ -1,0 +1,99 @@
+"""Optuna's own samplers as strategies: the study's sampler proposes every trial.
+
+- ``tpe``: multivariate, grouped TPE (Bergstra et al. 2011; Falkner et al. 2018's
+  multivariate kernel), which models the joint distribution and handles the spaces'
+  conditional parameters through ``group=True``; with several objectives it is MOTPE.
+- ``nsga2``: NSGA-II (Deb et al. 2002), the multi-objective genetic algorithm.
+- ``random``: independent uniform sampling, the baseline every search should beat.
+- ``gp``: Gaussian-process Bayesian optimisation (Optuna's ``GPSampler``, log EI).
+- ``cmaes``: CMA-ES (Hansen 2016) over the numeric parameters, TPE for the categorical
+  ones; only for spaces with at least two numeric parameters (``regnet``, the cell spaces'
+  ``filters``): an all-categorical space like ``mbconv`` gives CMA-ES nothing to adapt.
+
+Each sampler is seeded with the search's seed, so the same seed gives the same search.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import optuna
+
+from nas.strategies.base import Driver, Strategy
+from search_spaces.errors import UserInputError
+from search_spaces.spaces.base import Categorical, SearchSpace
+
+__all__ = ["CmaEsStrategy", "GPStrategy", "NSGA2Strategy", "OptunaStrategy", "RandomStrategy", "TPEStrategy"]
+
+
+class OptunaStrategy(Strategy):
+    """A strategy whose proposals come from the study's Optuna sampler."""
+
+    def run(self, driver: Driver) -> None:
+        while True:
+            driver.sampled()
+
+
+class TPEStrategy(OptunaStrategy):
+    name = "tpe"
+    summary = "Optuna multivariate TPE (MOTPE with several objectives)"
+    multi_objective = True
+
+    #: Random trials before TPE models the results (Optuna's default is 10; small searches need fewer).
+    startup: ClassVar[int] = 10
+
+    def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():  # multivariate/group/constant_liar are "experimental" since Optuna 2.x
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                              n_startup_trials=self.startup)
+
+
+class NSGA2Strategy(OptunaStrategy):
+    name = "nsga2"
+    summary = "Optuna NSGA-II genetic algorithm (Deb et al. 2002), for the pareto reward"
+    multi_objective = True
+
+    def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+
+
+class RandomStrategy(OptunaStrategy):
+    name = "random"
+    summary = "uniform random sampling (the baseline)"
+    multi_objective = True
+
+    def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.RandomSampler(seed=seed)
+
+
+class GPStrategy(OptunaStrategy):
+    name = "gp"
+    summary = "Optuna Gaussian-process Bayesian optimisation"
+    multi_objective = True
+
+    def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.GPSampler(seed=seed, deterministic_objective=False)
+
+
+class CmaEsStrategy(OptunaStrategy):
+    name = "cmaes"
+    summary = "CMA-ES over numeric parameters, TPE for categorical ones (spaces with >= 2 numeric parameters)"
+
+    def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
+        numeric = [d.name for d in space.distributions() if not isinstance(d, Categorical) and d.when is None]
+        if len(numeric) < 2:
+            raise UserInputError(f"strategy 'cmaes' needs a space with at least two numeric parameters; space "
+                                 f"{space.name!r} has {len(numeric)} (use tpe, gp or evolution)")
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False,
+                                            independent_sampler=optuna.samplers.TPESampler(seed=seed))
+
+
+#: The Optuna strategies by name (registered in :mod:`nas.strategies`).
+OPTUNA_STRATEGIES: dict[str, Callable[[], Strategy]] = {
+    cls.name: cls for cls in (TPEStrategy, NSGA2Strategy, RandomStrategy, GPStrategy, CmaEsStrategy)
+}

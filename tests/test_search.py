@@ -1,0 +1,347 @@
+"""The search: CLI, driver, study records, outputs, resume, failures and bad input.
+
+Most searches here use ``toy``, a test-only evaluator whose accuracy is a pure function of
+the genome's cost (microseconds), so every strategy runs a real search in a fraction of a
+second. One test per path that needs it trains on real Fashion-MNIST for a few steps.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+import search_spaces as ss
+from nas import rewards, strategies
+from nas.evaluators import EVALUATORS, Evaluator, Metrics, RunContext
+from nas.rewards import Targets
+from nas.search import budget as budget_mod
+from nas.search.cli import main, parse_duration
+from nas.search.driver import SearchDriver, genome_key
+from nas.strategies.base import Strategy
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS: list[str] = []
+FAIL_NAMES: set[str] = set()
+INTERRUPT_AT: list[int] = []  # raise KeyboardInterrupt on the n-th toy evaluation (1-based)
+
+
+class ToyAccuracy(Evaluator):
+    """Accuracy rising with params and MACs, saturating; optional failures and interrupts for tests."""
+
+    name = "toy"
+    provides = ("accuracy",)
+
+    def run(self, genome: ss.Network, ctx: RunContext) -> Metrics:
+        CALLS.append(genome.name)
+        if INTERRUPT_AT and len(CALLS) == INTERRUPT_AT[0]:
+            raise KeyboardInterrupt
+        c = ss.cost(genome)
+        if genome.name in FAIL_NAMES:
+            return Metrics(accuracy=float("nan"))
+        return Metrics(accuracy=0.5 + 0.2 * math.tanh(c.params / 5e6) + 0.2 * math.tanh(c.macs / 4e8))
+
+
+if "toy" not in EVALUATORS:
+    EVALUATORS.register("toy", ToyAccuracy)
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    CALLS.clear()
+    FAIL_NAMES.clear()
+    INTERRUPT_AT.clear()
+    yield
+
+
+def search(tmp_path: Path, *extra: str, space: str = "mbconv", trials: int = 4) -> int:
+    return main(["--space", space, "--budget", "400M", "--reward", "flops", "--evaluator", "toy",
+                 "--trials", str(trials), "--out", str(tmp_path), "--quiet", "--no-plots", *extra])
+
+
+def load_study(out: Path, name: str = "mbconv-flops-tpe") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+# ---------------------------------------------------------------------- rewards
+
+
+def test_mnas_soft_reward_is_accuracy_times_latency_ratio_to_the_minus_007() -> None:
+    r = rewards.get("mnas")
+    t = Targets(latency_ms=80.0)
+    assert r.score({"accuracy": 0.75, "latency_ms": 80.0}, t) == (0.75,)
+    assert r.score({"accuracy": 0.75, "latency_ms": 160.0}, t)[0] == pytest.approx(0.75 * 2 ** -0.07)
+    assert r.score({"accuracy": 0.75, "latency_ms": 40.0}, t)[0] == pytest.approx(0.75 * 0.5 ** -0.07)
+
+
+def test_mnas_hard_reward_ignores_latency_within_the_target_and_divides_above() -> None:
+    r, t = rewards.get("mnas-hard"), Targets(latency_ms=80.0)
+    assert r.score({"accuracy": 0.7, "latency_ms": 40.0}, t) == (0.7,)
+    assert r.score({"accuracy": 0.7, "latency_ms": 100.0}, t)[0] == pytest.approx(0.7 * 0.8)
+
+
+def test_flops_reward_uses_the_budget_as_target() -> None:
+    r, t = rewards.get("flops"), Targets(macs=400e6)
+    assert r.score({"accuracy": 0.8, "macs": 800e6}, t)[0] == pytest.approx(0.8 * 2 ** -0.07)
+
+
+def test_v2_reward_is_training_aware_and_keeps_the_macs_budget_hard() -> None:
+    r = rewards.get("v2")
+    m = {"accuracy": 0.8, "train_step_ratio": 2.0, "params": 4e6, "macs": 300e6}
+    base = 0.8 * 2.0 ** -0.07 * 4.0 ** -0.05
+    assert r.score(m, Targets())[0] == pytest.approx(base)
+    assert r.score(m, Targets(macs=400e6))[0] == pytest.approx(base)
+    assert r.score({**m, "macs": 500e6}, Targets(macs=400e6))[0] == pytest.approx(base * 0.8)
+    assert r.required(Targets(macs=1.0)) == ("accuracy", "train_step_ratio", "params", "macs")
+
+
+def test_pareto_front_keeps_exactly_the_non_dominated_points() -> None:
+    pts = [(0.9, 500.0), (0.8, 300.0), (0.85, 600.0), (0.7, 300.0), (0.95, 900.0)]
+    assert rewards.pareto_front(pts, ("maximize", "minimize")) == [0, 1, 4]
+
+
+def test_every_reward_and_strategy_is_registered_with_a_summary() -> None:
+    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "v2", "pareto"}
+    assert {"tpe", "nsga2", "random", "gp", "cmaes", "evolution", "rl", "nni-tpe", "nni-random", "grid"} <= set(
+        strategies.names())
+    assert all(strategies.summary(n) for n in strategies.names())
+    assert all(rewards.REWARDS.get(n).summary for n in rewards.names())
+
+
+# ---------------------------------------------------------------------- budgets
+
+
+@pytest.mark.parametrize(("text", "value"), [("400M", 4e8), ("1.2G", 1.2e9), ("600000000", 6e8), ("250k", 2.5e5),
+                                             ("4e8", 4e8)])
+def test_budgets_parse_with_suffixes(text: str, value: float) -> None:
+    assert budget_mod.parse_macs(text) == pytest.approx(value)
+
+
+def test_space_range_holds_its_published_points() -> None:
+    space = ss.spaces.get("mbconv")
+    low, high = budget_mod.macs_range(space)
+    b0 = ss.cost(ss.zoo.get("efficientnet_b0")).macs
+    assert low < 400e6 < high and low <= b0 <= high
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("1.5s", 1.5)])
+def test_timeouts_parse(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+# ---------------------------------------------------------------------- searches
+
+
+@pytest.mark.parametrize("strategy", strategies.names())
+def test_every_strategy_runs_a_real_search_recorded_in_the_study(strategy: str, tmp_path: Path) -> None:
+    space = "regnet" if strategy == "cmaes" else "mbconv"
+    trials = 4
+    assert search(tmp_path, "--strategy", strategy, space=space, trials=trials) == 0
+    study = load_study(tmp_path, f"{space}-flops-{strategy}")
+    done = [t for t in study.trials if t.state.is_finished()]
+    assert len(done) == trials
+    sp = ss.spaces.get(space)
+    for t in done:
+        sp.check(t.params)
+        assert t.user_attrs["strategy"] == strategy and "genome" in t.user_attrs and "metrics" in t.user_attrs
+        assert ss.codec.from_yaml(t.user_attrs["genome"]) == sp.decode(t.params)
+    found, meta = ss.codec.load_with_meta(tmp_path / "found.yaml")
+    best = max((t for t in done if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    assert meta["search"]["trial"] == best.number and meta["search"]["strategy"] == strategy
+    assert meta["reward"]["reward"] == pytest.approx(best.value)
+    assert found == sp.decode(best.params)
+
+
+def test_found_yaml_holds_what_scaling_and_load_need(tmp_path: Path) -> None:
+    assert search(tmp_path, "--seed", "3") == 0
+    genome = ss.load(tmp_path / "found.yaml")
+    meta = yaml.safe_load((tmp_path / "found.yaml").read_text())["meta"]
+    assert meta["search"] | {"storage": ""} == meta["search"] | {"storage": ""}
+    for key in ("space", "strategy", "reward", "seed", "targets", "study", "trial", "evaluators", "budget"):
+        assert key in meta["search"]
+    assert meta["search"]["targets"] == {"macs": 4e8} and meta["search"]["seed"] == 3
+    assert meta["metrics"]["macs"] == ss.cost(genome).macs
+    rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    assert len(rows) == 4 and {r["state"] for r in rows} == {"COMPLETE"}
+    assert all(float(r["macs"]) > 0 and r["accuracy"] for r in rows)
+
+
+def test_same_seed_same_search(tmp_path: Path) -> None:
+    search(tmp_path / "a", "--seed", "5")
+    search(tmp_path / "b", "--seed", "5")
+    params = [[t.params for t in load_study(tmp_path / d).trials] for d in "ab"]
+    assert params[0] == params[1]
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    assert main(["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--trials", "3",
+                 "--out", str(tmp_path), "--quiet"]) == 0
+    for name in ("reward.png", "tradeoff.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pareto_search_writes_the_front(tmp_path: Path) -> None:
+    assert main(["--space", "mbconv", "--budget", "400M", "--reward", "pareto", "--strategy", "nsga2",
+                 "--evaluator", "toy", "--trials", "6", "--out", str(tmp_path), "--quiet", "--no-plots"]) == 0
+    data = yaml.safe_load((tmp_path / "pareto.yaml").read_text())
+    assert data["objectives"] == ["accuracy", "macs"] and data["front"]
+    pts = [(e["values"]["accuracy"], e["values"]["macs"]) for e in data["front"]]
+    assert rewards.pareto_front(pts, ("maximize", "minimize")) == list(range(len(pts)))
+    ss.load(tmp_path / "found.yaml")
+
+
+def test_failed_candidates_are_recorded_with_their_reason_and_the_search_goes_on(tmp_path: Path) -> None:
+    space = ss.spaces.get("mbconv")
+    sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, constant_liar=True,
+                                         n_startup_trials=10)
+    study = optuna.create_study(sampler=sampler, direction="maximize")
+    first = space.suggest(study.ask())  # what TPE's first (random) trial will be, with seed 0
+    FAIL_NAMES.add(first.name)
+    assert search(tmp_path) == 0
+    trials = load_study(tmp_path).trials
+    assert trials[0].state.name == "FAIL" and "accuracy" in trials[0].user_attrs["reason"].lower()
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 3
+
+
+class Repeat(Strategy):
+    """Proposes the same params three times, then a new one."""
+
+    name = "repeat"
+
+    def run(self, driver: object) -> None:
+        params = driver.space.sample_params(0)
+        for _ in range(3):
+            driver.evaluate(params)
+        driver.evaluate(driver.space.sample_params(1))
+
+
+def test_a_genome_seen_before_is_not_evaluated_again() -> None:
+    space = ss.spaces.get("mbconv")
+    study = optuna.create_study(direction="maximize")
+    driver = SearchDriver(study, space, Repeat(), rewards.get("flops"), Targets(macs=4e8),
+                          [EVALUATORS.get("cost")(), ToyAccuracy()], RunContext(), trials=10)
+    driver.run()
+    assert len(CALLS) == 2
+    trials = study.trials
+    assert [t.user_attrs.get("cached_from") for t in trials] == [None, 0, 0, None]
+    assert trials[1].value == trials[0].value and trials[1].user_attrs["metrics"] == trials[0].user_attrs["metrics"]
+    assert genome_key(space.decode(space.sample_params(0))) == trials[0].user_attrs["genome_key"]
+
+
+# ---------------------------------------------------------------------- resume and interruption
+
+
+def test_resume_continues_to_the_requested_total(tmp_path: Path) -> None:
+    assert search(tmp_path, trials=3) == 0
+    assert search(tmp_path, "--resume", trials=5) == 0
+    assert len(load_study(tmp_path).trials) == 5
+    assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == 5
+
+
+def test_interrupted_search_saves_everything_and_resume_reruns_the_interrupted_trial(tmp_path: Path,
+                                                                                     capsys: pytest.CaptureFixture) -> None:
+    INTERRUPT_AT.append(3)
+    assert search(tmp_path, trials=5) == 130
+    assert "--resume" in capsys.readouterr().err
+    study = load_study(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL"]
+    assert (tmp_path / "found.yaml").exists()
+    interrupted = study.trials[2].params
+    INTERRUPT_AT.clear()
+    assert search(tmp_path, "--resume", trials=5) == 0
+    trials = load_study(tmp_path).trials
+    assert len(trials) == 6 and sum(t.state.name == "COMPLETE" for t in trials) == 5
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == 2)
+    assert retry.params == interrupted and retry.state.name == "COMPLETE"
+
+
+def test_ctrl_c_stops_a_real_search_process_cleanly(tmp_path: Path) -> None:
+    tiny = ["--set", "steps=1", "--set", "subset=64", "--set", "val_size=32", "--set", "batch_size=16"]
+    cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "train",
+           "--reward", "flops", "--strategy", "random", "--trials", "100000", "--out", str(tmp_path), "--quiet",
+           "--no-plots", *tiny]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    db = tmp_path / "study.db"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline and (not db.exists() or _count(db) < 2):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    assert (tmp_path / "trials.csv").exists() and (tmp_path / "found.yaml").exists()
+
+
+def _count(db: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("select count(*) from trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--space", "mbconvv", "--budget", "400M"], "mbconv"),
+    (["--space", "mbconv", "--budget", "400M", "--strategy", "annealing"], "strategy"),
+    (["--space", "mbconv", "--budget", "400M", "--reward", "accuracy"], "reward"),
+    (["--space", "mbconv", "--budget", "400M", "--evaluator", "trian"], "train"),
+    (["--space", "mbconv", "--budget", "lots"], "--budget"),
+    (["--space", "mbconv", "--budget", "0"], "positive"),
+    (["--space", "mbconv", "--budget=-5M"], "--budget"),
+    (["--space", "mbconv", "--budget", "40G"], "outside what space 'mbconv' reaches"),
+    (["--space", "mbconv", "--budget", "400M", "--reward", "mnas"], "--latency-ms"),
+    (["--space", "mbconv", "--budget", "400M", "--reward", "pareto", "--strategy", "evolution"], "objectives"),
+    (["--space", "mbconv", "--budget", "400M", "--strategy", "cmaes"], "numeric"),
+    (["--space", "mbconv", "--budget", "400M", "--evaluator", "cost"], "accuracy"),
+    (["--space", "mbconv", "--budget", "400M", "--trials", "0"], "--trials"),
+    (["--space", "mbconv", "--budget", "400M", "--timeout", "soon"], "--timeout"),
+    (["--space", "mbconv", "--budget", "400M", "--storage", "nosuchdb://x/y"], "--storage"),
+    (["--space", "mbconv", "--budget", "400M", "--resume", "--evaluator", "toy", "--reward", "flops"], "no study"),
+])
+def test_bad_input_is_one_sentence_and_exit_code_2(args: list[str], needle: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    assert main([*args, "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_starting_over_an_existing_study_is_refused_and_resume_checks_the_settings(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert search(tmp_path, trials=2) == 0
+    capsys.readouterr()
+    assert search(tmp_path, trials=3) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["--space", "mbconv", "--budget", "300M", "--reward", "flops", "--evaluator", "toy", "--trials", "3",
+                 "--out", str(tmp_path), "--quiet", "--resume"]) == 2
+    assert "budget_macs" in capsys.readouterr().err
+    assert len(load_study(tmp_path).trials) == 2  # nothing saved was touched
+
+
+# ---------------------------------------------------------------------- real data
+
+
+@pytest.mark.slow
+def test_default_reward_search_trains_on_fashion_mnist(tmp_path: Path) -> None:
+    knobs = ["--set", "steps=2", "--set", "subset=256", "--set", "val_size=128", "--set", "batch_size=32",
+             "--set", "step_resolution=32", "--set", "step_batch=4", "--set", "step_repeats=1"]
+    assert main(["--space", "mbconv", "--budget", "400M", "--trials", "2", "--out", str(tmp_path), "--quiet",
+                 "--no-plots", *knobs]) == 0
+    meta = yaml.safe_load((tmp_path / "found.yaml").read_text())["meta"]
+    assert meta["search"]["reward"] == "v2" and meta["search"]["evaluators"] == ["cost", "train", "train-step"]
+    assert 0.0 <= meta["metrics"]["accuracy"] <= 1.0 and meta["metrics"]["train_step_ratio"] > 0
