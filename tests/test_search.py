@@ -345,3 +345,17 @@ def test_default_reward_search_trains_on_fashion_mnist(tmp_path: Path) -> None:
     meta = yaml.safe_load((tmp_path / "found.yaml").read_text())["meta"]
     assert meta["search"]["reward"] == "v2" and meta["search"]["evaluators"] == ["cost", "train", "train-step"]
     assert 0.0 <= meta["metrics"]["accuracy"] <= 1.0 and meta["metrics"]["train_step_ratio"] > 0
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
+    tiny = ["--set", "steps=1", "--set", "subset=64", "--set", "val_size=32", "--set", "batch_size=16"]
+    cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "train",
+           "--reward", "flops", "--strategy", "tpe", "--trials", "6", "--workers", "2", "--out", str(tmp_path),
+           "--quiet", "--no-plots", *tiny]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    trials = load_study(tmp_path).trials
+    assert 6 <= len(trials) <= 7  # a worker may start one trial while the other finishes the last
+    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == len(trials)

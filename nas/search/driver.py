@@ -9,14 +9,20 @@ system of record: each trial holds its params, its state, and user attributes
 - ``cached_from``: the earlier trial whose result was reused for the same genome,
 - ``strategy`` and ``worker``: who proposed it.
 
-Trials the study's sampler proposes run through ``study.optimize(n_trials=1)``, so
-Optuna's heartbeat and stale-trial retry work for them on RDB storages. Trials an
-external strategy proposes (NNI, the RL controller) are evaluated first and added as
-finished trials (``study.add_trial``), so concurrent workers can never swap each other's
-proposals. A candidate that fails is a ``FAIL`` trial with its reason and counts toward
-the trial budget; a trial interrupted by Ctrl-C (or a crash) is ``FAIL`` *without* a
-reason: it does not count, and :meth:`SearchDriver.requeue_interrupted` proposes it
-again when the search resumes.
+Every trial is written once, when it has finished, in one transaction
+(``create_new_trial`` from a finished template): an ``mbconv`` genome has 42 parameters,
+and Optuna's per-parameter writes cost 150 ms per trial on SQLite, three times the
+search's whole overhead budget. Optuna samplers therefore propose on an in-memory
+*mirror* study that holds the same finished trials (synchronised from the storage before
+each proposal when several workers share it) and the trial is then added to the storage;
+external strategies (NNI, the RL controller) propose params that are evaluated and added
+the same way. So workers can never swap each other's proposals, and a worker that dies
+mid-trial leaves nothing half-written: its proposal is simply made again.
+
+A candidate that fails is a ``FAIL`` trial with its reason and counts toward the trial
+budget. A trial interrupted by Ctrl-C is written as ``FAIL`` *without* a reason: it does
+not count, and on resume :meth:`SearchDriver.requeue_interrupted` has the sampler propose
+it first again.
 """
 
 from __future__ import annotations
@@ -128,7 +134,13 @@ class SearchDriver:
         self._cache: dict[str, TrialRecord] = {}
         self._history: list[Outcome] = []
         self._counted = 0
+        self._retry: list[tuple[int, dict[str, Any]]] = []
+        # Optuna samplers propose here; see the module docstring.
+        self.mirror = optuna.create_study(directions=list(self.directions), sampler=study.sampler,
+                                          pruner=study.pruner)
+        self._mirrored: set[int] = set()
         self._load_history()
+        self._sync_mirror()
 
     # ------------------------------------------------------------------ state of the study
 
@@ -166,46 +178,75 @@ class SearchDriver:
             raise StopSearch
 
     def requeue_interrupted(self) -> int:
-        """Enqueue again every trial interrupted before it finished (no reason recorded, not yet re-run)."""
+        """Queue every trial interrupted before it finished (no reason recorded, not yet re-run) to run first again.
+
+        Only sampler strategies take the queue; an external strategy proposes afresh.
+        """
         trials = self.study.get_trials(deepcopy=False)
         retried = {t.user_attrs.get("retry_of") for t in trials}
-        count = 0
-        for trial in trials:
-            if _interrupted(trial) and trial.number not in retried and trial.params:
-                self.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=False)
-                count += 1
-        return count
+        self._retry = [(t.number, dict(t.params)) for t in trials
+                       if _interrupted(t) and t.number not in retried and t.params]
+        return len(self._retry)
 
     # ------------------------------------------------------------------ proposing
 
+    def _sync_mirror(self) -> None:
+        """Copy finished trials the mirror lacks (a resumed study; other workers' trials) into it."""
+        for trial in self.study.get_trials(deepcopy=False):
+            if trial.number in self._mirrored or not trial.state.is_finished() or _interrupted(trial):
+                continue
+            self._mirrored.add(trial.number)
+            self.mirror.add_trial(optuna.trial.create_trial(
+                state=trial.state, params=trial.params, distributions=trial.distributions, values=trial.values,
+                intermediate_values=trial.intermediate_values))
+
     def sampled(self) -> Outcome:
-        """One trial proposed by the study's sampler (Optuna strategies)."""
+        """One trial proposed by the study's sampler (Optuna strategies), proposed on the mirror."""
         self._check_continue()
-        holder: list[Outcome] = []
-
-        def objective(trial: optuna.Trial) -> float | list[float]:
-            genome = self.space.suggest(trial)
-            try:
-                values, attrs = self._evaluate(genome, trial)
-            except optuna.TrialPruned as pruned:
-                trial.set_user_attr("pruned", str(pruned))
-                holder.append(Outcome(dict(trial.params), None, True, trial.number))
-                self._history.append(holder[0])
-                if self.on_trial is not None:
-                    self.on_trial(TrialRecord(trial.number, genome, {}, None, f"pruned: {pruned}", None,
-                                              dict(trial.params)))
-                raise
-            for key, value in attrs.items():
-                trial.set_user_attr(key, value)
-            holder.append(self._record(trial.number, genome, dict(trial.params), attrs, values))
-            if values is None:
-                # NaN marks the trial FAIL in Optuna; the reason attribute says why.
-                return float("nan") if len(self.directions) == 1 else [float("nan")] * len(self.directions)
-            return values[0] if len(values) == 1 else list(values)
-
+        if self.shared:
+            self._sync_mirror()
+        retry_of = None
+        if self._retry:
+            retry_of, params = self._retry.pop(0)
+            self.mirror.enqueue_trial(params, skip_if_exists=False)
+        trial = self.mirror.ask()
+        genome = self.space.suggest(trial)
+        params = dict(trial.params)
         self._counted += 1
-        self.study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False, show_progress_bar=False)
-        return holder[0]
+        try:
+            values, attrs = self._evaluate(genome, trial)
+        except optuna.TrialPruned as pruned:
+            attrs = {"genome_key": genome_key(genome), "genome": to_yaml(genome), "strategy": self.strategy.name,
+                     "worker": self.worker, "pruned": str(pruned)}
+            frozen = self.mirror.tell(trial, state=TrialState.PRUNED)
+            number = self._persist(frozen, TrialState.PRUNED, None, attrs)
+            outcome = Outcome(params, None, True, number)
+            self._history.append(outcome)
+            if self.on_trial is not None:
+                self.on_trial(TrialRecord(number, genome, {}, None, f"pruned: {pruned}", None, params))
+            return outcome
+        except KeyboardInterrupt:
+            # Recorded without a reason: it does not count, and a resumed search runs it first.
+            self._counted -= 1
+            frozen = self.mirror.tell(trial, state=TrialState.FAIL)
+            self._persist(frozen, TrialState.FAIL, None, {"genome": to_yaml(genome), "worker": self.worker,
+                                                          "interrupted": True})
+            raise
+        if retry_of is not None:
+            attrs["retry_of"] = retry_of
+        state = TrialState.FAIL if values is None else TrialState.COMPLETE
+        frozen = self.mirror.tell(trial, None if values is None else list(values), state=state)
+        return self._record(self._persist(frozen, state, values, attrs), genome, params, attrs, values)
+
+    def _persist(self, frozen: FrozenTrial, state: TrialState, values: tuple[float, ...] | None,
+                 attrs: dict[str, Any]) -> int:
+        """Write a mirror trial to the study in one transaction; its number there."""
+        number = _add_trial(self.study, optuna.trial.create_trial(
+            state=state, params=frozen.params, distributions=frozen.distributions,
+            values=None if values is None else list(values), user_attrs=attrs,
+            intermediate_values=frozen.intermediate_values))
+        self._mirrored.add(number)
+        return number
 
     def evaluate(self, params: Mapping[str, Any]) -> Outcome:
         """Evaluate a full assignment chosen by an external strategy, then add it to the study as finished."""
@@ -214,11 +255,18 @@ class SearchDriver:
         self.space.check(params)
         genome = self.space.decode(params)
         self._counted += 1
-        values, attrs = self._evaluate(genome, None)
+        distributions = {k: optuna_distribution(self._distributions[k]) for k in params}
+        try:
+            values, attrs = self._evaluate(genome, None)
+        except KeyboardInterrupt:
+            self._counted -= 1
+            _add_trial(self.study, optuna.trial.create_trial(
+                state=TrialState.FAIL, params=params, distributions=distributions,
+                user_attrs={"genome": to_yaml(genome), "worker": self.worker, "interrupted": True}))
+            raise
         frozen = optuna.trial.create_trial(
             state=TrialState.FAIL if values is None else TrialState.COMPLETE, params=params,
-            distributions={k: optuna_distribution(self._distributions[k]) for k in params},
-            values=None if values is None else list(values), user_attrs=attrs)
+            distributions=distributions, values=None if values is None else list(values), user_attrs=attrs)
         return self._record(_add_trial(self.study, frozen), genome, params, attrs, values)
 
     # ------------------------------------------------------------------ evaluating
