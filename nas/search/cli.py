@@ -42,12 +42,12 @@ __all__ = ["SEARCH_BUDGET", "main"]
 PROG = "nas.search"
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
-#: 3000 Fashion-MNIST images at 28 px, 1000 held out) and the training step timed at batch
-#: 16 and 96 px against efficientnet_b0. On a 2-core CPU (one torch thread, the other core
-#: busy) one ~460M-MACs mbconv candidate took 28 s to train on 4000 images and 7 s to time
-#: (reference included), so the default 16 trials finish within the 10-minute goal.
+#: 4000 Fashion-MNIST images at 28 px, 1000 held out) and the training step timed at batch
+#: 16 and 96 px against efficientnet_b0. On a quiet 2-core CPU a default search of 16 trials
+#: took 175 s (about 11 s per candidate); with one core busy elsewhere a ~460M-MACs
+#: candidate took 35 s. The default 20 trials stay within the 10-minute goal either way.
 SEARCH_BUDGET: dict[str, Any] = {
-    "epochs": 1, "subset": 3000, "val_size": 1000, "resolution": 28,
+    "epochs": 1, "subset": 4000, "val_size": 1000, "resolution": 28,
     "step_batch": 16, "step_resolution": 96, "step_repeats": 3, "step_warmup": 2,
 }
 
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--reward", default="v2", help=f"what the search maximises. {reward_help}")
     parser.add_argument("--evaluator", help="comma-separated evaluators (" + ", ".join(evaluators.names()) +
                                             "); default: what the reward needs (train, train-step, latency, cost)")
-    parser.add_argument("--trials", type=int, default=16, help="total trials of the study (a resumed one included)")
+    parser.add_argument("--trials", type=int, default=20, help="total trials of the study (a resumed one included)")
     parser.add_argument("--timeout", help="stop starting trials after this long: seconds, or 30m, 2h")
     parser.add_argument("--seed", type=int, default=0, help="seed of the strategy, weights and data order")
     parser.add_argument("--data", help="dataset (fashion-mnist, cifar10, cifar10:DIR) or an ImageFolder directory; "
@@ -130,6 +130,18 @@ def _check_budget(space: spaces.SearchSpace, budget: float) -> None:
     if not low <= budget <= high:
         raise UserInputError(f"--budget {human(int(budget))} MACs is outside what space {space.name!r} reaches "
                              f"({human(int(low))} to {human(int(high))} MACs at {space.default_resolution} px)")
+
+
+def _pruner(knobs: dict[str, Any]) -> optuna.pruners.BasePruner:
+    """Median pruning on the proxy's intermediate validations (``--set evals=N``, N > 1).
+
+    With one validation (the default) the only report is the final one, and pruning then
+    would throw away a finished result; so no pruner.
+    """
+    evals = knobs.get("evals", 1)
+    if isinstance(evals, int) and evals > 1:
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    return optuna.pruners.NopPruner()
 
 
 def _label(value: float) -> str:
@@ -188,7 +200,7 @@ def _main(argv: Sequence[str] | None) -> int:
     study_name = args.study_name or f"{args.space}-{args.reward}-{args.strategy}"
     worker = args.worker_index
     study = open_study(storage_url, study_name, directions, strategy.sampler(space, args.seed + worker, directions),
-                       _config(args), resume=args.resume or worker > 0, out=out)
+                       _config(args), resume=args.resume or worker > 0, out=out, pruner=_pruner(args.knobs))
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     context = evaluators.RunContext(device=args.device, seed=args.seed, data=args.data, budget=args.knobs,
                                     threads=threads)

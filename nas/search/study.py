@@ -54,7 +54,8 @@ def _safe(url: str) -> str:
 
 
 def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.samplers.BaseSampler,
-               config: dict[str, Any], resume: bool, out: Path) -> optuna.Study:
+               config: dict[str, Any], resume: bool, out: Path,
+               pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
     """Create study ``name`` (or load it when ``resume``), checking it belongs to this search.
 
     Raises:
@@ -69,7 +70,7 @@ def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.s
             found = f" (it has: {', '.join(names)})" if names else ""
             raise UserInputError(f"--resume: there is no study {name!r} in {_safe(url)}{found}; start it without "
                                  f"--resume or pass --study-name")
-        study = optuna.load_study(study_name=name, storage=store, sampler=sampler)
+        study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
         saved = study.user_attrs.get("config", {})
         changed = [k for k in config if k in saved and _norm(saved[k]) != _norm(config[k])]
         if changed:
@@ -83,7 +84,8 @@ def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.s
     if name in names:
         raise UserInputError(f"study {name!r} already exists in {_safe(url)}; continue it with --resume, or choose "
                              f"another --out or --study-name")
-    study = optuna.create_study(study_name=name, storage=store, sampler=sampler, directions=list(directions))
+    study = optuna.create_study(study_name=name, storage=store, sampler=sampler, pruner=pruner,
+                                directions=list(directions))
     study.set_user_attr("config", config)
     study.set_user_attr("out", str(out))
     return study
