@@ -25,6 +25,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import multiprocessing
@@ -62,9 +64,10 @@ def one_search(job: tuple[str, int, argparse.Namespace]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as out:
         knobs = [x for k, v in {**TRAIN_KNOBS, **dict(args.knob)}.items() for x in ("--set", f"{k}={v}")]
         start = time.perf_counter()
-        code = main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator", "train",
-                     "--strategy", strategy, "--trials", str(args.trials), "--seed", str(seed), "--out", out,
-                     "--quiet", "--no-plots", "--threads", "1", *knobs])
+        with contextlib.redirect_stdout(io.StringIO()):  # the search's own summary lines
+            code = main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator", "train",
+                         "--strategy", strategy, "--trials", str(args.trials), "--seed", str(seed), "--out", out,
+                         "--quiet", "--no-plots", "--threads", "1", *knobs])
         wall = time.perf_counter() - start
         study = optuna.load_study(study_name=f"{args.space}-flops-{strategy}", storage=f"sqlite:///{out}/study.db")
         values = [t.value if t.state.name == "COMPLETE" else None for t in study.trials]
@@ -182,9 +185,10 @@ def overhead(args: argparse.Namespace) -> None:
         spent.clear()
         try:
             with tempfile.TemporaryDirectory() as out:
-                main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator", "stand-in",
-                      "--strategy", strategy, "--trials", str(args.overhead_trials), "--out", out, "--quiet",
-                      "--no-plots"])
+                with contextlib.redirect_stdout(io.StringIO()):
+                    main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator",
+                          "stand-in", "--strategy", strategy, "--trials", str(args.overhead_trials), "--out", out,
+                          "--quiet", "--no-plots"])
                 import optuna
 
                 study = optuna.load_study(study_name=f"{args.space}-flops-{strategy}",
