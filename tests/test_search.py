@@ -166,7 +166,7 @@ def test_found_yaml_holds_what_scaling_and_load_need(tmp_path: Path) -> None:
     assert search(tmp_path, "--seed", "3") == 0
     genome = ss.load(tmp_path / "found.yaml")
     meta = yaml.safe_load((tmp_path / "found.yaml").read_text())["meta"]
-    assert meta["search"] | {"storage": ""} == meta["search"] | {"storage": ""}
+    assert meta["search"]["storage"] == f"sqlite:///{(tmp_path / 'study.db').resolve()}"
     for key in ("space", "strategy", "reward", "seed", "targets", "study", "trial", "evaluators", "budget"):
         assert key in meta["search"]
     assert meta["search"]["targets"] == {"macs": 4e8} and meta["search"]["seed"] == 3
