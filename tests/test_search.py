@@ -134,6 +134,13 @@ def test_space_range_holds_its_published_points() -> None:
     assert low < 400e6 < high and low <= b0 <= high
 
 
+def test_default_run_directory_is_named_after_space_and_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--trials", "1",
+                 "--quiet", "--no-plots"]) == 0
+    assert (tmp_path / "runs" / "mbconv-400M" / "found.yaml").exists()
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("30m", 1800.0), ("2h", 7200.0), ("1.5s", 1.5)])
 def test_timeouts_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -145,7 +145,9 @@ def _pruner(knobs: dict[str, Any]) -> optuna.pruners.BasePruner:
 
 
 def _label(value: float) -> str:
-    return human(int(value)).replace(" ", "")
+    """``4e8`` -> ``400M`` (the default run directory's name)."""
+    text = re.sub(r"(\.\d*?)0+(?=[A-Za-z]|$)", r"\1", human(int(value)).replace(" ", ""))  # 1.20G -> 1.2G
+    return re.sub(r"\.(?=[A-Za-z]|$)", "", text)  # 400.M -> 400M
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
