@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from search_spaces.errors import UnknownNameError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "lazy"]
 
 T = TypeVar("T")
+
+
+def lazy(module: str, attr: str) -> Callable[[], Any]:
+    """A factory that imports ``module`` on first call and returns a fresh ``module.attr()``.
+
+    Registries of heavy entries (evaluators needing data loaders, strategies needing NNI)
+    register these, so importing the registry stays light.
+    """
+    def make() -> Any:
+        return getattr(importlib.import_module(module), attr)()
+
+    make.__qualname__ = f"{module}.{attr}"
+    return make
 
 
 class Registry(Generic[T]):

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 import search_spaces as ss
-from nas.evaluators import RunContext, evaluate, get
-from nas.evaluators import train_step
+from nas.evaluators import RunContext, evaluate, get, train_step
 from nas.evaluators.train_step import StepConfig, TrainStepEvaluator, clear_reference_cache, measure_train_step
 
 TINY = dataclasses.replace(ss.zoo.get("efficientnet_b0"), resolution=32, num_classes=10)
@@ -71,7 +70,7 @@ def test_bad_budget_values_name_the_key(key: str, value: object) -> None:
 
 def test_thread_count_is_restored() -> None:
     torch.set_num_threads(2)  # measure with fewer threads than set (more would oversubscribe a small CI machine)
-    TrainStepEvaluator().run(TINY, RunContext(budget=BUDGET, threads=1))
+    TrainStepEvaluator()(TINY, RunContext(budget=BUDGET, threads=1))
     assert torch.get_num_threads() == 2
 
 

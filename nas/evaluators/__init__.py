@@ -7,14 +7,13 @@ table), ``train-step`` (training step time). Each module registers itself on imp
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from nas.evaluators.base import Evaluator, Metrics, Pruned, RunContext, evaluate, resolve_device
 from nas.evaluators.cost import CostEvaluator
 from nas.evaluators.pruning import optuna_context
 from search_spaces.errors import UserInputError
-from search_spaces.registry import Registry
+from search_spaces.registry import Registry, lazy
 
 __all__ = ["EVALUATORS", "Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "get", "names",
            "optuna_context", "parse", "resolve_device"]
@@ -24,19 +23,11 @@ EVALUATORS: Registry[Callable[[], Evaluator]] = Registry("evaluator")
 EVALUATORS.register("cost", CostEvaluator)
 
 
-def _lazy(module: str, cls: str) -> Callable[[], Evaluator]:
-    """A factory importing ``module`` on first use (keeps ``import nas.evaluators`` light)."""
-    def make() -> Evaluator:
-        return getattr(importlib.import_module(module), cls)()
-    make.__qualname__ = f"{module}.{cls}"
-    return make
-
-
-EVALUATORS.register("train", _lazy("nas.evaluators.train", "TrainEvaluator"))
-EVALUATORS.register("zero-cost", _lazy("nas.evaluators.zero_cost", "ZeroCostEvaluator"))
-EVALUATORS.register("latency", _lazy("nas.evaluators.latency", "LatencyEvaluator"))
-EVALUATORS.register("latency-lut", _lazy("nas.evaluators.latency", "LatencyLUTEvaluator"))
-EVALUATORS.register("train-step", _lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
+EVALUATORS.register("train", lazy("nas.evaluators.train", "TrainEvaluator"))
+EVALUATORS.register("zero-cost", lazy("nas.evaluators.zero_cost", "ZeroCostEvaluator"))
+EVALUATORS.register("latency", lazy("nas.evaluators.latency", "LatencyEvaluator"))
+EVALUATORS.register("latency-lut", lazy("nas.evaluators.latency", "LatencyLUTEvaluator"))
+EVALUATORS.register("train-step", lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
 
 
 def names() -> list[str]:

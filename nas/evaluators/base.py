@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from nas.threads import fixed_threads
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
@@ -172,11 +173,8 @@ def evaluate(genome: Network, evaluators: Sequence[Evaluator], ctx: RunContext |
     ``ctx.propagate`` are re-raised.
     """
     ctx = ctx or RunContext()
-    threads = torch.get_num_threads()
-    if ctx.threads is not None:
-        torch.set_num_threads(ctx.threads)
     total = Metrics()
-    try:
+    with fixed_threads(ctx.threads):  # the caller's setting comes back, whatever happens
         for evaluator in evaluators:
             start = time.perf_counter()
             try:
@@ -189,6 +187,4 @@ def evaluate(genome: Network, evaluators: Sequence[Evaluator], ctx: RunContext |
                     torch.cuda.empty_cache()
             part.wall_s = time.perf_counter() - start
             total = total.merge(part)
-    finally:
-        torch.set_num_threads(threads)  # the caller's setting, whatever happened
     return total

@@ -79,7 +79,8 @@ class StepConfig:
             raise UserInputError(f"step_reference must be a zoo model name, got {reference!r}")
         return cls(batch=ctx.get_int("step_batch", cls.batch, 2),
                    resolution=ctx.get_int("step_resolution", genome.resolution, 8),
-                   warmup=ctx.get_int("step_warmup", cls.warmup, 0), repeats=ctx.get_int("step_repeats", cls.repeats, 1),
+                   warmup=ctx.get_int("step_warmup", cls.warmup, 0),
+                   repeats=ctx.get_int("step_repeats", cls.repeats, 1),
                    reference=reference, amp=ctx.get_bool("amp", cls.amp),
                    channels_last=ctx.get_bool("channels_last", cls.channels_last))
 
@@ -165,21 +166,16 @@ class TrainStepEvaluator(Evaluator):
         reference = dataclasses.replace(_reference_genome(config.reference), num_classes=genome.num_classes,
                                         in_channels=genome.in_channels)
         device = ctx.torch_device()
-        threads = torch.get_num_threads()
-        try:
-            if ctx.threads is not None:
-                torch.set_num_threads(ctx.threads)
-            cuda = device.type == "cuda"
-            key = (config.reference, str(device), config.batch, config.resolution, genome.num_classes,
-                   genome.in_channels, torch.get_num_threads(), cuda and config.amp, cuda and config.channels_last)
-            times = _time_genome(genome, config, device, ctx.seed)
-            # The reference goes second: the first network timed in a process runs cold (allocator,
-            # kernel caches), and the cached reference divides every later candidate's time.
-            cached = key in _REFERENCE_MS
-            if not cached:
-                _REFERENCE_MS[key] = statistics.median(_time_genome(reference, config, device, seed=0))
-        finally:
-            torch.set_num_threads(threads)
+        cuda = device.type == "cuda"
+        # Threads are the context's: nas.evaluators.evaluate sets them around every evaluator.
+        key = (config.reference, str(device), config.batch, config.resolution, genome.num_classes,
+               genome.in_channels, torch.get_num_threads(), cuda and config.amp, cuda and config.channels_last)
+        times = _time_genome(genome, config, device, ctx.seed)
+        # The reference goes second: the first network timed in a process runs cold (allocator,
+        # kernel caches), and the cached reference divides every later candidate's time.
+        cached = key in _REFERENCE_MS
+        if not cached:
+            _REFERENCE_MS[key] = statistics.median(_time_genome(reference, config, device, seed=0))
         ours, ref = statistics.median(times), _REFERENCE_MS[key]
         return Metrics(train_step_ms=ours, extra={
             "train_step_ratio": ours / ref, "train_step_iqr_ms": _iqr(times), "train_step_reference_ms": ref,

@@ -27,19 +27,19 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from nas.threads import fixed_threads
 from search_spaces.build import build
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["LatencyStats", "Shape", "device_fingerprint", "fixed_threads", "measure", "measure_genome",
-           "steady_allocator", "time_calls"]
+__all__ = ["LatencyStats", "Shape", "available_cores", "cpu_model", "device_fingerprint", "fixed_threads", "measure",
+           "measure_genome", "steady_allocator", "time_calls"]
 
 #: A tensor shape, e.g. ``(1, 3, 224, 224)``.
 Shape = tuple[int, ...]
@@ -111,7 +111,8 @@ def steady_allocator() -> bool:
     return _STEADY
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """CPU model name from /proc/cpuinfo (or the platform's guess)."""
     try:
         with open("/proc/cpuinfo") as handle:
             return next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
@@ -119,7 +120,8 @@ def _cpu_model() -> str:
         return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """Cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -132,24 +134,10 @@ def device_fingerprint(device: str | torch.device = "cpu", threads: int | None =
     """
     device = torch.device(device)
     threads = torch.get_num_threads() if threads is None else threads
-    text = f"{_cpu_model()}; {_cores()} cores; {threads} threads; torch {torch.__version__}"
+    text = f"{cpu_model()}; {available_cores()} cores; {threads} threads; torch {torch.__version__}"
     if device.type == "cuda":
         text += f"; CUDA {torch.cuda.get_device_name(device)}"
     return text
-
-
-@contextmanager
-def fixed_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` torch CPU threads (``None``: leave the setting), then restore it."""
-    before = torch.get_num_threads()
-    if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise UserInputError(f"threads must be a positive integer, got {threads!r}")
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def time_calls(call: Callable[[], object], *, warmup: int, repeats: int, device: torch.device) -> LatencyStats:

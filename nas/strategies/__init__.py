@@ -11,12 +11,11 @@ the one Optuna study (see :mod:`nas.strategies.base`).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 from nas.strategies.base import Driver, Outcome, StopSearch, Strategy
 from nas.strategies.optuna_samplers import OPTUNA_STRATEGIES
-from search_spaces.registry import Registry
+from search_spaces.registry import Registry, lazy
 
 __all__ = ["STRATEGIES", "Driver", "Outcome", "StopSearch", "Strategy", "get", "names", "summary"]
 
@@ -24,27 +23,14 @@ __all__ = ["STRATEGIES", "Driver", "Outcome", "StopSearch", "Strategy", "get", "
 STRATEGIES: Registry[Callable[[], Strategy]] = Registry("strategy")
 for _name, _factory in OPTUNA_STRATEGIES.items():
     STRATEGIES.register(_name, _factory)
-
-
-class _Lazy:
-    """A factory importing its module on first use (keeps NNI and the controller out of plain imports)."""
-
-    def __init__(self, module: str, cls: str, summary: str) -> None:
-        self.module, self.cls, self.summary = module, cls, summary
-
-    def __call__(self) -> Strategy:
-        return getattr(importlib.import_module(self.module), self.cls)()
-
-
-for _name, _cls, _summary in (
-    ("evolution", "EvolutionStrategy", "NNI RegularizedEvolution (Real et al. 2019, aging evolution)"),
-    ("nni-tpe", "NNITPEStrategy", "NNI's TPE"),
-    ("nni-random", "NNIRandomStrategy", "NNI's random search"),
-    ("grid", "GridStrategy", "NNI grid search over the (discretised) space"),
+for _name, _module, _cls in (
+    ("evolution", "nni_adapter", "EvolutionStrategy"),
+    ("nni-tpe", "nni_adapter", "NNITPEStrategy"),
+    ("nni-random", "nni_adapter", "NNIRandomStrategy"),
+    ("grid", "nni_adapter", "GridStrategy"),
+    ("rl", "rl", "RLStrategy"),
 ):
-    STRATEGIES.register(_name, _Lazy("nas.strategies.nni_adapter", _cls, _summary))
-STRATEGIES.register("rl", _Lazy("nas.strategies.rl", "RLStrategy",
-                                 "MnasNet RL controller (LSTM policy, PPO; Tan et al. 2019)"))
+    STRATEGIES.register(_name, lazy(f"nas.strategies.{_module}", _cls))
 
 
 def names() -> list[str]:
@@ -58,6 +44,5 @@ def get(name: str) -> Strategy:
 
 
 def summary(name: str) -> str:
-    """The one-line description of ``name`` without importing its module."""
-    factory = STRATEGIES.get(name)
-    return getattr(factory, "summary", "")
+    """The strategy's one-line description (its module is imported; NNI itself is not)."""
+    return get(name).summary

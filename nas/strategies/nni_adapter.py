@@ -70,10 +70,8 @@ driver's own record of the failed trial say more.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import logging
-import math
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Mapping
@@ -83,55 +81,14 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from nas.strategies.base import Driver, Strategy
+from nas.strategies.levels import LEVELS, discretize, nearest
 from search_spaces.errors import UserInputError
-from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace, params_digest
+from search_spaces.spaces.base import Categorical, SearchSpace, params_digest
 
 __all__ = [
     "LEVELS", "EvolutionStrategy", "GridStrategy", "Levels", "NNIRandomStrategy", "NNIStrategy", "NNITPEStrategy",
     "discretize", "evolution_settings",
 ]
-
-#: Levels a large int range or a float range is discretised into.
-LEVELS = 16
-#: Significant digits of the levels of a float range without a step (readable params in the study).
-FLOAT_DIGITS = 4
-
-
-def discretize(dist: Distribution, levels: int = LEVELS) -> tuple[Any, ...]:
-    """The values NNI chooses among for ``dist``: its choices, or at most ``levels`` points of its range.
-
-    An int range with at most ``levels`` values on its step grid keeps them all. Otherwise
-    ``levels`` points are spaced from ``low`` to ``high`` (in log when ``log``), snapped to
-    the step grid (or to :data:`FLOAT_DIGITS` significant digits for floats without a
-    step), clamped into the range and deduplicated, in increasing order. Every value is one
-    ``dist.contains``.
-    """
-    if isinstance(dist, Categorical):
-        return tuple(dist.choices)
-    if levels < 2:
-        raise ValueError(f"levels must be at least 2, got {levels}")
-    low, high = dist.low, dist.high
-    step = dist.step
-    count = None if step is None else math.floor((high - low) / step + 1e-9) + 1
-    if isinstance(dist, IntRange) and count <= levels:
-        return tuple(range(low, high + 1, step))
-    top = high if step is None else min(high, low + (count - 1) * step)
-    if dist.log:
-        points = [math.exp(math.log(low) + (math.log(top) - math.log(low)) * i / (levels - 1)) for i in range(levels)]
-    else:
-        points = [low + (top - low) * i / (levels - 1) for i in range(levels)]
-    values: list[Any] = []
-    for x in points:
-        if step is not None:
-            x = low + round((x - low) / step) * step
-        elif x != 0:
-            x = round(x, FLOAT_DIGITS - 1 - math.floor(math.log10(abs(x))))
-        x = min(top, max(low, x))
-        if isinstance(dist, FloatRange):
-            x = float(x)
-        if not values or x > values[-1]:
-            values.append(x)
-    return tuple(values)
 
 
 @dataclass(frozen=True)
@@ -170,16 +127,8 @@ class Levels:
                     return None
                 sample[dist.name] = matches[0]
             else:
-                sample[dist.name] = _nearest(values, params[dist.name], dist.log)
+                sample[dist.name] = nearest(values, params[dist.name], dist.log)
         return sample
-
-
-def _nearest(values: tuple[float, ...], x: float, log: bool) -> int:
-    """Index of the level nearest to ``x`` (in log when ``log``) among increasing ``values``."""
-    i = bisect.bisect_left(values, x)
-    candidates = [j for j in (i - 1, i) if 0 <= j < len(values)]
-    scale = (lambda v: math.log(v)) if log and x > 0 else (lambda v: v)
-    return min(candidates, key=lambda j: abs(scale(values[j]) - scale(x)))
 
 
 def evolution_settings(trials: int, n_params: int, population_size: int | None = None,

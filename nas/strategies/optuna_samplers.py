@@ -16,7 +16,8 @@ Each sampler is seeded with the search's seed, so the same seed gives the same s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 import optuna
@@ -26,6 +27,15 @@ from search_spaces.errors import UserInputError
 from search_spaces.spaces.base import Categorical, SearchSpace
 
 __all__ = ["CmaEsStrategy", "GPStrategy", "NSGA2Strategy", "OptunaStrategy", "RandomStrategy", "TPEStrategy"]
+
+
+@contextmanager
+def _stable() -> Iterator[None]:
+    """Silence Optuna's ExperimentalWarning (TPE's multivariate/group/constant_liar and GPSampler carry it for
+    years; users cannot act on it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 class OptunaStrategy(Strategy):
@@ -45,8 +55,7 @@ class TPEStrategy(OptunaStrategy):
     startup: ClassVar[int] = 10
 
     def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():  # multivariate/group/constant_liar are "experimental" since Optuna 2.x
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _stable():
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                               n_startup_trials=self.startup)
 
@@ -75,8 +84,7 @@ class GPStrategy(OptunaStrategy):
     multi_objective = True
 
     def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _stable():
             return optuna.samplers.GPSampler(seed=seed, deterministic_objective=False)
 
 

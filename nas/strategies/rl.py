@@ -67,8 +67,9 @@ import torch
 from torch import nn
 
 from nas.strategies.base import Driver, Outcome, Strategy
+from nas.strategies.levels import discretize, enumerates, nearest
 from search_spaces.errors import UserInputError
-from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
+from search_spaces.spaces.base import Categorical, Distribution, IntRange, SearchSpace
 
 __all__ = ["Decision", "RLStrategy", "decision_values", "decisions"]
 
@@ -91,47 +92,15 @@ class Decision:
                 if v == value and isinstance(v, bool) == isinstance(value, bool):
                     return i
             return None
-        key = math.log if getattr(self.dist, "log", False) else float
-        return min(range(len(self.values)), key=lambda i: abs(key(self.values[i]) - key(value)))
-
-
-def _spread(low: float, high: float, n: int, log: bool) -> list[float]:
-    """``n`` points from ``low`` to ``high`` inclusive, evenly spaced (in log space when ``log``)."""
-    if log:
-        a, b = math.log(low), math.log(high)
-        return [low] + [math.exp(a + (b - a) * i / (n - 1)) for i in range(1, n - 1)] + [high]
-    return [low] + [low + (high - low) * i / (n - 1) for i in range(1, n - 1)] + [high]
+        return nearest(self.values, value, getattr(self.dist, "log", False))
 
 
 def decision_values(dist: Distribution, levels: int = 16, max_choices: int = 32) -> tuple[tuple[Any, ...], bool]:
-    """The values a decision's tokens stand for, and whether other values map to the nearest of them.
-
-    ``Categorical``: its choices. ``IntRange`` (and a stepped ``FloatRange``) with at most
-    ``max_choices`` grid values: all of them. Otherwise ``levels`` values from low to high,
-    log-spaced when ``log``, snapped to the ``step`` grid and deduplicated. Every value is
-    one the distribution ``contains``.
-    """
-    if isinstance(dist, Categorical):
-        return tuple(dist.choices), False
-    if isinstance(dist, IntRange):
-        count = (dist.high - dist.low) // dist.step + 1
-        if count <= max_choices:
-            return tuple(range(dist.low, dist.high + 1, dist.step)), False
-        snapped = (dist.low + round((v - dist.low) / dist.step) * dist.step
-                   for v in _spread(dist.low, dist.high, levels, dist.log))
-        values: tuple[Any, ...] = tuple(sorted({min(dist.high - (dist.high - dist.low) % dist.step,
-                                                    max(dist.low, int(v))) for v in snapped}))
-    elif isinstance(dist, FloatRange):
-        if dist.step is not None:
-            count = round((dist.high - dist.low) / dist.step) + 1
-            ks = range(count) if count <= max_choices else sorted({round(k) for k in _spread(0, count - 1, levels, False)})
-            values = tuple(min(dist.high, dist.low + k * dist.step) for k in ks)
-        else:
-            values = tuple(min(dist.high, max(dist.low, v)) for v in _spread(dist.low, dist.high, levels, dist.log))
-    else:
-        raise TypeError(f"unknown distribution {dist!r}")
-    assert all(dist.contains(v) for v in values), (dist, values)
-    return values, True
+    """The values a decision's tokens stand for (:func:`nas.strategies.levels.discretize`), and whether
+    other values map to the nearest of them (levels of a range, float grids) rather than only exactly."""
+    values = discretize(dist, levels, max_choices)
+    exact = isinstance(dist, Categorical) or (isinstance(dist, IntRange) and enumerates(dist, max_choices))
+    return values, not exact
 
 
 def decisions(space: SearchSpace, levels: int = 16, max_choices: int = 32) -> list[Decision]:
