@@ -145,8 +145,6 @@ def plot(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
 
 
 def overhead(args: argparse.Namespace) -> None:
-    import math as m
-
     import search_spaces as ss
     from nas.evaluators import EVALUATORS, Evaluator, Metrics, RunContext
     from nas.search.cli import main
@@ -162,7 +160,7 @@ def overhead(args: argparse.Namespace) -> None:
         def run(self, genome: ss.Network, ctx: RunContext) -> Metrics:
             start = time.perf_counter()
             c = ss.cost(genome)
-            acc = 0.5 + 0.2 * m.tanh(c.params / 5e6) + 0.2 * m.tanh(c.macs / 4e8)
+            acc = 0.5 + 0.2 * math.tanh(c.params / 5e6) + 0.2 * math.tanh(c.macs / 4e8)
             spent.append(time.perf_counter() - start)
             return Metrics(accuracy=acc)
 

@@ -54,7 +54,7 @@ def mnas_factor(value: float, target: float, alpha: float, beta: float) -> float
 
 
 def constraint_factor(value: float, target: float) -> float:
-    """The hard constraint (MnasNet sec. 3, ``alpha = 0``, ``beta = -1``): 1 within ``target``, ``target / value`` above."""
+    """MnasNet's hard constraint (sec. 3, ``alpha = 0, beta = -1``): 1 within ``target``, ``target / value`` above."""
     return mnas_factor(value, target, 0.0, -1.0)
 
 
@@ -71,6 +71,8 @@ class Reward(ABC):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ("accuracy",)
+    #: Target metrics the reward's own term already scores (so no hard constraint is added for them).
+    scored: ClassVar[tuple[str, ...]] = ()
 
     def required(self, targets: Targets) -> tuple[str, ...]:
         """Every metric this reward needs under ``targets`` (its own plus the constraints')."""
@@ -92,9 +94,6 @@ class Reward(ABC):
             if target is not None and metric not in self.scored:
                 value *= constraint_factor(metrics[metric], target)
         return (value,)
-
-    #: Target metrics the reward's own term already scores (so no hard constraint is added for them).
-    scored: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def base(self, metrics: dict[str, float], targets: Targets) -> float:

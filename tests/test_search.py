@@ -209,9 +209,7 @@ def test_pareto_search_writes_the_front(tmp_path: Path) -> None:
 
 def test_failed_candidates_are_recorded_with_their_reason_and_the_search_goes_on(tmp_path: Path) -> None:
     space = ss.spaces.get("mbconv")
-    sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, constant_liar=True,
-                                         n_startup_trials=10)
-    study = optuna.create_study(sampler=sampler, direction="maximize")
+    study = optuna.create_study(sampler=strategies.get("tpe").sampler(space, 0, ("maximize",)), direction="maximize")
     first = space.suggest(study.ask())  # what TPE's first (random) trial will be, with seed 0
     FAIL_NAMES.add(first.name)
     assert search(tmp_path) == 0

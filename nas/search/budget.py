@@ -43,18 +43,13 @@ def parse_positive(text: str, option: str) -> float:
 
 
 @lru_cache(maxsize=32)
-def _sampled_range(space: SearchSpace, samples: int, seed: int) -> tuple[float, float]:
-    macs = [cost(space.sample(seed + i)).macs for i in range(samples)]
-    for name in space.points():
-        macs.append(cost(space.point(name)).macs)
-    return float(min(macs)), float(max(macs))
-
-
 def macs_range(space: SearchSpace, samples: int = 200, seed: int = 0) -> tuple[float, float]:
-    """Smallest and largest MACs among ``samples`` seeded samples and the space's named points.
+    """Smallest and largest MACs among ``samples`` seeded samples and the space's named points (memoised).
 
     A sampled range is narrower than the true one (the extremes are rare combinations),
     which is what a budget check wants: a budget outside it is one the search would
     almost never meet.
     """
-    return _sampled_range(space, samples, seed)
+    macs = [cost(space.sample(seed + i)).macs for i in range(samples)]
+    macs += [cost(space.point(name)).macs for name in space.points()]
+    return float(min(macs)), float(max(macs))

@@ -11,13 +11,14 @@ system of record: each trial holds its params, its state, and user attributes
 
 Every trial is written once, when it has finished, in one transaction
 (``create_new_trial`` from a finished template): an ``mbconv`` genome has 42 parameters,
-and Optuna's per-parameter writes cost 150 ms per trial on SQLite, three times the
-search's whole overhead budget. Optuna samplers therefore propose on an in-memory
-*mirror* study that holds the same finished trials (synchronised from the storage before
-each proposal when several workers share it) and the trial is then added to the storage;
-external strategies (NNI, the RL controller) propose params that are evaluated and added
-the same way. So workers can never swap each other's proposals, and a worker that dies
-mid-trial leaves nothing half-written: its proposal is simply made again.
+and Optuna's per-parameter writes cost about 110 ms per trial on SQLite (random search,
+30 trials), more than twice the search's whole overhead budget of 50 ms. Optuna samplers
+therefore propose on an in-memory *mirror* study, made on first use, that holds the same
+finished trials (synchronised from the storage before each proposal when several workers
+share it), and the trial is then added to the storage; external strategies (NNI, the RL
+controller) propose params that are evaluated and added the same way. So workers can
+never swap each other's proposals, and a worker that dies mid-trial leaves nothing
+half-written: its proposal is simply made again.
 
 A candidate that fails is a ``FAIL`` trial with its reason and counts toward the trial
 budget. A trial interrupted by Ctrl-C is written as ``FAIL`` *without* a reason: it does
@@ -135,12 +136,10 @@ class SearchDriver:
         self._history: list[Outcome] = []
         self._counted = 0
         self._retry: list[tuple[int, dict[str, Any]]] = []
-        # Optuna samplers propose here; see the module docstring.
-        self.mirror = optuna.create_study(directions=list(self.directions), sampler=study.sampler,
-                                          pruner=study.pruner)
+        # Optuna samplers propose on this in-memory copy (see the module docstring); made on first use.
+        self._mirror: optuna.Study | None = None
         self._mirrored: set[int] = set()
         self._load_history()
-        self._sync_mirror()
 
     # ------------------------------------------------------------------ state of the study
 
@@ -150,13 +149,13 @@ class SearchDriver:
             if _counts(trial):
                 self._counted += 1
             if trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and "reason" in trial.user_attrs):
+                outcome = _outcome(trial)
+                self._history.append(outcome)
                 key = trial.user_attrs.get("genome_key")
-                if key and key not in self._cache and "cached_from" not in trial.user_attrs:
-                    outcome = _outcome(trial)
+                if key and key not in self._cache and not outcome.cached:
                     self._cache[key] = TrialRecord(trial.number, None, trial.user_attrs.get("metrics", {}),
                                                    outcome.values, trial.user_attrs.get("reason", ""), None,
-                                                   dict(trial.params))
-                self._history.append(_outcome(trial))
+                                                   outcome.params)
 
     def remaining(self) -> int:
         """Trials still to start under the trial budget (counted once at start, then by this worker)."""
@@ -169,13 +168,17 @@ class SearchDriver:
         """Ask the search to stop before its next trial (a signal handler or a callback may call it)."""
         self._stop_requested = True
 
-    def _check_continue(self) -> None:
-        if self.shared:
-            self._counted = sum(1 for t in self.study.get_trials(deepcopy=False) if _counts(t))
+    def _check_continue(self) -> list[FrozenTrial] | None:
+        """Raise :class:`StopSearch` if the search is over; when shared, the study's trials as just read."""
+        trials = None
+        if self.shared:  # other workers add trials: count (and later mirror) them afresh, one read
+            trials = self.study.get_trials(deepcopy=False)
+            self._counted = sum(1 for t in trials if _counts(t))
         if self._stop_requested or self.remaining() <= 0:
             raise StopSearch
         if self.timeout is not None and time.monotonic() - self._start >= self.timeout:
             raise StopSearch
+        return trials
 
     def requeue_interrupted(self) -> int:
         """Queue every trial interrupted before it finished (no reason recorded, not yet re-run) to run first again.
@@ -190,101 +193,89 @@ class SearchDriver:
 
     # ------------------------------------------------------------------ proposing
 
-    def _sync_mirror(self) -> None:
-        """Copy finished trials the mirror lacks (a resumed study; other workers' trials) into it."""
-        for trial in self.study.get_trials(deepcopy=False):
+    def _sync_mirror(self, trials: Sequence[FrozenTrial] | None = None) -> optuna.Study:
+        """The mirror, holding every finished trial of the study (a resumed study; other workers' trials)."""
+        if self._mirror is None:
+            self._mirror = optuna.create_study(directions=list(self.directions), sampler=self.study.sampler,
+                                               pruner=self.study.pruner)
+            trials = None  # first use: read everything
+        for trial in self.study.get_trials(deepcopy=False) if trials is None else trials:
             if trial.number in self._mirrored or not trial.state.is_finished() or _interrupted(trial):
                 continue
             self._mirrored.add(trial.number)
-            self.mirror.add_trial(optuna.trial.create_trial(
+            self._mirror.add_trial(optuna.trial.create_trial(
                 state=trial.state, params=trial.params, distributions=trial.distributions, values=trial.values,
                 intermediate_values=trial.intermediate_values))
+        return self._mirror
 
     def sampled(self) -> Outcome:
         """One trial proposed by the study's sampler (Optuna strategies), proposed on the mirror."""
-        self._check_continue()
-        if self.shared:
-            self._sync_mirror()
+        trials = self._check_continue()
+        mirror = self._sync_mirror(trials) if self._mirror is None or self.shared else self._mirror
         retry_of = None
         if self._retry:
             retry_of, params = self._retry.pop(0)
-            self.mirror.enqueue_trial(params, skip_if_exists=False)
-        trial = self.mirror.ask()
+            mirror.enqueue_trial(params, skip_if_exists=False)
+        trial = mirror.ask()
         genome = self.space.suggest(trial)
-        params = dict(trial.params)
-        self._counted += 1
-        try:
-            values, attrs = self._evaluate(genome, trial)
-        except optuna.TrialPruned as pruned:
-            attrs = {"genome_key": genome_key(genome), "genome": to_yaml(genome), "strategy": self.strategy.name,
-                     "worker": self.worker, "pruned": str(pruned)}
-            frozen = self.mirror.tell(trial, state=TrialState.PRUNED)
-            number = self._persist(frozen, TrialState.PRUNED, None, attrs)
-            outcome = Outcome(params, None, True, number)
-            self._history.append(outcome)
-            if self.on_trial is not None:
-                self.on_trial(TrialRecord(number, genome, {}, None, f"pruned: {pruned}", None, params))
-            return outcome
-        except KeyboardInterrupt:
-            # Recorded without a reason: it does not count, and a resumed search runs it first.
-            self._counted -= 1
-            frozen = self.mirror.tell(trial, state=TrialState.FAIL)
-            self._persist(frozen, TrialState.FAIL, None, {"genome": to_yaml(genome), "worker": self.worker,
-                                                          "interrupted": True})
-            raise
-        if retry_of is not None:
-            attrs["retry_of"] = retry_of
-        state = TrialState.FAIL if values is None else TrialState.COMPLETE
-        frozen = self.mirror.tell(trial, None if values is None else list(values), state=state)
-        return self._record(self._persist(frozen, state, values, attrs), genome, params, attrs, values)
-
-    def _persist(self, frozen: FrozenTrial, state: TrialState, values: tuple[float, ...] | None,
-                 attrs: dict[str, Any]) -> int:
-        """Write a mirror trial to the study in one transaction; its number there."""
-        number = _add_trial(self.study, optuna.trial.create_trial(
-            state=state, params=frozen.params, distributions=frozen.distributions,
-            values=None if values is None else list(values), user_attrs=attrs,
-            intermediate_values=frozen.intermediate_values))
-        self._mirrored.add(number)
-        return number
+        return self._run(genome, dict(trial.params), trial.distributions, trial, retry_of)
 
     def evaluate(self, params: Mapping[str, Any]) -> Outcome:
         """Evaluate a full assignment chosen by an external strategy, then add it to the study as finished."""
         self._check_continue()
         params = {d.name: params[d.name] for d in self.space.active(params) if d.name in params}
         self.space.check(params)
-        genome = self.space.decode(params)
-        self._counted += 1
         distributions = {k: optuna_distribution(self._distributions[k]) for k in params}
-        try:
-            values, attrs = self._evaluate(genome, None)
-        except KeyboardInterrupt:
-            self._counted -= 1
-            _add_trial(self.study, optuna.trial.create_trial(
-                state=TrialState.FAIL, params=params, distributions=distributions,
-                user_attrs={"genome": to_yaml(genome), "worker": self.worker, "interrupted": True}))
-            raise
-        frozen = optuna.trial.create_trial(
-            state=TrialState.FAIL if values is None else TrialState.COMPLETE, params=params,
-            distributions=distributions, values=None if values is None else list(values), user_attrs=attrs)
-        return self._record(_add_trial(self.study, frozen), genome, params, attrs, values)
+        return self._run(self.space.decode(params), params, distributions)
 
     # ------------------------------------------------------------------ evaluating
 
-    def _evaluate(self, genome: Network,
-                  trial: optuna.Trial | None) -> tuple[tuple[float, ...] | None, dict[str, Any]]:
-        """Reward (``None``: failed) and the trial's user attributes, from the cache or the evaluators."""
-        key = genome_key(genome)
-        attrs: dict[str, Any] = {"genome_key": key, "genome": to_yaml(genome), "strategy": self.strategy.name,
-                                 "worker": self.worker}
-        earlier = self._cache.get(key)
+    def _run(self, genome: Network, params: dict[str, Any], distributions: dict[str, Any],
+             trial: optuna.Trial | None = None, retry_of: int | None = None) -> Outcome:
+        """Evaluate (or look up) one proposal, tell the mirror (sampled trials), write it, report it."""
+        self._counted += 1
+        attrs: dict[str, Any] = {"genome_key": genome_key(genome), "genome": to_yaml(genome),
+                                 "strategy": self.strategy.name, "worker": self.worker}
+        if retry_of is not None:
+            attrs["retry_of"] = retry_of
+        values: tuple[float, ...] | None = None
+        try:
+            values = self._evaluate(genome, trial, attrs)
+            state = TrialState.FAIL if values is None else TrialState.COMPLETE
+        except optuna.TrialPruned as pruned:
+            state, attrs["pruned"] = TrialState.PRUNED, str(pruned)
+        except KeyboardInterrupt:
+            # Written without a reason: it does not count, and a resumed search runs it first.
+            self._counted -= 1
+            attrs["interrupted"] = True
+            self._write(params, distributions, TrialState.FAIL, None, attrs, trial)
+            raise
+        number = self._write(params, distributions, state, values, attrs, trial)
+        return self._record(number, genome, params, attrs, values)
+
+    def _write(self, params: dict[str, Any], distributions: dict[str, Any], state: TrialState,
+               values: tuple[float, ...] | None, attrs: dict[str, Any], trial: optuna.Trial | None) -> int:
+        """Finish a sampled trial in the mirror, then add the trial to the study in one transaction; its number."""
+        intermediate: dict[int, float] = {}
+        if trial is not None:
+            intermediate = self._mirror.tell(trial, None if values is None else list(values),
+                                             state=state).intermediate_values
+        number = _add_trial(self.study, optuna.trial.create_trial(
+            state=state, params=params, distributions=distributions, values=None if values is None else list(values),
+            user_attrs=attrs, intermediate_values=intermediate))
+        self._mirrored.add(number)
+        return number
+
+    def _evaluate(self, genome: Network, trial: optuna.Trial | None, attrs: dict[str, Any]) -> tuple[float, ...] | None:
+        """The reward (``None``: failed), from the cache or the evaluators; fills ``attrs`` with what was found."""
+        earlier = self._cache.get(attrs["genome_key"])
         if earlier is not None:
             attrs.update(metrics=earlier.metrics, cached_from=earlier.number)
             if earlier.values is None:
                 attrs["reason"] = earlier.reason or "failed before"
             else:
                 attrs["reward"] = list(earlier.values)
-            return earlier.values, attrs
+            return earlier.values
         ctx = self.context
         if trial is not None:  # intermediate values reach the study's pruner
             c = self.context
@@ -293,14 +284,14 @@ class SearchDriver:
         attrs["metrics"] = flat = flat_metrics(metrics)
         if metrics.failed:
             attrs["reason"] = metrics.reason
-            return None, attrs
+            return None
         try:
             values = self._score(flat)
         except _CandidateFailed as err:
             attrs["reason"] = str(err)
-            return None, attrs
+            return None
         attrs["reward"] = list(values)
-        return values, attrs
+        return values
 
     def _score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         lacking = [m for m in self._required if m not in metrics]
@@ -317,10 +308,13 @@ class SearchDriver:
 
     def _record(self, number: int, genome: Network, params: dict[str, Any], attrs: dict[str, Any],
                 values: tuple[float, ...] | None) -> Outcome:
-        """Remember a finished trial (duplicate cache, history) and report it."""
-        record = TrialRecord(number, genome, attrs.get("metrics", {}), values, attrs.get("reason", ""),
-                             attrs.get("cached_from"), params)
-        self._cache.setdefault(attrs["genome_key"], record)
+        """Remember a finished trial (duplicate cache, history) and report it; pruned ones are not cached."""
+        pruned = attrs.get("pruned")
+        record = TrialRecord(number, genome, attrs.get("metrics", {}), values,
+                             f"pruned: {pruned}" if pruned else attrs.get("reason", ""), attrs.get("cached_from"),
+                             params)
+        if not pruned:
+            self._cache.setdefault(attrs["genome_key"], record)
         outcome = Outcome(params, values, values is None, number, "cached_from" in attrs)
         self._history.append(outcome)
         if self.on_trial is not None:
@@ -364,7 +358,8 @@ def _add_trial(study: optuna.Study, trial: FrozenTrial) -> int:
     return storage.get_trial_number_from_id(trial_id)
 
 
-def check_required(reward: Reward, targets: Targets, chosen: Sequence[Evaluator], available: Sequence[Evaluator]) -> None:
+def check_required(reward: Reward, targets: Targets, chosen: Sequence[Evaluator],
+                   available: Sequence[Evaluator]) -> None:
     """Raise :class:`UserInputError` if the ``chosen`` evaluators cannot give a metric the reward needs.
 
     The sentence names, for the first missing metric, the ``available`` evaluators that report it.

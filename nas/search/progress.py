@@ -17,9 +17,8 @@ def trial_line(record: TrialRecord, objectives: Sequence[str]) -> str:
     """``trial  12  reward 0.8123  acc 0.8420  MACs 398M  params 4.12M  S 1.03  12.3s  mbconv_ab12``."""
     m = record.metrics
     parts = [f"trial {record.number:4d}"]
-    if record.values is not None:
-        parts += [f"{name} {_fmt(name, v)}" for name, v in zip(objectives, record.values) if name != "accuracy"
-                  and name != "macs"] if len(objectives) > 1 else [f"reward {record.values[0]:.4f}"]
+    if record.values is not None and len(record.values) == 1:  # several objectives show up in the metrics below
+        parts.append(f"reward {record.values[0]:.4f}")
     for key, label in (("accuracy", "acc"), ("macs", "MACs"), ("params", "params"), ("latency_ms", "lat"),
                        ("train_step_ratio", "S")):
         if key in m:
