@@ -108,8 +108,12 @@ class _FlowMap(dict):  # type: ignore[type-arg]
     """A mapping written on one line (a stage, even one holding a cell genotype)."""
 
 
-class _Dumper(yaml.SafeDumper):
-    """``safe_dump`` plus one-line stages; writes only standard YAML tags."""
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """``safe_dump`` plus one-line stages; writes only standard YAML tags.
+
+    libyaml's emitter when PyYAML has it: the same text, 5x faster (a search writes every
+    trial's genome).
+    """
 
 
 _Dumper.add_representer(

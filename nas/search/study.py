@@ -19,16 +19,18 @@ from typing import Any
 import optuna
 import sqlalchemy
 
+from nas.search.rdb import FastRDBStorage
 from search_spaces.errors import UserInputError
 
 __all__ = ["open_study", "storage"]
+
 
 def storage(url: str) -> optuna.storages.BaseStorage:
     """The storage at ``url``, connected (one sentence naming the URL if it cannot be)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        store = optuna.storages.RDBStorage(
+        store = FastRDBStorage(
             url, engine_kwargs={"pool_pre_ping": True} if not url.startswith("sqlite") else None)
         if url.startswith("sqlite"):
             sqlalchemy.event.listen(store.engine, "connect", _sqlite_pragmas)

@@ -1,0 +1,81 @@
+"""Optuna's RDB storage, writing a finished trial's parameters without a query per parameter.
+
+``RDBStorage`` writes each parameter of a trial with two SELECTs (the trial row, then the
+study's first use of that parameter name, to check the distributions agree) and a flush.
+Each user attribute costs a SELECT of the trial row and an upsert. A search writes each
+trial once, finished, with all its parameters (42 for ``mbconv``) and about six attributes,
+so that is about 100 round trips and ~20 ms per trial on SQLite, most of the search's own
+overhead (docs/BENCHMARKS.md, "Search overhead per trial").
+
+:class:`FastRDBStorage` does the same checks from memory:
+
+- the trial row comes from the session's identity map (the trial was added in the same
+  session);
+- the first distribution of each parameter name is read from the database once per process
+  and then remembered;
+- the attributes of a trial being created are new rows, so they are plain inserts (the
+  upsert is only needed when an existing trial's attribute is overwritten).
+
+The rows written, the compatibility rule and the errors are Optuna's own. Trials written by
+other processes are unaffected: the check compares with the *first* distribution of the
+study, which never changes once written.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import optuna
+from optuna import distributions
+from optuna.storages._rdb import models
+
+__all__ = ["FastRDBStorage"]
+
+
+class FastRDBStorage(optuna.storages.RDBStorage):
+    """:class:`optuna.storages.RDBStorage` with parameter writes checked from memory."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: (study id, parameter name) -> a distribution the study's stored ones are compatible with.
+        self._known: dict[tuple[int, str], distributions.BaseDistribution] = {}
+        self._creating = threading.local()  # set while a trial is created from a template in this thread
+
+    def _get_prepared_new_trial(self, study_id: int, template_trial: Any, session: Any) -> Any:
+        self._creating.active = True
+        try:
+            return super()._get_prepared_new_trial(study_id, template_trial, session)
+        finally:
+            self._creating.active = False
+
+    def _set_trial_attr_without_commit(self, session: Any, model_cls: Any, trial_id: int, key: str,
+                                       value: Any) -> None:
+        trial = session.get(models.TrialModel, trial_id) if getattr(self._creating, "active", False) else None
+        if trial is None:  # an existing trial: Optuna's upsert
+            return super()._set_trial_attr_without_commit(session, model_cls, trial_id, key, value)
+        self.check_trial_is_updatable(trial_id, trial.state)
+        session.add(model_cls(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+        return None
+
+    def _set_trial_param_without_commit(self, session: Any, trial_id: int, param_name: str,
+                                        param_value_internal: float, distribution: distributions.BaseDistribution,
+                                        previous_distribution: distributions.BaseDistribution | None = None) -> None:
+        trial = session.get(models.TrialModel, trial_id)  # identity map: no SELECT for a trial of this session
+        if trial is None:  # let Optuna raise its own error
+            return super()._set_trial_param_without_commit(session, trial_id, param_name, param_value_internal,
+                                                           distribution, previous_distribution)
+        key = (trial.study_id, param_name)
+        known = previous_distribution or self._known.get(key)
+        if known is None:  # first use in this process: Optuna's query finds the study's stored distribution
+            super()._set_trial_param_without_commit(session, trial_id, param_name, param_value_internal,
+                                                    distribution, None)
+            self._known[key] = distribution  # compatible with the stored one, or the call above raised
+            return None
+        self.check_trial_is_updatable(trial_id, trial.state)
+        distributions.check_distribution_compatibility(known, distribution)
+        session.add(models.TrialParamModel(trial_id=trial_id, param_name=param_name,
+                                           param_value=param_value_internal,
+                                           distribution_json=distributions.distribution_to_json(distribution)))
+        return None
