@@ -53,7 +53,11 @@ def progress(message: str) -> None:
 
 
 def one_search(job: tuple[str, int, argparse.Namespace]) -> dict[str, Any]:
-    """Run one search in this process; return its trial values in order."""
+    """Run (or resume) one search in this process; return its trial values in order.
+
+    Each search keeps its own run directory under ``--work``, so an interrupted comparison
+    resumes every search where it stopped instead of starting over.
+    """
     strategy, seed, args = job
     import optuna
     import torch
@@ -61,18 +65,22 @@ def one_search(job: tuple[str, int, argparse.Namespace]) -> dict[str, Any]:
     torch.set_num_threads(1)
     from nas.search.cli import main
 
-    with tempfile.TemporaryDirectory() as out:
-        knobs = [x for k, v in {**TRAIN_KNOBS, **dict(args.knob)}.items() for x in ("--set", f"{k}={v}")]
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):  # the search's own summary lines
-            code = main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator", "train",
-                         "--strategy", strategy, "--trials", str(args.trials), "--seed", str(seed), "--out", out,
-                         "--quiet", "--no-plots", "--threads", "1", *knobs])
-        wall = time.perf_counter() - start
-        study = optuna.load_study(study_name=f"{args.space}-flops-{strategy}", storage=f"sqlite:///{out}/study.db")
-        values = [t.value if t.state.name == "COMPLETE" else None for t in study.trials]
-        cached = sum("cached_from" in t.user_attrs for t in study.trials)
-    return {"strategy": strategy, "seed": seed, "exit": code, "values": values, "wall_s": wall, "cached": cached}
+    out = Path(args.work) / f"{strategy}-seed{seed}"
+    knobs = [x for k, v in {**TRAIN_KNOBS, **dict(args.knob)}.items() for x in ("--set", f"{k}={v}")]
+    resume = ["--resume"] if (out / "study.db").exists() else []
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # the search's own summary lines
+        code = main(["--space", args.space, "--budget", args.budget, "--reward", "flops", "--evaluator", "train",
+                     "--strategy", strategy, "--trials", str(args.trials), "--seed", str(seed), "--out", str(out),
+                     "--quiet", "--no-plots", "--threads", "1", *resume, *knobs])
+    wall = time.perf_counter() - start
+    study = optuna.load_study(study_name=f"{args.space}-flops-{strategy}", storage=f"sqlite:///{out}/study.db")
+    trials = [t for t in study.trials if t.state.name != "FAIL" or t.user_attrs.get("reason")][:args.trials]
+    values = [t.value if t.state.name == "COMPLETE" else None for t in trials]
+    cached = sum("cached_from" in t.user_attrs for t in trials)
+    eval_s = sum(t.user_attrs.get("metrics", {}).get("wall_s", 0.0) for t in trials if "cached_from" not in t.user_attrs)
+    return {"strategy": strategy, "seed": seed, "exit": code, "values": values, "wall_s": wall, "cached": cached,
+            "resumed": bool(resume), "eval_s": eval_s}
 
 
 def best_so_far(values: list[float | None]) -> list[float]:
@@ -99,7 +107,7 @@ def compare(args: argparse.Namespace) -> list[dict[str, Any]]:
 def compare_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
     marks = [max(1, round(args.trials * f)) for f in (0.25, 0.5, 0.75, 1.0)]
     print("| strategy | " + " | ".join(f"best after {m} trials" for m in marks) +
-          " | repeated genomes | wall per search |")
+          " | repeated genomes | evaluation time per search |")
     print("| --- | " + " | ".join("---:" for _ in marks) + " | ---: | ---: |")
     for strategy in args.strategies:
         runs = [r for r in results if r["strategy"] == strategy]
@@ -109,7 +117,7 @@ def compare_table(results: list[dict[str, Any]], args: argparse.Namespace) -> No
             at = [c[m - 1] for c in curves]
             cells.append(f"{statistics.mean(at):.4f} ({min(at):.4f}-{max(at):.4f})")
         cached = statistics.mean(r["cached"] for r in runs)
-        wall = statistics.mean(r["wall_s"] for r in runs)
+        wall = statistics.mean(r["eval_s"] for r in runs)
         print(f"| {strategy} | " + " | ".join(cells) + f" | {cached:.1f} | {wall:.0f} s |")
 
 
@@ -215,6 +223,8 @@ def main() -> None:
     parser.add_argument("--overhead-trials", type=int, default=1000)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--json", type=Path, help="write every search's trial values here")
+    parser.add_argument("--work", type=Path, default=Path("runs/bench-strategies"),
+                        help="run directory of each search (kept, so a rerun resumes; default: %(default)s)")
     args = parser.parse_args()
     args.strategies = [s.strip() for s in args.strategies.split(",")]
     if not args.compare and not args.overhead:

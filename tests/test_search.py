@@ -162,6 +162,7 @@ def test_every_strategy_runs_a_real_search_recorded_in_the_study(strategy: str, 
         sp.check(t.params)
         assert t.user_attrs["strategy"] == strategy and "genome" in t.user_attrs and "metrics" in t.user_attrs
         assert ss.codec.from_yaml(t.user_attrs["genome"]) == sp.decode(t.params)
+        assert t.datetime_start <= t.datetime_complete  # the evaluation's real span
     found, meta = ss.codec.load_with_meta(tmp_path / "found.yaml")
     best = max((t for t in done if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert meta["search"]["trial"] == best.number and meta["search"]["strategy"] == strategy
@@ -251,6 +252,14 @@ def test_resume_continues_to_the_requested_total(tmp_path: Path) -> None:
     assert search(tmp_path, "--resume", trials=5) == 0
     assert len(load_study(tmp_path).trials) == 5
     assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == 5
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_resumed_sampler_proposes_new_genomes_not_its_first_ones_again(strategy: str, tmp_path: Path) -> None:
+    assert search(tmp_path, "--strategy", strategy, trials=3) == 0
+    assert search(tmp_path, "--strategy", strategy, "--resume", trials=6) == 0
+    trials = load_study(tmp_path, f"mbconv-flops-{strategy}").trials
+    assert len(trials) == 6 and not [t.number for t in trials if "cached_from" in t.user_attrs]
 
 
 def test_interrupted_search_saves_everything_and_resume_reruns_the_interrupted_trial(tmp_path: Path,

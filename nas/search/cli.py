@@ -132,6 +132,19 @@ def _check_budget(space: spaces.SearchSpace, budget: float) -> None:
                              f"({human(int(low))} to {human(int(high))} MACs at {space.default_resolution} px)")
 
 
+def sampler_seed(seed: int, worker: int, done: int) -> int:
+    """The seed of a sampler that starts with ``done`` trials already in the study.
+
+    A fresh search seeds worker ``w`` with ``seed + w``. Resumed with the same seed, a sampler
+    would draw its first proposals again (random search, TPE's start-up trials), and each
+    would come back as a duplicate from the cache and use up a trial. Mixing in ``done``
+    keeps the resumed search deterministic (same study, same seed: same proposals) and new.
+    """
+    if done == 0:
+        return seed + worker
+    return (seed * 1_000_003 + worker * 7_919 + done) % 2**31
+
+
 def _pruner(knobs: dict[str, Any]) -> optuna.pruners.BasePruner:
     """Median pruning on the proxy's intermediate validations (``--set evals=N``, N > 1).
 
@@ -203,6 +216,9 @@ def _main(argv: Sequence[str] | None) -> int:
     worker = args.worker_index
     study = open_study(storage_url, study_name, directions, strategy.sampler(space, args.seed + worker, directions),
                        _config(args), resume=args.resume or worker > 0, out=out, pruner=_pruner(args.knobs))
+    done = len(study.get_trials(deepcopy=False))
+    if done and study.sampler is not None:  # a resumed sampler must not replay its first proposals
+        study.sampler = strategy.sampler(space, sampler_seed(args.seed, worker, done), directions)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     context = evaluators.RunContext(device=args.device, seed=args.seed, data=args.data, budget=args.knobs,
                                     threads=threads)

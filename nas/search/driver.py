@@ -28,6 +28,7 @@ it first again.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
@@ -234,6 +235,7 @@ class SearchDriver:
              trial: optuna.Trial | None = None, retry_of: int | None = None) -> Outcome:
         """Evaluate (or look up) one proposal, tell the mirror (sampled trials), write it, report it."""
         self._counted += 1
+        started = datetime.datetime.now()
         attrs: dict[str, Any] = {"genome_key": genome_key(genome), "genome": to_yaml(genome),
                                  "strategy": self.strategy.name, "worker": self.worker}
         if retry_of is not None:
@@ -248,21 +250,27 @@ class SearchDriver:
             # Written without a reason: it does not count, and a resumed search runs it first.
             self._counted -= 1
             attrs["interrupted"] = True
-            self._write(params, distributions, TrialState.FAIL, None, attrs, trial)
+            self._write(params, distributions, TrialState.FAIL, None, attrs, trial, started)
             raise
-        number = self._write(params, distributions, state, values, attrs, trial)
+        number = self._write(params, distributions, state, values, attrs, trial, started)
         return self._record(number, genome, params, attrs, values)
 
     def _write(self, params: dict[str, Any], distributions: dict[str, Any], state: TrialState,
-               values: tuple[float, ...] | None, attrs: dict[str, Any], trial: optuna.Trial | None) -> int:
-        """Finish a sampled trial in the mirror, then add the trial to the study in one transaction; its number."""
+               values: tuple[float, ...] | None, attrs: dict[str, Any], trial: optuna.Trial | None,
+               started: datetime.datetime) -> int:
+        """Finish a sampled trial in the mirror, then add the trial to the study in one transaction; its number.
+
+        The trial keeps the time its evaluation started, so the study (and optuna-dashboard) show real durations.
+        """
         intermediate: dict[int, float] = {}
         if trial is not None:
             intermediate = self._mirror.tell(trial, None if values is None else list(values),
                                              state=state).intermediate_values
-        number = _add_trial(self.study, optuna.trial.create_trial(
+        frozen = optuna.trial.create_trial(
             state=state, params=params, distributions=distributions, values=None if values is None else list(values),
-            user_attrs=attrs, intermediate_values=intermediate))
+            user_attrs=attrs, intermediate_values=intermediate)
+        frozen.datetime_start = started
+        number = _add_trial(self.study, frozen)
         self._mirrored.add(number)
         return number
 
