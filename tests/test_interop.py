@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import pytest
 import torch
@@ -12,6 +11,7 @@ from torch import nn
 import search_spaces as ss
 from search_spaces import zoo
 from search_spaces.interop import SOURCES, convert_state_dict, load_reference, source_for
+from search_spaces.reference import reference_model
 
 timm = pytest.importorskip("timm")
 torchvision = pytest.importorskip("torchvision")
@@ -21,16 +21,6 @@ CONVERTIBLE = [name for name in zoo.names() if any(SOURCES.get(s).handles(zoo.en
 
 #: Models small enough (under 30M parameters) to compare logits in the default run; the rest are slow.
 FAST_OUTPUT = [name for name in CONVERTIBLE if ss.cost(zoo.get(name)).params < 30_000_000]
-
-
-def reference_model(name: str, device: str | None = None) -> nn.Module:
-    """The reference implementation named in the zoo entry, randomly initialised (on ``device``)."""
-    library, model = zoo.entry(name).reference.split(":")
-    with torch.device(device or "cpu"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if library == "timm":
-            return timm.create_model(model, pretrained=False)
-        return getattr(torchvision.models, model)(weights=None)
 
 
 def randomise_norms(model: nn.Module, seed: int = 0) -> None:
