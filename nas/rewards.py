@@ -13,6 +13,11 @@ Every single-objective reward here is accuracy times a product of MnasNet-style 
   millions (any unit gives the same ranking: it only scales the reward).
 - ``pareto``: multi-objective, accuracy up and MACs (and latency, when a latency target
   is given) down; the strategy returns the Pareto front.
+- ``zero-cost``: the ``flops`` form with NASWOT's training-free score in place of accuracy
+  (Mellor et al. 2021, "Neural Architecture Search without Training": log-determinant of
+  the activation-pattern kernel, larger is better), for quick searches and scaling grids
+  with the ``zero-cost`` evaluator. Its ranking is only as good as the proxy's: see
+  docs/BENCHMARKS.md ("Evaluator fidelity") before trusting it.
 
 A target the reward does not already score becomes a *hard constraint* factor (MnasNet's
 ``alpha = 0, beta = -1``): ``v2`` with ``--budget 400M`` is ``A * S^w * P^v`` times
@@ -151,6 +156,23 @@ class FlopsReward(Reward):
         return metrics["accuracy"] * (metrics["macs"] / targets.macs) ** SOFT_W
 
 
+class ZeroCostReward(Reward):
+    """``NASWOT * (FLOPS / T) ** w``, ``w = -0.07``: EfficientNet's form on a training-free score."""
+
+    name = "zero-cost"
+    summary = "NASWOT score*(MACs/T)^-0.07 (Mellor et al. 2021), training-free; use with --evaluator zero-cost"
+    needs = ("zc_naswot", "macs")
+    scored = ("macs",)
+
+    def check(self, targets: Targets) -> None:
+        if targets.macs is None:
+            raise UserInputError(f"reward {self.name!r} needs a MACs target: give --budget")
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        assert targets.macs is not None
+        return metrics["zc_naswot"] * (metrics["macs"] / targets.macs) ** SOFT_W
+
+
 class V2Reward(Reward):
     """EfficientNetV2's training-aware ``A * S ** w * P ** v`` (w = -0.07, v = -0.05)."""
 
@@ -202,7 +224,7 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
 
 
 REWARDS: Registry[type[Reward]] = Registry("reward")
-for _cls in (MnasSoft, MnasHard, FlopsReward, V2Reward, ParetoReward):
+for _cls in (MnasSoft, MnasHard, FlopsReward, V2Reward, ParetoReward, ZeroCostReward):
     REWARDS.register(_cls.name, _cls)
 
 

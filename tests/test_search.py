@@ -8,7 +8,6 @@ second. One test per path that needs it trains on real Fashion-MNIST for a few s
 from __future__ import annotations
 
 import csv
-import math
 import os
 import signal
 import subprocess
@@ -23,38 +22,15 @@ import yaml
 
 import search_spaces as ss
 from nas import rewards, strategies
-from nas.evaluators import EVALUATORS, Evaluator, Metrics, RunContext
+from nas.evaluators import EVALUATORS, RunContext
 from nas.rewards import Targets
 from nas.search import budget as budget_mod
 from nas.search.cli import main, parse_duration
 from nas.search.driver import SearchDriver, genome_key
 from nas.strategies.base import Strategy
+from tests.toy import CALLS, FAIL_NAMES, INTERRUPT_AT, ToyAccuracy
 
 ROOT = Path(__file__).resolve().parents[1]
-CALLS: list[str] = []
-FAIL_NAMES: set[str] = set()
-INTERRUPT_AT: list[int] = []  # raise KeyboardInterrupt on the n-th toy evaluation (1-based)
-
-
-class ToyAccuracy(Evaluator):
-    """Accuracy rising with params and MACs, saturating; optional failures and interrupts for tests."""
-
-    name = "toy"
-    provides = ("accuracy",)
-
-    def run(self, genome: ss.Network, ctx: RunContext) -> Metrics:
-        CALLS.append(genome.name)
-        if INTERRUPT_AT and len(CALLS) == INTERRUPT_AT[0]:
-            raise KeyboardInterrupt
-        c = ss.cost(genome)
-        if genome.name in FAIL_NAMES:
-            return Metrics(accuracy=float("nan"))
-        return Metrics(accuracy=0.5 + 0.2 * math.tanh(c.params / 5e6) + 0.2 * math.tanh(c.macs / 4e8))
-
-
-if "toy" not in EVALUATORS:
-    EVALUATORS.register("toy", ToyAccuracy)
-
 
 @pytest.fixture(autouse=True)
 def _reset() -> Iterator[None]:
@@ -105,13 +81,19 @@ def test_v2_reward_is_training_aware_and_keeps_the_macs_budget_hard() -> None:
     assert r.required(Targets(macs=1.0)) == ("accuracy", "train_step_ratio", "params", "macs")
 
 
+def test_zero_cost_reward_is_the_flops_form_on_the_naswot_score() -> None:
+    r = rewards.get("zero-cost")
+    assert r.required(Targets(macs=4e8)) == ("zc_naswot", "macs")
+    assert r.score({"zc_naswot": 300.0, "macs": 8e8}, Targets(macs=4e8))[0] == pytest.approx(300.0 * 2 ** -0.07)
+
+
 def test_pareto_front_keeps_exactly_the_non_dominated_points() -> None:
     pts = [(0.9, 500.0), (0.8, 300.0), (0.85, 600.0), (0.7, 300.0), (0.95, 900.0)]
     assert rewards.pareto_front(pts, ("maximize", "minimize")) == [0, 1, 4]
 
 
 def test_every_reward_and_strategy_is_registered_with_a_summary() -> None:
-    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "v2", "pareto"}
+    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "v2", "pareto", "zero-cost"}
     assert {"tpe", "nsga2", "random", "gp", "cmaes", "evolution", "rl", "nni-tpe", "nni-random", "grid"} <= set(
         strategies.names())
     assert all(strategies.summary(n) for n in strategies.names())

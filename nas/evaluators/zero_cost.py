@@ -90,6 +90,7 @@ class ZeroCostEvaluator(Evaluator):
     """Training-free proxy scores into ``Metrics.extra["zc_<name>"]`` (see the module docstring)."""
 
     name = "zero-cost"
+    provides = tuple(f"zc_{name}" for name in PROXIES)
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         names = proxy_names(ctx.get("zero_cost", None))

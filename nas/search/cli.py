@@ -53,7 +53,7 @@ SEARCH_BUDGET: dict[str, Any] = {
 
 #: Which evaluator provides each metric a reward may need, when ``--evaluator`` is not given.
 _DEFAULT_PROVIDER = {"accuracy": "train", "latency_ms": "latency", "train_step_ratio": "train-step",
-                     "macs": "cost", "params": "cost"}
+                     "macs": "cost", "params": "cost", "zc_naswot": "zero-cost"}
 
 
 class _Formatter(argparse.HelpFormatter):
