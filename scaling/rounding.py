@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["DEPTH_ROUNDINGS", "make_divisible", "round_channels", "round_repeats"]
+__all__ = ["DEPTH_ROUNDINGS", "make_divisible", "round_channels", "round_repeats", "round_resolution"]
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9, min_value: int | None = None) -> int:
@@ -77,3 +77,26 @@ def round_repeats(repeats: int, multiplier: float = 1.0, mode: str = "ceil") -> 
     if mode == "round":
         return max(1, int(math.floor(scaled + 0.5)))
     raise ValueError(f"depth rounding must be one of {', '.join(DEPTH_ROUNDINGS)}, got {mode!r}")
+
+
+def round_resolution(resolution: int, multiplier: float = 1.0, divisor: int = 4, cap: int | None = None) -> int:
+    """Scale an input resolution by ``multiplier`` and round it to the nearest multiple of ``divisor``.
+
+    Tan & Le 2019, eq. 3: resolution is scaled by ``gamma ** phi``. The paper gives no
+    rounding rule; its official resolutions (224, 240, 260, 300, 380, 456, 528, 600) are all
+    multiples of 4, hence the default ``divisor``. EfficientNetV2 (Tan & Le 2021, sec. 3.4)
+    caps the inference size at 480: pass ``cap=480``.
+
+    Args:
+        resolution: The base resolution in pixels.
+        multiplier: The resolution multiplier.
+        divisor: The multiple to round to (half rounds up); 1 rounds to the nearest pixel.
+        cap: Largest allowed result, or ``None`` for no cap.
+
+    Returns:
+        The scaled resolution, at least ``divisor``.
+    """
+    if divisor < 1:
+        raise ValueError(f"divisor must be a positive integer, got {divisor!r}")
+    scaled = max(divisor, math.floor(resolution * multiplier / divisor + 0.5) * divisor)
+    return scaled if cap is None else min(scaled, cap)

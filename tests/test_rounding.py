@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scaling.rounding import make_divisible, round_channels, round_repeats
+from scaling.rounding import make_divisible, round_channels, round_repeats, round_resolution
 
 values = st.floats(min_value=1.0, max_value=4096.0, allow_nan=False)
 divisors = st.sampled_from([1, 2, 4, 8, 16])
@@ -74,3 +74,20 @@ def test_ceil_matches_the_reference_on_float_noise() -> None:
 def test_bad_depth_mode_is_rejected() -> None:
     with pytest.raises(ValueError, match="depth rounding"):
         round_repeats(2, 1.0, "floor")
+
+
+@given(st.integers(min_value=8, max_value=1024), st.floats(min_value=0.5, max_value=4.0), divisors)
+def test_round_resolution_is_the_nearest_multiple(resolution: int, multiplier: float, divisor: int) -> None:
+    out = round_resolution(resolution, multiplier, divisor)
+    assert out % divisor == 0 and (abs(out - resolution * multiplier) <= divisor / 2 or out == divisor)
+
+
+@given(st.integers(min_value=8, max_value=1024), st.floats(min_value=1.0, max_value=4.0))
+def test_round_resolution_respects_the_cap(resolution: int, multiplier: float) -> None:
+    assert round_resolution(resolution, multiplier, cap=480) <= 480
+
+
+def test_official_efficientnet_resolutions_are_multiples_of_four() -> None:
+    for r in (224, 240, 260, 300, 380, 456, 528, 600):
+        assert round_resolution(r) == r
+    assert round_resolution(224, 1.15) == 256  # 257.6 -> nearest multiple of 4

@@ -3,7 +3,10 @@
 Budget keys (``RunContext.budget``), with defaults:
 
 - ``epochs`` 2, or ``steps`` (0: use epochs);
-- ``resolution`` 28; ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style
+- ``resolution`` 28; ``reference_resolution`` 0 (off; else the proxy trains at
+  ``resolution * genome.resolution / reference_resolution``, so networks scaled to larger
+  inputs, such as compound scaling's gamma, also train on proportionally larger images);
+  ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style
   testing, or ``fixres`` with a progressive preset);
 - ``batch_size`` 128; ``subset`` 6000 training images (0: all 54,000 left after the split);
   ``val_size`` 2000 held-out images (0: 10% of the training images);
@@ -57,7 +60,11 @@ class TrainEvaluator(Evaluator):
     provides = ("accuracy",)
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        data = DataConfig(source=ctx.data, resolution=int(ctx.get("resolution", 28)),
+        resolution = int(ctx.get("resolution", 28))
+        reference = ctx.get_int("reference_resolution", 0, 0)
+        if reference:
+            resolution = max(8, round(resolution * genome.resolution / reference))
+        data = DataConfig(source=ctx.data, resolution=resolution,
                           channels=int(ctx.get("channels", genome.in_channels)),
                           batch_size=int(ctx.get("batch_size", 128)), subset=int(ctx.get("subset", 6000)),
                           val_size=int(ctx.get("val_size", 2000)), seed=ctx.seed,

@@ -14,7 +14,7 @@ from dataclasses import replace
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
 from search_spaces.zoo import register
 
-__all__ = ["COEFFICIENTS", "EFFICIENTNET_B0"]
+__all__ = ["COEFFICIENTS", "EFFICIENTNET_B0", "PAPER_FIGURES"]
 
 EFFICIENTNET_B0 = Network(
     name="efficientnet_b0",
@@ -48,9 +48,24 @@ COEFFICIENTS: dict[str, tuple[float, float, int, float]] = {
     "efficientnet_b7": (2.0, 3.1, 600, 0.5),
 }
 
+#: The paper's table 2: name -> (params, FLOPs) as printed (FLOPs there are multiply-adds).
+#: They are rounded, and B4/B5's FLOPs are 4-5% below what the official models count
+#: (4.39G and 10.27G); the reference implementation is what the zoo equals exactly.
+PAPER_FIGURES: dict[str, tuple[float, float]] = {
+    "efficientnet_b0": (5.3e6, 0.39e9),
+    "efficientnet_b1": (7.8e6, 0.70e9),
+    "efficientnet_b2": (9.2e6, 1.0e9),
+    "efficientnet_b3": (12e6, 1.8e9),
+    "efficientnet_b4": (19e6, 4.2e9),
+    "efficientnet_b5": (30e6, 9.9e9),
+    "efficientnet_b6": (43e6, 19e9),
+    "efficientnet_b7": (66e6, 37e9),
+}
+
 for _name, (_w, _d, _r, _drop) in COEFFICIENTS.items():
     register(
         replace(EFFICIENTNET_B0, name=_name, width_mult=_w, depth_mult=_d, resolution=_r,
                 head=replace(EFFICIENTNET_B0.head, dropout=_drop)),
         reference=f"timm:tf_{_name}", space="mbconv", paper="Tan & Le 2019, EfficientNet",
+        published=PAPER_FIGURES[_name],
     )

@@ -1,0 +1,230 @@
+"""``python -m scaling.compound``: a family from a base network by compound scaling.
+
+Three ways to choose the coefficients:
+
+- ``--alpha A --beta B --gamma G`` (default: the paper's 1.2, 1.1, 1.15): the pure formula,
+  depth ``A**phi``, width ``B**phi``, resolution ``G**phi`` (:func:`scaling.compound.compound`);
+- ``--official``: the official B1..B7 table (:func:`scaling.compound.official`); from
+  ``efficientnet_b0`` it gives the zoo's ``efficientnet_b1`` .. ``b7`` exactly;
+- ``--grid``: the paper's grid search at phi = 1 (:mod:`scaling.grid`), then the formula with
+  the best triple.
+
+Writes one YAML per member, ``family.md``, ``family.csv`` and ``family.png`` into ``--out``.
+For a base equal to EfficientNet-B0, the table also shows the paper's params and FLOPs and
+(``--reference``) the reference implementation's (timm), and in formula mode the official
+table's, so the two recipes can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from nas.cli import run
+from nas.evaluate import parse_settings
+from nas.search.study import _safe
+from scaling.compound import PAPER, PHIS, compound, official, official_row
+from scaling.family import Member, load_base, write_family
+from scaling.grid import GridSettings, feasible_triples, grid_search
+from search_spaces import cost, zoo
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+from search_spaces.zoo.efficientnet import PAPER_FIGURES
+
+__all__ = ["main", "parse_phis"]
+
+PROG = "scaling.compound"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"python -m {PROG}", description="Derive a family from a base network by compound scaling "
+        "(Tan & Le 2019, eq. 3): depth alpha^phi, width beta^phi, resolution gamma^phi.")
+    p.add_argument("--base", required=True, help="zoo model name or genome YAML (a search's found.yaml works)")
+    p.add_argument("--alpha", type=float, help=f"depth coefficient (default: the paper's {PAPER[0]})")
+    p.add_argument("--beta", type=float, help=f"width coefficient (default: the paper's {PAPER[1]})")
+    p.add_argument("--gamma", type=float, help=f"resolution coefficient (default: the paper's {PAPER[2]})")
+    p.add_argument("--official", action="store_true", help="use the official B1..B7 table (width, depth, "
+                   "resolution, dropout) instead of the formula")
+    p.add_argument("--phi", default="0-7", help="phi values: one integer or a range A-B within 0-7 "
+                   "(default: %(default)s; 0 is the base)")
+    p.add_argument("--out", type=Path, help="output directory (default: runs/BASE-compound)")
+    p.add_argument("--resolution-divisor", type=int, default=4,
+                   help="round scaled resolutions to multiples of this (default: %(default)s, as the official table)")
+    p.add_argument("--reference", action="store_true", help="for an EfficientNet-B0 base, add the reference "
+                   "implementation's (timm) params and MACs to the table (builds each model; needs timm)")
+    g = p.add_argument_group("grid search (--grid): choose alpha, beta, gamma at phi = 1 first")
+    g.add_argument("--grid", action="store_true", help="grid-search alpha, beta, gamma before scaling")
+    g.add_argument("--grid-range", default="1.0:1.4", help="LOW:HIGH of each coefficient (default: %(default)s)")
+    g.add_argument("--grid-step", type=float, default=0.05, help="grid spacing (default: %(default)s)")
+    g.add_argument("--tolerance", type=float, default=0.1,
+                   help="keep triples with |alpha*beta^2*gamma^2 - target| <= this (default: %(default)s)")
+    g.add_argument("--target", type=float, default=2.0, help="MACs growth per unit of phi (default: %(default)s)")
+    g.add_argument("--reward", default="flops", help="reward ranking the triples, its MACs target being "
+                   "target x the base's MACs (default: %(default)s)")
+    g.add_argument("--evaluator", help="evaluators, comma-separated (default: what the reward needs: train)")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="evaluator knob, repeatable (the search's defaults, plus reference_resolution = base's)")
+    g.add_argument("--data", help="dataset name or directory (default: Fashion-MNIST from the Debian package)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="seed of weights and data order (default: %(default)s)")
+    g.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    g.add_argument("--storage", help="Optuna storage URL (default: a SQLite file in the grid's run directory)")
+    g.add_argument("--study-name", help="study name (default: BASE-compound-grid)")
+    g.add_argument("--resume", action="store_true", help="continue the grid study, evaluating only missing triples")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_phis(text: str, allowed: range = PHIS, what: str = "B0..B7") -> list[int]:
+    """``"3"`` -> [3], ``"1-7"`` -> [1, ..., 7]; every value within ``allowed``."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
+    if not match:
+        raise UserInputError(f"--phi must be an integer or a range A-B, got {text!r}")
+    low = int(match.group(1))
+    high = int(match.group(2)) if match.group(2) is not None else low
+    if low > high or low not in allowed or high not in allowed:
+        raise UserInputError(f"--phi must lie within {allowed[0]}-{allowed[-1]} ({what}) with A <= B, got {text!r}")
+    return list(range(low, high + 1))
+
+
+def _grid_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise UserInputError(f"--grid-range must be LOW:HIGH, e.g. 1.0:1.4, got {text!r}") from None
+    return low, high
+
+
+def _is_b0(genome: Network) -> bool:
+    """Whether ``genome`` is EfficientNet-B0 (under any name), the base the paper's family grew from."""
+    b0 = zoo.get("efficientnet_b0")
+    return dataclasses.replace(genome, name=b0.name) == b0
+
+
+def _member_name(base: Network, phi: int, official_mode: bool) -> str:
+    if phi == 0:
+        return base.name
+    if official_mode and base.name.endswith("_b0"):
+        return f"{base.name[:-3]}_b{phi}"
+    return f"{base.name}_b{phi}" if official_mode else f"{base.name}_phi{phi}"
+
+
+def _reference_columns(phi: int) -> dict[str, Any]:
+    from search_spaces.reference import counted_macs, n_params, reference_model
+
+    name = f"efficientnet_b{phi}"
+    model = reference_model(name)
+    resolution = zoo.get(name).resolution
+    return {"timm params": n_params(model), "timm MACs": counted_macs(model, (1, 3, resolution, resolution))}
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 2
+    base, source, base_meta = load_base(args.base)
+    phis = parse_phis(args.phi)
+    given = [n for n in ("alpha", "beta", "gamma") if getattr(args, n) is not None]
+    if args.official and (given or args.grid):
+        raise UserInputError("--official uses the official table; it cannot be combined with --alpha/--beta/--gamma "
+                             "or --grid")
+    if args.grid and given:
+        raise UserInputError("--grid chooses alpha, beta and gamma itself; drop --alpha/--beta/--gamma")
+    if given and len(given) != 3:
+        missing = [n for n in ("alpha", "beta", "gamma") if n not in given]
+        raise UserInputError(f"--alpha, --beta and --gamma go together; --{', --'.join(missing)} missing")
+    if args.resolution_divisor < 1:
+        raise UserInputError(f"--resolution-divisor must be a positive integer, got {args.resolution_divisor}")
+    out = args.out or Path(f"runs/{base.name}-compound")
+    alpha, beta, gamma = (args.alpha, args.beta, args.gamma) if given else PAPER
+    notes: list[str] = []
+    grid_meta: dict[str, Any] = {}
+    if args.grid:
+        low, high = _grid_range(args.grid_range)
+        triples = feasible_triples(low, high, args.grid_step, args.target, args.tolerance)
+        if args.threads is not None and args.threads < 1:
+            raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
+        settings = GridSettings(reward=args.reward, evaluator=args.evaluator, knobs=parse_settings(args.set),
+                                target=args.target, out=out / "grid", storage=args.storage,
+                                study_name=args.study_name, resume=args.resume, seed=args.seed, data=args.data,
+                                device=args.device, threads=args.threads, quiet=args.quiet, plots=not args.no_plots)
+        if not args.quiet:
+            print(f"grid search: {len(triples)} feasible (alpha, beta, gamma) on {args.grid_range} step "
+                  f"{args.grid_step:g}, |alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tolerance:g}",
+                  file=sys.stderr)
+        result = grid_search(base, triples, settings)
+        alpha, beta, gamma = result.best.alpha, result.best.beta, result.best.gamma
+        grid_meta = {"study": result.study, "storage": _safe(settings.storage or str(settings.out / "study.db")),
+                     "trial": result.trial, "reward": args.reward, "value": result.value, "triples": len(triples)}
+        notes.append(f"alpha, beta, gamma = {alpha:g}, {beta:g}, {gamma:g}: best {args.reward} reward "
+                     f"{result.value:.4f} (trial {result.trial}) of {len(triples)} feasible triples; grid study "
+                     f"in {settings.out}")
+    else:
+        # A bad coefficient is reported before anything is written.
+        compound(base, 1, alpha, beta, gamma)
+    members = _members(base, source, phis, args, (alpha, beta, gamma), grid_meta)
+    if args.official:
+        title = f"{base.name}: official EfficientNet table (width, depth, resolution, dropout)"
+    else:
+        factor = alpha * beta ** 2 * gamma ** 2
+        title = (f"{base.name}: compound scaling alpha={alpha:g}, beta={beta:g}, gamma={gamma:g} "
+                 f"(alpha*beta^2*gamma^2 = {factor:.3f})")
+    written = write_family(out, members, base_meta, title, notes, plot=not args.no_plots)
+    print(written[len(members)].read_text(), end="")
+    print(f"wrote {len(members)} genome files, family.md, family.csv{'' if args.no_plots else ', family.png'} "
+          f"in {out}")
+    return 0
+
+
+def _members(base: Network, source: str, phis: list[int], args: argparse.Namespace,
+             coefficients: tuple[float, float, float], grid_meta: dict[str, Any]) -> list[Member]:
+    alpha, beta, gamma = coefficients
+    b0 = _is_b0(base)
+    base_macs = cost(base).macs
+    members = []
+    for phi in phis:
+        name = _member_name(base, phi, args.official)
+        if args.official:
+            genome = official(base, phi, name=name)
+            width, depth, resolution, dropout = official_row(phi)
+            how: dict[str, Any] = {"official": {"width": width, "depth": depth, "resolution": resolution,
+                                                "dropout": dropout}}
+        else:
+            genome = compound(base, phi, alpha, beta, gamma, resolution_divisor=args.resolution_divisor, name=name)
+            how = {"alpha": alpha, "beta": beta, "gamma": gamma}
+            if grid_meta:
+                how["grid"] = grid_meta
+        provenance = {"method": "compound", "base": source, "base_name": base.name, "phi": phi, **how,
+                      "width_mult": genome.width_mult, "depth_mult": genome.depth_mult,
+                      "resolution": genome.resolution}
+        macs = cost(genome).macs
+        compare: dict[str, Any] = {"MACs / base": round(macs / base_macs, 3)}
+        compare["expected MACs / base"] = 2 ** phi if args.official else round((alpha * beta ** 2 * gamma ** 2) ** phi, 3)
+        if b0:
+            params, flops = PAPER_FIGURES[f"efficientnet_b{phi}"]
+            compare["paper params"] = f"{params / 1e6:g}M"
+            compare["paper MACs"] = f"{flops / 1e9:g}B"
+            zoo_model = zoo.get(f"efficientnet_b{phi}")
+            if args.official:
+                compare["equals zoo"] = "yes" if genome == zoo_model else "no"
+            else:
+                c = cost(zoo_model)
+                compare["official params"] = c.params
+                compare["official MACs"] = c.macs
+            if args.reference:
+                compare.update(_reference_columns(phi))
+        members.append(Member(genome, phi, provenance, compare))
+    return members
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: bad input -> one line on stderr, exit code 2."""
+    return run(_main, argv, PROG)

@@ -1,0 +1,205 @@
+"""Grid search of the compound coefficients (Tan & Le 2019, sec. 3.3, step 1).
+
+"Fix phi = 1, assuming twice more resources available, and do a small grid search of
+alpha, beta, gamma based on Equations 2 and 3": every triple on a grid (``low`` to ``high``
+in ``step``) with ``|alpha * beta**2 * gamma**2 - 2| <= tolerance`` scales the base once
+(phi = 1), an evaluator scores the scaled network, and the best triple wins.
+
+The grid search *is* a search, run by the same machinery as ``nas.search``
+(:class:`nas.search.driver.SearchDriver`): a small space whose parameters are alpha, beta
+and gamma (:class:`CoefficientSpace`), a strategy that proposes each feasible triple once
+(:class:`FeasibleGrid`), any registered evaluator and reward, and an Optuna study as the
+system of record (a SQLite file in the run directory by default). So it is resumable
+(``--resume`` evaluates only the triples the study lacks), failures are recorded with their
+reason, and two triples that round to the same network are trained once.
+
+Proxy training sees the resolution: the ``train`` evaluator's ``reference_resolution`` knob
+is set to the base's resolution, so a triple with gamma = 1.15 trains on images 1.15x the
+proxy size, as the scaled network would see them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+
+from nas import evaluators, rewards
+from nas.search.cli import SEARCH_BUDGET, _evaluator_names
+from nas.search.driver import SearchDriver, check_required, genome_key
+from nas.search.outputs import SearchSummary, write_outputs
+from nas.search.progress import SearchProgress
+from nas.search.study import open_study
+from nas.strategies.base import Driver, Strategy
+from scaling.compound import PAPER, Coefficients, compound, flops_factor
+from search_spaces import cost
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
+
+__all__ = ["CoefficientSpace", "FeasibleGrid", "GridResult", "GridSettings", "feasible_triples", "grid_search"]
+
+
+def feasible_triples(low: float = 1.0, high: float = 1.4, step: float = 0.05, target: float = 2.0,
+                     tolerance: float = 0.1) -> list[Coefficients]:
+    """Every (alpha, beta, gamma) on the grid with ``|alpha * beta**2 * gamma**2 - target| <= tolerance``.
+
+    Args:
+        low: Smallest grid value (>= 1: the paper's constraint alpha, beta, gamma >= 1).
+        high: Largest grid value.
+        step: Grid spacing.
+        target: The MACs growth per unit of phi (2: "twice more resources").
+        tolerance: Allowed distance of ``alpha * beta**2 * gamma**2`` from ``target``.
+
+    Returns:
+        The feasible triples, closest to ``target`` first (ties in grid order).
+
+    Raises:
+        UserInputError: for a non-positive step or tolerance, ``low`` below 1 or above ``high``, or no feasible triple.
+    """
+    for name, value in (("--grid-step", step), ("--tolerance", tolerance), ("--target", target)):
+        if not math.isfinite(value) or value <= 0:
+            raise UserInputError(f"{name} must be a positive number, got {value!r}")
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 1 or high < low:
+        raise UserInputError(f"--grid-range must be LOW:HIGH with 1 <= LOW <= HIGH, got {low:g}:{high:g}")
+    count = math.floor((high - low) / step + 1e-9) + 1
+    values = [round(low + i * step, 10) for i in range(count)]
+    triples = [Coefficients(a, b, g) for a in values for b in values for g in values
+               if abs(flops_factor(a, b, g) - target) <= tolerance + 1e-12]
+    if not triples:
+        raise UserInputError(f"no (alpha, beta, gamma) on the grid {low:g}:{high:g} step {step:g} has "
+                             f"alpha*beta^2*gamma^2 within {tolerance:g} of {target:g}; widen --grid-range or "
+                             f"--tolerance")
+    return sorted(triples, key=lambda c: abs(c.flops_factor - target))
+
+
+class CoefficientSpace(SearchSpace):
+    """The grid as a search space: parameters alpha, beta, gamma; a point decodes to the base scaled at ``phi``."""
+
+    name = "compound"
+
+    def __init__(self, base: Network, triples: Sequence[Coefficients], phi: float = 1.0) -> None:
+        self.base, self.triples, self.phi = base, list(triples), phi
+        self.default_resolution = base.resolution
+        self._distributions = tuple(
+            Categorical(name, tuple(sorted({getattr(t, name) for t in self.triples})))
+            for name in ("alpha", "beta", "gamma"))
+
+    def distributions(self) -> tuple[Distribution, ...]:
+        return self._distributions
+
+    def decode(self, params: Mapping[str, Any]) -> Network:
+        a, b, g = (float(params[k]) for k in ("alpha", "beta", "gamma"))
+        return compound(self.base, self.phi, a, b, g, name=f"{self.base.name}_a{a:g}_b{b:g}_g{g:g}")
+
+    def points(self) -> dict[str, dict[str, Any]]:
+        a, b, g = PAPER
+        return {"paper": {"alpha": a, "beta": b, "gamma": g}} if Coefficients(a, b, g) in self.triples else {}
+
+
+class FeasibleGrid(Strategy):
+    """Proposes every feasible triple once, closest to the target first; a resumed study skips those it holds."""
+
+    name: ClassVar[str] = "grid"
+    summary: ClassVar[str] = "every feasible (alpha, beta, gamma) once"
+
+    def run(self, driver: Driver) -> None:
+        assert isinstance(driver.space, CoefficientSpace)
+        done = {tuple(float(o.params[k]) for k in ("alpha", "beta", "gamma")) for o in driver.history()}
+        for t in driver.space.triples:
+            if (t.alpha, t.beta, t.gamma) not in done:
+                driver.evaluate({"alpha": t.alpha, "beta": t.beta, "gamma": t.gamma})
+
+
+@dataclass
+class GridSettings:
+    """How to run a grid search (the CLI's options).
+
+    Attributes:
+        reward: Registered reward name; its MACs target is ``target`` times the base's MACs.
+        evaluator: Comma-separated evaluator names, or ``None`` for what the reward needs.
+        knobs: Evaluator budget over :data:`nas.search.cli.SEARCH_BUDGET`.
+        target: MACs growth the triples aim at (``alpha*beta^2*gamma^2``), 2 in the paper.
+        out: Run directory (study, trials.csv, found.yaml of the best phi = 1 network).
+        storage: Optuna storage URL; ``None``: ``out/study.db``.
+        study_name: ``None``: ``{base}-compound-grid``.
+    """
+
+    reward: str = "flops"
+    evaluator: str | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)
+    target: float = 2.0
+    out: Path = Path("runs/compound-grid")
+    storage: str | None = None
+    study_name: str | None = None
+    resume: bool = False
+    seed: int = 0
+    data: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    quiet: bool = False
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """The winning triple and the study's finished trials."""
+
+    best: Coefficients
+    value: float
+    trial: int
+    evaluated: int
+    study: str
+
+
+def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSettings) -> GridResult:
+    """Evaluate ``base`` scaled at phi = 1 by every triple (the study keeps each), and return the best.
+
+    Raises:
+        UserInputError: bad reward / evaluator / knobs, unreachable storage, a resume with no study,
+            or no triple that evaluated successfully.
+    """
+    reward = rewards.get(settings.reward)
+    targets = rewards.Targets(settings.target * cost(base).macs, None)
+    reward.check(targets)
+    directions = reward.directions(targets)
+    if len(directions) != 1:
+        raise UserInputError(f"--reward {settings.reward!r} has {len(directions)} objectives; the grid search "
+                             f"picks one best triple, so it needs a single-valued reward")
+    names = _evaluator_names(settings.evaluator, reward.required(targets))
+    chosen = [evaluators.get(n) for n in names]
+    check_required(reward, targets, chosen, [evaluators.get(n) for n in evaluators.names()])
+    knobs = {**SEARCH_BUDGET, "reference_resolution": base.resolution, **settings.knobs}
+    space = CoefficientSpace(base, triples)
+    strategy = FeasibleGrid()
+    url = settings.storage or f"sqlite:///{(settings.out / 'study.db').resolve()}"
+    study_name = settings.study_name or f"{base.name}-compound-grid"
+    config = {"space": "compound", "base": genome_key(base), "reward": settings.reward, "target": settings.target,
+              "evaluators": names, "budget": knobs,
+              "triples": [[t.alpha, t.beta, t.gamma] for t in triples]}
+    study = open_study(url, study_name, directions, strategy.sampler(space, settings.seed, directions), config,
+                       resume=settings.resume, out=settings.out, pruner=optuna.pruners.NopPruner())
+    context = evaluators.RunContext(device=settings.device, seed=settings.seed, data=settings.data, budget=knobs,
+                                    threads=settings.threads)
+    driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, len(triples))
+    progress = SearchProgress(len(triples), len(triples) - driver.remaining(), reward.objective_names(targets),
+                              directions, quiet=settings.quiet)
+    driver.on_trial = progress.on_trial
+    try:
+        driver.run()
+    finally:
+        progress.close()
+        summary = SearchSummary("compound", strategy.name, settings.reward, reward.objective_names(targets),
+                                directions, settings.seed, {"macs": targets.macs}, study_name, url, tuple(names),
+                                knobs)
+        best = write_outputs(study, settings.out, summary, {}, plots=settings.plots)
+    if best is None:
+        raise UserInputError(f"no (alpha, beta, gamma) evaluated successfully; see {settings.out / 'trials.csv'} "
+                             f"for the reasons")
+    coefficients = Coefficients(*(float(best.params[k]) for k in ("alpha", "beta", "gamma")))
+    return GridResult(coefficients, float(best.value), best.number, len(driver.history()), study_name)
+
