@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 import search_spaces as ss
 from search_spaces import Network, Quirks, Stage, Stem, zoo
+from search_spaces.genome import Head
 from search_spaces.blocks import BLOCKS
 from search_spaces.layers import ACTIVATIONS, make_act
 from search_spaces.layers.conv import ConvSpec, conv_out_size
@@ -174,3 +175,14 @@ def test_channels_last_and_batch_shapes() -> None:
     x = torch.randn(3, 3, 32, 32)
     y = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
     assert torch.allclose(y, model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("block", ["pool", "avgpool"])
+def test_pool_stage_keeps_the_width_halves_the_size_and_costs_nothing(block: str) -> None:
+    g = Network(name="p", stem=Stem(channels=16, kernel=7, stride=2),
+                stages=(Stage(block, depth=1, channels=999, stride=2, kernel=3),
+                        Stage("conv", depth=1, channels=24, stride=1)), head=Head(channels=0), resolution=64)
+    pooled = ss.cost(g)
+    module = ss.build(g)
+    assert module.stages[0][0](torch.zeros(1, 16, 32, 32)).shape == (1, 16, 16, 16)
+    assert pooled.params == n_params(module) and pooled.macs == counted_macs(module, (1, 3, 64, 64))

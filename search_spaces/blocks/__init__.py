@@ -1,6 +1,6 @@
 """Block types by name; importing this package registers them all."""
 
-from search_spaces.blocks import bottleneck, cell, conv, ds, fused, mbconv  # noqa: F401  (registration)
+from search_spaces.blocks import bottleneck, cell, conv, ds, fused, mbconv, pool  # noqa: F401  (registration)
 from search_spaces.blocks.base import (
     BLOCKS, BlockContext, BlockSpec, BlockType, ChainBlock, ChainBlockType, Plan, next_prev, plan_cost,
 )
