@@ -2,9 +2,9 @@
 
 Steps (each resumable: a finished step is not redone):
 
-1. ``python -m nas.search --space mbconv --budget 400M`` with the training-aware ``v2``
-   reward (``--trials``, ``--strategy``, ``--seed``; the search's own short proxy) into
-   ``--out``/search;
+1. ``python -m nas.search --space mbconv --budget 400M`` with ``--reward`` (default the
+   training-aware ``v2``; ``flops`` is EfficientNet's soft 400M target), ``--trials``,
+   ``--strategy``, ``--seed`` and the search's own short proxy, into ``--out``/search;
 2. the found genome, ``efficientnet_b0`` and ``mnasnet_a1`` are each trained with the same
    recipe (``--epochs`` on ``--subset`` Fashion-MNIST images at ``--resolution`` px, the
    ``train`` evaluator's defaults otherwise) and timed by the ``latency`` evaluator (batch
@@ -41,7 +41,7 @@ def _search(args: argparse.Namespace) -> Path:
 
     out = args.out / "search"
     found = out / "found.yaml"
-    command = ["--space", "mbconv", "--budget", "400M", "--reward", "v2", "--strategy", args.strategy,
+    command = ["--space", "mbconv", "--budget", "400M", "--reward", args.reward, "--strategy", args.strategy,
                "--trials", str(args.trials), "--seed", str(args.seed), "--out", str(out)]
     for pair in args.search_set:
         command += ["--set", pair]
@@ -99,7 +99,7 @@ def _verdict(rows: dict[str, dict[str, Any]]) -> str:
             ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in checks.items()) + ".")
 
 
-def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+def _plot(rows: list[dict[str, Any]], path: Path, reward: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,7 +118,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("Fashion-MNIST accuracy")
         ax.grid(alpha=0.3)
-    fig.suptitle("found (mbconv, 400M, v2 reward) vs EfficientNet-B0 and MnasNet-A1, same recipe")
+    fig.suptitle(f"found (mbconv, 400M, {reward} reward) vs EfficientNet-B0 and MnasNet-A1, same recipe")
     fig.tight_layout()
     atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=120))
 
@@ -128,6 +128,7 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/search_vs_b0"))
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--strategy", default="tpe")
+    parser.add_argument("--reward", default="v2", help="the search's reward (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=float, default=5)
     parser.add_argument("--subset", type=int, default=6000)
@@ -154,11 +155,12 @@ def _main(argv: list[str] | None) -> int:
     rows = [done[n] for n in ("found", *REFERENCES)]
     print(f"Command: `python {PROG} {' '.join(argv or sys.argv[1:])}`\n")
     print(f"Recipe: {args.epochs:g} epochs on {args.subset} Fashion-MNIST images at {args.resolution} px, "
-          f"{args.val_size} held out; seed {args.seed}. Found by {args.strategy}, {args.trials} trials.\n")
+          f"{args.val_size} held out; seed {args.seed}. Found by {args.strategy}, {args.trials} trials, "
+          f"reward {args.reward}.\n")
     print(_table(rows))
     print("\n" + _verdict(done))
     if args.plot:
-        _plot(rows, args.plot)
+        _plot(rows, args.plot, args.reward)
     return 0
 
 
