@@ -26,7 +26,7 @@ from search_spaces.errors import GenomeError
 __all__ = ["Head", "Network", "Norm", "Quirks", "Stage", "Stem"]
 
 PADDINGS = ("symmetric", "same")
-SE_BASES = ("in", "mid")
+SE_BASES = ("in", "mid", "out")
 
 
 def _int(obj: Any, name: str, *, low: int | None = None, high: int | None = None) -> None:
@@ -67,10 +67,21 @@ def _bool(obj: Any, name: str) -> None:
         raise GenomeError(f"{name} must be true or false, got {value!r}", name)
 
 
-def _kernel(obj: Any, name: str) -> None:
+def _kernel(obj: Any, name: str, patch: bool = False) -> None:
+    """An odd kernel size; with ``patch``, an even kernel equal to the stride is allowed too
+    (non-overlapping patches: ConvNeXt's patchify convs, GoogLeNet's 2x2/2 max pooling)."""
     _int(obj, name, low=1)
-    if getattr(obj, name) % 2 == 0:
-        raise GenomeError(f"{name} must be an odd kernel size, got {getattr(obj, name)!r}", name)
+    value = getattr(obj, name)
+    if value % 2 == 0 and not (patch and value == getattr(obj, "stride")):
+        raise GenomeError(f"{name} must be an odd kernel size, got {value!r}", name)
+
+
+def _widths(value: Any, name: str) -> tuple[int, ...]:
+    """Normalise and check a list of positive channel widths (a YAML list becomes a tuple)."""
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in value):
+        raise GenomeError(f"{name} must be a list of positive integers, got {value!r}", name)
+    return tuple(value)
 
 
 COMBINES = ("add", "concat")
@@ -162,7 +173,9 @@ class Quirks:
             (0.9); EfficientNetV2's code has none (0.0).
         depth_rounding: ``ceil`` (EfficientNet ``round_repeats``) or ``round``.
         se_base: Squeeze-excitation width is a ratio of the block's ``in``put channels
-            (EfficientNet, MnasNet) or of its expanded ``mid`` width (MobileNetV3).
+            (EfficientNet, MnasNet) or of its expanded ``mid`` width (MobileNetV3); ``out``:
+            SE over the block's output width, after its last conv and norm, before the
+            addition (SENet, Hu et al. 2018, fig. 3; timm's SE-ResNet / SE-ResNeXt).
         se_divisor: SE width rounding: 1 truncates to an int (TF code), 8 applies
             ``make_divisible(., 8)`` (torchvision MobileNetV3).
         se_act: SE's inner activation; empty means the block's own activation.
@@ -206,7 +219,10 @@ class Stem:
         act: Activation name; empty means the network's ``act``.
         scale: Whether ``width_mult`` applies (timm's ``fix_stem=False``).
         padding: ``valid`` for an unpadded stem conv (the TF NASNet / PNASNet stem);
-            empty means the network's ``quirks.padding``.
+            empty means the network's ``quirks.padding``. An unpadded stem may have an
+            even kernel equal to its stride (ConvNeXt's 4x4/4 patchify stem).
+        norm: Whether the stem conv is followed by the network's norm (SqueezeNet has none).
+        bias: Whether the stem conv has a bias (SqueezeNet's does).
     """
 
     channels: int
@@ -215,14 +231,18 @@ class Stem:
     act: str = ""
     scale: bool = True
     padding: str = ""
+    norm: bool = True
+    bias: bool = False
 
     def __post_init__(self) -> None:
         _int(self, "channels", low=1)
-        _kernel(self, "kernel")
+        _kernel(self, "kernel", patch=self.padding == "valid")
         _int(self, "stride", low=1, high=4)
         _str(self, "act")
         _bool(self, "scale")
         _str(self, "padding", ("",) + PADDINGS + ("valid",))
+        _bool(self, "norm")
+        _bool(self, "bias")
 
 
 @dataclass(frozen=True)
@@ -251,6 +271,13 @@ class Stage:
             ``[op_a, in_a, op_b, in_b, combine]`` per node, then ``[concat, i, ...]``
             (:mod:`search_spaces.blocks.cell`); empty otherwise. In a cell stage
             ``channels`` is the cell's filter count ``F``, not its output width.
+        growth: Growth rate ``k`` of ``dense`` stages (DenseNet): every layer appends ``k``
+            channels to its input, so a dense stage's width is its input's plus
+            ``depth * k`` and its ``channels`` is ignored; 0 for other blocks.
+        groups: Groups of a block's grouped pointwise convs (ShuffleNet v1's ``g``); 1 = none.
+        branches: Widths of the convs of a multi-branch block, in the order its block type
+            documents (Inception modules: GoogLeNet's ``#1x1, #3x3 reduce, #3x3, #5x5
+            reduce, #5x5, pool proj``); empty for other blocks.
     """
 
     block: str
@@ -267,6 +294,9 @@ class Stage:
     group_width: int = 0
     bottleneck: float = 1.0
     cell: tuple[tuple[str | int, ...], ...] = ()
+    growth: int = 0
+    groups: int = 1
+    branches: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _str(self, "block")
@@ -275,7 +305,7 @@ class Stage:
         _int(self, "depth", low=1)
         _int(self, "channels", low=1)
         _int(self, "stride", low=1, high=4)
-        _kernel(self, "kernel")
+        _kernel(self, "kernel", patch=True)
         _float(self, "expand", low=0.0, low_open=True)
         _int(self, "mid_channels", low=0)
         _float(self, "se", low=0.0, high=1.0, high_open=True)
@@ -285,6 +315,9 @@ class Stage:
         _int(self, "group_width", low=0)
         _float(self, "bottleneck", low=0.0, low_open=True)
         object.__setattr__(self, "cell", _cell(self.cell))
+        _int(self, "growth", low=0)
+        _int(self, "groups", low=1)
+        object.__setattr__(self, "branches", _widths(self.branches, "branches"))
 
 
 @dataclass(frozen=True)
@@ -298,6 +331,11 @@ class Head:
         dropout: Dropout rate before the classifier.
         pre_act: Activation on the features just before pooling (NASNet and PNASNet end
             with a ReLU on the last cell's output); empty for none.
+        conv_classifier: The classifier is a 1x1 conv (with bias) and the network's
+            activation *before* the global pooling, after the dropout (SqueezeNet), instead
+            of a linear layer after it; ``hidden`` must then be 0.
+        pool_norm: Whether the pooled features pass through the network's norm before the
+            classifier (ConvNeXt's final LayerNorm; needs a norm that accepts ``(N, C)``).
     """
 
     channels: int = 1280
@@ -305,12 +343,18 @@ class Head:
     hidden_act: str = ""
     dropout: float = 0.0
     pre_act: str = ""
+    conv_classifier: bool = False
+    pool_norm: bool = False
 
     def __post_init__(self) -> None:
         _int(self, "channels", low=0)
         _int(self, "hidden", low=0)
         _str(self, "hidden_act")
         _str(self, "pre_act")
+        _bool(self, "conv_classifier")
+        _bool(self, "pool_norm")
+        if self.conv_classifier and self.hidden:
+            raise GenomeError(f"hidden must be 0 with a conv classifier, got {self.hidden!r}", "hidden")
         _float(self, "dropout", low=0.0, high=1.0, high_open=True)
 
 

@@ -15,6 +15,15 @@ from search_spaces import zoo
 __all__ = ["counted_macs", "n_params", "reference_model"]
 
 
+#: Keyword arguments of torchvision builders whose defaults differ from the architecture the zoo
+#: equals: GoogLeNet and Inception v3 without their auxiliary classifiers (training-only heads);
+#: ``init_weights=False`` skips their slow truncated-normal initialisation (no effect on shapes).
+TORCHVISION_KWARGS: dict[str, dict[str, bool]] = {
+    "googlenet": {"aux_logits": False, "init_weights": False},
+    "inception_v3": {"aux_logits": False, "init_weights": False},
+}
+
+
 def reference_model(name: str, device: str | None = None) -> torch.nn.Module:
     """The reference implementation of zoo model ``name``, randomly initialised (on ``device``).
 
@@ -35,7 +44,7 @@ def reference_model(name: str, device: str | None = None) -> torch.nn.Module:
             return timm.create_model(model, pretrained=False)
         import torchvision
 
-        return getattr(torchvision.models, model)(weights=None)
+        return getattr(torchvision.models, model)(weights=None, **TORCHVISION_KWARGS.get(model, {}))
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -14,7 +14,16 @@ from scaling.rounding import round_channels, round_repeats
 from search_spaces.blocks import BLOCKS, CELL_OPS, BlockContext, Plan, next_prev
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Network
-from search_spaces.layers import ACTIVATIONS, NORMS, ActSpec, ConvSpec, DropoutSpec, GlobalPoolSpec, LinearSpec
+from search_spaces.layers import (
+    ACTIVATIONS,
+    NORMS,
+    ActSpec,
+    ConvSpec,
+    DropoutSpec,
+    GlobalPoolSpec,
+    LinearSpec,
+    NormSpec,  # the pooled-feature norm (ConvNeXt)
+)
 
 __all__ = ["ResolvedNet", "check_names", "resolve"]
 
@@ -93,7 +102,8 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
         return round_channels(channels, genome.width_mult, q.channel_divisor, q.round_limit)
 
     stem_out = width(genome.stem.channels) if genome.stem.scale else genome.stem.channels
-    stem = ConvSpec(genome.in_channels, stem_out, genome.stem.kernel, genome.stem.stride, norm=genome.norm,
+    stem = ConvSpec(genome.in_channels, stem_out, genome.stem.kernel, genome.stem.stride,
+                    norm=genome.norm if genome.stem.norm else None, bias=genome.stem.bias,
                     act=genome.stem.act or act, padding=genome.stem.padding or q.padding)
     depths = [round_repeats(s.depth, genome.depth_mult, q.depth_rounding) for s in genome.stages]
     total = sum(depths)
@@ -135,7 +145,14 @@ def _head(genome: Network, cin: int, width: Callable[[int], int]) -> Plan:
         cin = out
     if h.pre_act:
         layers.append(("pre_act", ActSpec(h.pre_act)))
+    if h.conv_classifier:  # SqueezeNet: dropout -> 1x1 conv to the classes -> act -> pool
+        layers += [("dropout", DropoutSpec(h.dropout)),
+                   ("classifier", ConvSpec(cin, genome.num_classes, 1, act=genome.act, bias=True)),
+                   ("pool", GlobalPoolSpec())]
+        return Plan(tuple(layers))
     layers.append(("pool", GlobalPoolSpec()))
+    if h.pool_norm:  # ConvNeXt: LayerNorm on the pooled features
+        layers.append(("pool_norm", NormSpec(cin, genome.norm)))
     if h.hidden:
         hidden = width(h.hidden)
         layers.append(("hidden", LinearSpec(cin, hidden)))

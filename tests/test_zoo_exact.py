@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 import search_spaces as ss
@@ -17,6 +16,13 @@ DEFAULT_RESOLUTION = {
     "mnasnet_a1": 224, "mobilenet_v2": 224, "mobilenet_v3_large": 224, "mobilenet_v3_small": 224,
     "nasnetalarge": 331, "pnasnet5large": 331, "nasnet_a_mobile": 224, "pnasnet5_mobile": 224,
     "amoebanet_a_mobile": 224, "amoebanet_a_n6_f190": 331,
+    "convnext_tiny": 224, "convnext_small": 224, "convnext_base": 224,
+    "van_b0": 224, "van_b1": 224, "van_b2": 224, "van_b3": 224, "googlenet": 224, "inception_v3": 299,
+    "densenet121": 224, "densenet169": 224, "densenet201": 224, "shufflenet_v1_g3": 224,
+    "shufflenet_v2_x1_0": 224, "shufflenet_v2_x2_0": 224, "squeezenet1_0": 224, "squeezenet1_1": 224,
+    "resnet18": 224, "resnet34": 224, "resnet50": 224, "resnet101": 224, "resnet152": 224, "resnext50_32x4d": 224,
+    "resnext101_32x8d": 224, "resnetv2_50": 224, "resnetv2_101": 224, "seresnet50": 224, "seresnext50_32x4d": 224,
+    "mobilenet_v1": 224,
 }
 
 #: Parameter counts of the reference models (1000 classes), as timm 1.0 / torchvision 0.2x report them;
@@ -27,6 +33,13 @@ PUBLISHED_PARAMS = {
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
     "nasnetalarge": 88_753_150, "pnasnet5large": 86_057_668,
 }
+#: MAC tolerances wider than 2% for papers printing one decimal of GFLOPs: VAN (Guo et al. 2022,
+#: arXiv:2202.09741, ImageNet-1K comparison table; the official README's "VAN Models" table) prints
+#: VAN-B0 as 0.9G, which rounds 0.85-0.95G; ours is 0.864G (the issue allows 5% for VAN).
+PUBLISHED_MACS_TOLERANCE = {"van_b0": 0.05, "van_b1": 0.05, "van_b2": 0.05, "van_b3": 0.05}
+#: Models that cannot run at 64 px, tested at their smallest valid size instead: Inception v3's
+#: unpadded strided convs and pools need at least 75 px (64 px leaves a 2x2 map before Mixed_7a's 3x3).
+SMALLEST_RESOLUTION = {"inception_v3": 75}
 #: Zoo models with a reference implementation to compare against.
 REFERENCED = [name for name in zoo.names() if zoo.entry(name).reference]
 
@@ -50,7 +63,7 @@ def test_models_without_a_reference_match_the_papers_figures_within_two_percent(
     params, macs = zoo.entry(name).published  # type: ignore[misc]
     c = ss.cost(zoo.get(name))
     assert abs(c.params - params) <= 0.02 * params
-    assert abs(c.macs - macs) <= 0.02 * macs
+    assert abs(c.macs - macs) <= PUBLISHED_MACS_TOLERANCE.get(name, 0.02) * macs
 
 
 @pytest.mark.parametrize("name", REFERENCED)
@@ -68,7 +81,7 @@ def test_params_equal_the_published_figures(name: str, params: int) -> None:
 @pytest.mark.parametrize("name", zoo.names())
 def test_macs_equal_flop_counter_at_small_resolution(name: str) -> None:
     genome = zoo.get(name)
-    for resolution in (64, 97):  # 97: odd sizes exercise TF "same" padding
+    for resolution in (max(64, SMALLEST_RESOLUTION.get(name, 0)), 97):  # 97: odd sizes exercise TF "same" padding
         assert ss.cost(genome, resolution).macs == counted_macs(ss.build(genome), (1, 3, resolution, resolution))
 
 

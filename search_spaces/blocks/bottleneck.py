@@ -15,7 +15,12 @@ Widths, as in the pycls / timm reference code (``pycls/models/anynet.py``,
   ``group_width = 0`` means an ungrouped conv (ResNet);
 - SE width ``int(round(w_in * se))`` of the block's *input* width (pycls
   ``w_se = int(round(w_in * se_r))``; timm ``int(round(in_chs * se_ratio))``), not the
-  truncation the MBConv family uses; ``Quirks.se_base = "mid"`` bases it on ``mid`` instead.
+  truncation the MBConv family uses; ``Quirks.se_base = "mid"`` bases it on ``mid`` instead;
+- ``Quirks.se_base = "out"`` is SENet's placement (Hu et al. 2018, "Squeeze-and-Excitation
+  Networks", fig. 3, SE-ResNet module; timm ``Bottleneck`` with ``attn_layer='se'``): SE over
+  the output width ``cout``, after ``conv3`` and its norm, before the addition; with
+  ``Quirks.se_divisor > 1`` the width is timm's ``SEModule`` rounding
+  ``make_divisible(w * se, divisor, round_limit=0)`` (SE-ResNet-50: ``se = 1/16``, divisor 8).
 
 Compatibility: a RegNet genome already carries stage widths the paper's compatibility rule
 made divisible (:func:`search_spaces.spaces.regnet.adjust_widths_groups`), so ``mid`` is a
@@ -31,11 +36,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scaling.rounding import make_divisible
 from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
 from search_spaces.genome import Norm, Stage
 from search_spaces.layers import ConvSpec, SESpec
 
-__all__ = ["Bottleneck", "BottleneckSpec", "bottleneck_widths"]
+__all__ = ["Bottleneck", "BottleneckSpec", "bottleneck_se", "bottleneck_widths"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class BottleneckSpec:
             and hashing (it changes neither shape nor cost).
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
+        se_out: Whether SE sits after the last conv over the output width (SENet) instead
+            of after the middle conv (RegNetY).
     """
 
     kind: str
@@ -79,6 +87,7 @@ class BottleneckSpec:
     drop_path: float = field(compare=False)
     norm: Norm
     padding: str
+    se_out: bool = False
 
     @property
     def group_width(self) -> int:
@@ -108,21 +117,34 @@ def bottleneck_widths(cout: int, bottleneck: float, group_width: int) -> tuple[i
     return mid, mid // g
 
 
+def bottleneck_se(stage: Stage, ctx: BlockContext, mid: int) -> tuple[int, bool]:
+    """SE width of a residual block and whether it sits on the output (``(0, False)`` without SE).
+
+    The base width is the block's input (``se_base = "in"``, pycls / timm RegNetY), its
+    middle width (``"mid"``) or its output (``"out"``, SENet). Rounding: ``int(round(w * se))``
+    (pycls), or with ``se_divisor > 1`` timm's ``SEModule``
+    ``make_divisible(w * se, se_divisor, round_limit=0)``.
+    """
+    if stage.se <= 0:
+        return 0, False
+    base = {"in": ctx.cin, "mid": mid, "out": ctx.cout}[ctx.quirks.se_base]
+    if ctx.quirks.se_divisor > 1:
+        return make_divisible(base * stage.se, ctx.quirks.se_divisor, round_limit=0.0), ctx.quirks.se_base == "out"
+    return max(1, int(round(base * stage.se))), ctx.quirks.se_base == "out"
+
+
 class Bottleneck(ChainBlockType):
     """Residual bottleneck with group conv and optional SE: the RegNet X / Y block."""
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:  # type: ignore[override]
         mid, groups = bottleneck_widths(ctx.cout, stage.bottleneck, stage.group_width)
         reshape = ctx.cin != ctx.cout or ctx.stride != 1
-        se = 0
-        if stage.se > 0:
-            base = ctx.cin if ctx.quirks.se_base == "in" else mid
-            se = max(1, int(round(base * stage.se)))
+        se, se_out = bottleneck_se(stage, ctx, mid)
         return BottleneckSpec(
             kind="bottleneck", cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
             groups=groups, se=se, act=ctx.act, se_act=ctx.quirks.se_act or ctx.act, se_gate=ctx.quirks.se_gate,
             residual=stage.skip and not reshape, projection=stage.skip and reshape, drop_path=ctx.drop_path,
-            norm=ctx.norm, padding=ctx.quirks.padding,
+            norm=ctx.norm, padding=ctx.quirks.padding, se_out=se_out,
         )
 
     def plan(self, spec: BottleneckSpec) -> Plan:  # type: ignore[override]
@@ -132,9 +154,11 @@ class Bottleneck(ChainBlockType):
             ("conv2", ConvSpec(m, m, spec.kernel, spec.stride, groups=spec.groups, norm=norm, act=spec.act,
                                padding=pad)),
         ]
-        if spec.se:
+        if spec.se and not spec.se_out:
             layers.append(("se", SESpec(m, spec.se, spec.se_act, spec.se_gate)))
         layers.append(("conv3", ConvSpec(m, spec.cout, 1, norm=norm, padding=pad)))
+        if spec.se and spec.se_out:
+            layers.append(("se", SESpec(spec.cout, spec.se, spec.se_act, spec.se_gate)))
         shortcut = ConvSpec(spec.cin, spec.cout, 1, spec.stride, norm=norm, padding=pad) if spec.projection else None
         return Plan(tuple(layers), spec.residual or spec.projection, spec.drop_path, shortcut=shortcut,
                     post_act=spec.act)

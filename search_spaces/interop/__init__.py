@@ -17,7 +17,14 @@ from the resolved spec's block kinds and layer names, never from parameter order
 strict: missing, unused or unmatched keys and shape differences raise ``UserInputError``.
 """
 
+from search_spaces.interop import (  # noqa: F401  (registration)
+    timm_efficientnet,
+    timm_nasnet,
+    torchvision_convnext,
+    torchvision_densenet,
+    torchvision_mobilenet,
+    torchvision_resnet,
+)
 from search_spaces.interop.base import SOURCES, ModuleMap, Source, convert_state_dict, load_reference, source_for
-from search_spaces.interop import timm_efficientnet, timm_nasnet, torchvision_mobilenet  # noqa: F401  (registration)
 
 __all__ = ["SOURCES", "ModuleMap", "Source", "convert_state_dict", "load_reference", "source_for"]

@@ -25,7 +25,13 @@ from __future__ import annotations
 
 from search_spaces.blocks import BlockSpec
 from search_spaces.interop.base import (
-    SOURCES, ModuleMap, Source, StateDict, block_layers, conv_norm, squeeze_excite,
+    SOURCES,
+    ModuleMap,
+    Source,
+    StateDict,
+    block_layers,
+    conv_norm,
+    squeeze_excite,
 )
 from search_spaces.resolve import ResolvedNet
 
@@ -85,6 +91,7 @@ def module_map(spec: ResolvedNet, state_dict: StateDict) -> ModuleMap:
 
 SOURCES.register("timm_efficientnet", Source(
     library="timm",
-    models=("tf_efficientnet", "efficientnet", "mnasnet", "semnasnet", "spnasnet", "mobilenetv2", "tinynet"),
+    models=("tf_efficientnet", "efficientnet", "mnasnet", "semnasnet", "spnasnet", "mobilenetv2", "tinynet",
+            "mobilenetv1"),
     module_map=module_map,
 ))

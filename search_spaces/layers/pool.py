@@ -58,24 +58,36 @@ class PoolSpec:
         stride: Stride.
         padding: ``symmetric``, ``same`` or ``valid``. Symmetric average pooling does not
             count the padding (TF "SAME" pooling at stride 1, timm's ``count_include_pad=False``).
+        ceil_mode: Round the output size up, so a last partial window still yields an
+            output (Caffe's pooling, kept by torchvision's SqueezeNet); ``symmetric`` or
+            ``valid`` padding only.
     """
 
     kind: str
     kernel: int
     stride: int = 1
     padding: str = "symmetric"
+    ceil_mode: bool = False
 
     def build(self) -> nn.Module:
         if self.padding == "same" and self.stride > 1:
             return PoolSame(self.kind, self.kernel, self.stride)
         pad = 0 if self.padding == "valid" else (self.kernel - 1) // 2
         if self.kind == "max":
-            return nn.MaxPool2d(self.kernel, self.stride, pad)
-        return nn.AvgPool2d(self.kernel, self.stride, pad, count_include_pad=False)
+            return nn.MaxPool2d(self.kernel, self.stride, pad, ceil_mode=self.ceil_mode)
+        return nn.AvgPool2d(self.kernel, self.stride, pad, ceil_mode=self.ceil_mode, count_include_pad=False)
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
+        if self.ceil_mode:
+            return Cost(), (self._ceil_out(size[0]), self._ceil_out(size[1]))
         return Cost(), (conv_out_size(size[0], self.kernel, self.stride, self.padding),
                         conv_out_size(size[1], self.kernel, self.stride, self.padding))
+
+    def _ceil_out(self, size: int) -> int:
+        """PyTorch's ``ceil_mode`` output length: round up, but no window may start in the right padding."""
+        pad = 0 if self.padding == "valid" else (self.kernel - 1) // 2
+        out = -(-(size + 2 * pad - self.kernel) // self.stride) + 1
+        return out - 1 if (out - 1) * self.stride >= size + pad else out
 
 
 class FactorizedReduce(nn.Module):

@@ -38,17 +38,30 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from collections.abc import Mapping
 from typing import Any
 
 from search_spaces.genome import Head, Network, Quirks, Stage, Stem
 from search_spaces.spaces.base import (
-    Categorical, Distribution, FloatRange, InfeasibleError, IntRange, SearchSpace, as_rng, params_digest,
+    Categorical,
+    Distribution,
+    FloatRange,
+    InfeasibleError,
+    IntRange,
+    SearchSpace,
+    as_rng,
+    params_digest,
 )
 
 __all__ = [
-    "RegNetSpace", "adjust_widths_groups", "decode_regnet", "regnet_exponents", "regnet_network", "regnet_stages",
+    "RegNetSpace",
+    "adjust_widths_groups",
+    "anynet_stages",
+    "decode_regnet",
+    "regnet_exponents",
+    "regnet_network",
+    "regnet_stages",
     "regnet_widths",
 ]
 
@@ -128,6 +141,37 @@ def regnet_stages(d: int, w0: float, wa: float, wm: float, g: int, b: float, se:
     widths, groups = adjust_widths_groups(widths, b, g)
     return tuple(Stage("bottleneck", depth=n, channels=w, stride=2, kernel=3, group_width=gw, bottleneck=b, se=se)
                  for w, n, gw in zip(widths, depths, groups))
+
+
+def anynet_stages(block: str, depths: Sequence[int], widths: Sequence[int], strides: Sequence[int], *,
+                  bottleneck: float = 1.0, group_widths: Sequence[int] | None = None,
+                  se: float = 0.0) -> tuple[Stage, ...]:
+    """An AnyNet body given stage by stage, with no rule tying the stages together.
+
+    The AnyNet design space (paper sec. 3.1, fig. 3; pycls ``anynet.py``) leaves each stage's
+    depth ``d_i``, width ``w_i``, bottleneck ratio ``b_i`` and group width ``g_i`` free; RegNet
+    (:func:`regnet_stages`) is the subset whose stages follow eq. 2-4. ResNet and ResNeXt are
+    AnyNet points (He et al. 2016; Xie et al. 2017): pycls's ``R-50-1x64d`` / ``X-101-32x8d``
+    configs are AnyNet with its ``res_stem_in`` stem (7x7 conv + max pool) and strides
+    ``1, 2, 2, 2``; the zoo (:mod:`search_spaces.zoo.resnet`) writes them with this function
+    and the same ``bottleneck`` block RegNet uses (``basic`` for ResNet-18/34, pycls's
+    ``res_basic_block``).
+
+    Args:
+        block: Registered residual block type (``bottleneck``, ``basic``, ``preact_bottleneck``).
+        depths: Blocks per stage.
+        widths: Output width per stage.
+        strides: Stride of each stage's first block.
+        bottleneck: Bottleneck ratio ``b`` (middle width ``w / b``) of every stage.
+        group_widths: Group width per stage; ``None`` (or 0) for ungrouped convs.
+        se: SE ratio of every block (0 = none).
+    """
+    groups = tuple(group_widths) if group_widths is not None else (0,) * len(depths)
+    if not len(depths) == len(widths) == len(strides) == len(groups):
+        raise ValueError(f"AnyNet needs one depth, width, stride and group width per stage; got {len(depths)}, "
+                         f"{len(widths)}, {len(strides)} and {len(groups)}")
+    return tuple(Stage(block, depth=d, channels=w, stride=s, kernel=3, group_width=g, bottleneck=bottleneck, se=se)
+                 for d, w, s, g in zip(depths, widths, strides, groups))
 
 
 def regnet_network(name: str, d: int, w0: float, wa: float, wm: float, g: int, b: float, se: float, *,

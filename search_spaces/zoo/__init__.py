@@ -63,5 +63,18 @@ def entry(name: str) -> ZooEntry:
 
 
 from search_spaces.zoo import (  # noqa: E402,F401  (registration)
-    efficientnet, efficientnetv2, mnasnet, mobilenet, nasnet, regnet,
+    convnext,
+    densenet,
+    efficientnet,
+    efficientnetv2,
+    inception,
+    mnasnet,
+    mobilenet,
+    mobilenet_v1,
+    nasnet,
+    regnet,
+    resnet,
+    shufflenet,
+    squeezenet,
+    van,
 )
