@@ -10,9 +10,13 @@ Usage::
     model = load_reference(build(genome), timm_model.state_dict(), source)
 
 Sources by name (one module each): ``timm_efficientnet`` (timm's ``EfficientNet`` class:
-``tf_efficientnet_b*``, ``tf_efficientnetv2_*``, ``mnasnet_*``), ``timm_nasnet``
-(``nasnetalarge``, ``pnasnet5large``) and ``torchvision_mobilenet``
-(``mobilenet_v2``, ``mobilenet_v3_large``, ``mobilenet_v3_small``). The mapping is derived
+``tf_efficientnet_b*``, ``tf_efficientnetv2_*``, ``mnasnet_*``, ``mobilenetv1_*``),
+``timm_nasnet`` (``nasnetalarge``, ``pnasnet5large``), ``torchvision_mobilenet``
+(``mobilenet_v2``, ``mobilenet_v3_large``, ``mobilenet_v3_small``), ``torchvision_resnet``
+(``resnet*``, ``resnext*``) and ``timm_resnet`` (``seresnet*``, ``seresnext*``; both in
+``torchvision_resnet.py``), ``torchvision_densenet`` (``densenet*``) and
+``torchvision_convnext`` (``convnext_*``). timm's ``resnetv2_*`` has no source yet: its
+classifier is a 1x1 conv whose weight shape differs from our linear layer's. The mapping is derived
 from the resolved spec's block kinds and layer names, never from parameter order, and is
 strict: missing, unused or unmatched keys and shape differences raise ``UserInputError``.
 """
