@@ -8,6 +8,7 @@ second. One test per path that needs it trains on real Fashion-MNIST for a few s
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -211,6 +212,15 @@ class Repeat(Strategy):
         for _ in range(3):
             driver.evaluate(params)
         driver.evaluate(driver.space.sample_params(1))
+
+
+def test_genome_keys_survive_new_defaulted_fields_in_the_vocabulary() -> None:
+    # Pinned: a study's duplicate cache and resume check key on these; adding a genome field with a
+    # default (each new block family does) must not change them.
+    assert genome_key(ss.zoo.get("efficientnet_b0")) == "993f158502fd1780"
+    assert genome_key(ss.zoo.get("resnet50")) == "e55ea299b688a231"
+    renamed = dataclasses.replace(ss.zoo.get("efficientnet_b0"), name="other")
+    assert genome_key(renamed) == "993f158502fd1780"
 
 
 def test_a_genome_seen_before_is_not_evaluated_again() -> None:

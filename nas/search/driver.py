@@ -28,6 +28,7 @@ it first again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -43,7 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
 from nas.strategies.base import Outcome, StopSearch, Strategy
-from search_spaces.codec import to_dict, to_yaml
+from search_spaces.codec import to_yaml
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
@@ -55,10 +56,32 @@ _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 
 
 def genome_key(genome: Network) -> str:
-    """A digest of the genome's architecture (its name left out: two names, one network, one key)."""
-    data = to_dict(genome)
+    """A digest of the genome's architecture (its name left out: two names, one network, one key).
+
+    Fields at their default value are left out too, so adding a field with a default to the
+    genome vocabulary (as each new block family does) leaves every existing key, and so a
+    resumed study's duplicate cache and settings check, unchanged.
+    """
+    data = _without_defaults(genome)
     data.pop("name", None)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _without_defaults(value: Any) -> Any:
+    """Plain data of a genome part, dataclass fields equal to their defaults omitted (recursively)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.default is not dataclasses.MISSING and v == f.default:
+                continue
+            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
+                continue
+            out[f.name] = _without_defaults(v)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [_without_defaults(v) for v in value]
+    return value
 
 
 def flat_metrics(metrics: Metrics) -> dict[str, float]:
