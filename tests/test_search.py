@@ -223,6 +223,13 @@ def test_genome_keys_survive_new_defaulted_fields_in_the_vocabulary() -> None:
     assert genome_key(renamed) == "993f158502fd1780"
 
 
+def test_depth_multipliers_that_round_to_the_same_layers_are_one_network() -> None:
+    b0 = ss.zoo.get("efficientnet_b0")
+    a, b = dataclasses.replace(b0, depth_mult=1.1), dataclasses.replace(b0, depth_mult=1.15)
+    assert ss.cost(a) == ss.cost(b) and genome_key(a) == genome_key(b)
+    assert genome_key(dataclasses.replace(b0, depth_mult=1.4)) != genome_key(a)
+
+
 def test_a_genome_seen_before_is_not_evaluated_again() -> None:
     space = ss.spaces.get("mbconv")
     study = optuna.create_study(direction="maximize")

@@ -44,6 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
 from nas.strategies.base import Outcome, StopSearch, Strategy
+from scaling.rounding import round_repeats
 from search_spaces.codec import to_yaml
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -60,9 +61,14 @@ def genome_key(genome: Network) -> str:
 
     Fields at their default value are left out too, so adding a field with a default to the
     genome vocabulary (as each new block family does) leaves every existing key, and so a
-    resumed study's duplicate cache and settings check, unchanged.
+    resumed study's duplicate cache and settings check, unchanged. The depth multiplier is
+    folded into the stage depths first (``ceil`` or ``round``, as resolving does), so two
+    depth multipliers that round to the same layer counts (compound scaling's alpha 1.1 and
+    1.2 on short stages) are one network and one key.
     """
-    data = _without_defaults(genome)
+    depths = tuple(dataclasses.replace(s, depth=round_repeats(s.depth, genome.depth_mult, genome.quirks.depth_rounding))
+                   for s in genome.stages)
+    data = _without_defaults(dataclasses.replace(genome, stages=depths, depth_mult=1.0))
     data.pop("name", None)
     return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
