@@ -13,6 +13,8 @@ Every single-objective reward here is accuracy times a product of MnasNet-style 
   millions (any unit gives the same ranking: it only scales the reward).
 - ``pareto``: multi-objective, accuracy up and MACs (and latency, when a latency target
   is given) down; the strategy returns the Pareto front.
+- ``flops-hard``: the same with MnasNet's hard constraint (``w = 0`` within the budget,
+  ``-1`` above): the most accurate network within the MACs budget, size otherwise free.
 - ``zero-cost``: the ``flops`` form with NASWOT's training-free score in place of accuracy
   (Mellor et al. 2021, "Neural Architecture Search without Training": log-determinant of
   the activation-pattern kernel, larger is better), for quick searches and scaling grids
@@ -156,6 +158,17 @@ class FlopsReward(Reward):
         return metrics["accuracy"] * (metrics["macs"] / targets.macs) ** SOFT_W
 
 
+class FlopsHardReward(FlopsReward):
+    """``ACC * (FLOPS / T) ** w`` with MnasNet's hard constraint: ``w = 0`` within ``T``, ``-1`` above."""
+
+    name = "flops-hard"
+    summary = "accuracy within --budget MACs, ACC*(MACs/T)^-1 above it (MnasNet's hard constraint on MACs)"
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        assert targets.macs is not None
+        return metrics["accuracy"] * constraint_factor(metrics["macs"], targets.macs)
+
+
 class ZeroCostReward(Reward):
     """``NASWOT * (FLOPS / T) ** w``, ``w = -0.07``: EfficientNet's form on a training-free score."""
 
@@ -224,7 +237,7 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
 
 
 REWARDS: Registry[type[Reward]] = Registry("reward")
-for _cls in (MnasSoft, MnasHard, FlopsReward, V2Reward, ParetoReward, ZeroCostReward):
+for _cls in (MnasSoft, MnasHard, FlopsReward, FlopsHardReward, V2Reward, ParetoReward, ZeroCostReward):
     REWARDS.register(_cls.name, _cls)
 
 

@@ -82,6 +82,12 @@ def test_v2_reward_is_training_aware_and_keeps_the_macs_budget_hard() -> None:
     assert r.required(Targets(macs=1.0)) == ("accuracy", "train_step_ratio", "params", "macs")
 
 
+def test_flops_hard_reward_is_accuracy_within_the_budget_and_divides_above() -> None:
+    r = rewards.get("flops-hard")
+    assert r.score({"accuracy": 0.8, "macs": 1e8}, Targets(macs=4e8))[0] == pytest.approx(0.8)
+    assert r.score({"accuracy": 0.8, "macs": 8e8}, Targets(macs=4e8))[0] == pytest.approx(0.4)
+
+
 def test_zero_cost_reward_is_the_flops_form_on_the_naswot_score() -> None:
     r = rewards.get("zero-cost")
     assert r.required(Targets(macs=4e8)) == ("zc_naswot", "macs")
@@ -94,7 +100,7 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points() -> None:
 
 
 def test_every_reward_and_strategy_is_registered_with_a_summary() -> None:
-    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "v2", "pareto", "zero-cost"}
+    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "flops-hard", "v2", "pareto", "zero-cost"}
     assert {"tpe", "nsga2", "random", "gp", "cmaes", "evolution", "rl", "nni-tpe", "nni-random", "grid"} <= set(
         strategies.names())
     assert all(strategies.summary(n) for n in strategies.names())
