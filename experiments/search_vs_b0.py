@@ -45,6 +45,8 @@ def _search(args: argparse.Namespace) -> Path:
                "--trials", str(args.trials), "--seed", str(args.seed), "--out", str(out)]
     for pair in args.search_set:
         command += ["--set", pair]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     if (out / "study.db").exists():
         command.append("--resume")  # continue (or just re-read) the same study
     code = search(command)
@@ -135,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--val-size", type=int, default=2000)
     parser.add_argument("--resolution", type=int, default=28)
     parser.add_argument("--latency-repeats", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for training")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the search and the training")
     parser.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE",
                         help="evaluator knob for the search's proxy (see python -m nas.search --help)")
     parser.add_argument("--plot", type=Path)
