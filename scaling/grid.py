@@ -190,7 +190,8 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
                               directions, quiet=settings.quiet)
     driver.on_trial = progress.on_trial
     try:
-        driver.run()
+        with driver.interrupts.installed():
+            driver.run()
     finally:
         progress.close()
         summary = SearchSummary("compound", strategy.name, settings.reward, reward.objective_names(targets),

@@ -378,3 +378,20 @@ def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
     assert 6 <= len(trials) <= 7  # a worker may start one trial while the other finishes the last
     assert {t.user_attrs["worker"] for t in trials} == {0, 1}
     assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == len(trials)
+
+
+def test_ctrl_c_is_deferred_outside_evaluations_and_immediate_inside() -> None:
+    from nas.search.interrupts import Interrupts
+
+    interrupts = Interrupts()
+    before = signal.getsignal(signal.SIGINT)
+    with interrupts.installed():
+        os.kill(os.getpid(), signal.SIGINT)  # during bookkeeping (a storage write): only noted
+        time.sleep(0.01)
+        assert interrupts.pending
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.check()  # raised where the driver asks, with nothing in flight
+        with pytest.raises(KeyboardInterrupt), interrupts.immediate():
+            os.kill(os.getpid(), signal.SIGINT)  # during an evaluation: at once
+            time.sleep(1)
+    assert signal.getsignal(signal.SIGINT) is before

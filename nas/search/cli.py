@@ -236,7 +236,8 @@ def _main(argv: Sequence[str] | None) -> int:
     interrupted = False
     start = time.monotonic()
     try:
-        driver.run()
+        with driver.interrupts.installed():
+            driver.run()
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -43,6 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
+from nas.search.interrupts import Interrupts
 from nas.strategies.base import Outcome, StopSearch, Strategy
 from scaling.rounding import round_repeats
 from search_spaces.codec import to_yaml
@@ -169,6 +170,8 @@ class SearchDriver:
         # Optuna samplers propose on this in-memory copy (see the module docstring); made on first use.
         self._mirror: optuna.Study | None = None
         self._mirrored: set[int] = set()
+        #: Ctrl-C policy: deferred outside evaluations once the caller installs it (``with driver.interrupts.installed()``).
+        self.interrupts = Interrupts()
         self._load_history()
 
     # ------------------------------------------------------------------ state of the study
@@ -200,6 +203,7 @@ class SearchDriver:
 
     def _check_continue(self) -> list[FrozenTrial] | None:
         """Raise :class:`StopSearch` if the search is over; when shared, the study's trials as just read."""
+        self.interrupts.check()  # a Ctrl-C that arrived during bookkeeping stops here, with no write in flight
         trials = None
         if self.shared:  # other workers add trials: count (and later mirror) them afresh, one read
             trials = self.study.get_trials(deepcopy=False)
@@ -317,7 +321,8 @@ class SearchDriver:
         if trial is not None:  # intermediate values reach the study's pruner
             c = self.context
             ctx = optuna_context(trial, device=c.device, seed=c.seed, data=c.data, budget=c.budget, threads=c.threads)
-        metrics = evaluate(genome, self.evaluators, ctx)
+        with self.interrupts.immediate():
+            metrics = evaluate(genome, self.evaluators, ctx)
         attrs["metrics"] = flat = flat_metrics(metrics)
         if metrics.failed:
             attrs["reason"] = metrics.reason
