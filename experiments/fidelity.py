@@ -180,10 +180,7 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report", action="store_true", help="print correlations instead of running")
     parser.add_argument("--plot", type=Path, help="with --report: write a scatter plot PNG here")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 2
+    args = parser.parse_args(argv)
     if args.genomes < 3 or args.workers < 1 or args.threads < 1:
         raise UserInputError("--genomes must be >= 3 and --workers, --threads >= 1")
     (report if args.report else study)(args)

@@ -84,10 +84,7 @@ def _text(name: str, metrics: evaluators.Metrics) -> str:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 2
+    args = _parser().parse_args(argv)
     chosen = evaluators.parse(args.evaluator)
     genome, _, _ = load_genome(args.model)
     if args.threads is not None and args.threads < 1:

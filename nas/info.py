@@ -249,10 +249,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:  # --help (0) or a usage error (2); argparse has printed it
-        return stop.code if isinstance(stop.code, int) else 2
+    args = _parser().parse_args(argv)
     reports = []  # all arguments are checked before anything is printed
     for arg in args.models:
         genome, source, reference = load_genome(arg)

@@ -148,6 +148,8 @@ class FlopsReward(Reward):
     summary = "EfficientNet ACC*(MACs/T)^-0.07 with T = --budget (Tan & Le 2019, sec. 4)"
     needs = ("accuracy", "macs")
     scored = ("macs",)
+    #: The metric the MACs factor multiplies (accuracy; a training-free score for ``zero-cost``).
+    quality: ClassVar[str] = "accuracy"
 
     def check(self, targets: Targets) -> None:
         if targets.macs is None:
@@ -155,7 +157,7 @@ class FlopsReward(Reward):
 
     def base(self, metrics: dict[str, float], targets: Targets) -> float:
         assert targets.macs is not None
-        return metrics["accuracy"] * (metrics["macs"] / targets.macs) ** SOFT_W
+        return metrics[self.quality] * (metrics["macs"] / targets.macs) ** SOFT_W
 
 
 class FlopsHardReward(FlopsReward):
@@ -166,24 +168,16 @@ class FlopsHardReward(FlopsReward):
 
     def base(self, metrics: dict[str, float], targets: Targets) -> float:
         assert targets.macs is not None
-        return metrics["accuracy"] * constraint_factor(metrics["macs"], targets.macs)
+        return metrics[self.quality] * constraint_factor(metrics["macs"], targets.macs)
 
 
-class ZeroCostReward(Reward):
+class ZeroCostReward(FlopsReward):
     """``NASWOT * (FLOPS / T) ** w``, ``w = -0.07``: EfficientNet's form on a training-free score."""
 
     name = "zero-cost"
     summary = "NASWOT score*(MACs/T)^-0.07 (Mellor et al. 2021), training-free; use with --evaluator zero-cost"
     needs = ("zc_naswot", "macs")
-    scored = ("macs",)
-
-    def check(self, targets: Targets) -> None:
-        if targets.macs is None:
-            raise UserInputError(f"reward {self.name!r} needs a MACs target: give --budget")
-
-    def base(self, metrics: dict[str, float], targets: Targets) -> float:
-        assert targets.macs is not None
-        return metrics["zc_naswot"] * (metrics["macs"] / targets.macs) ** SOFT_W
+    quality = "zc_naswot"
 
 
 class V2Reward(Reward):

@@ -18,7 +18,6 @@ table's, so the two recipes can be compared.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 from collections.abc import Sequence
@@ -28,8 +27,8 @@ from typing import Any
 from nas.cli import run
 from nas.evaluate import parse_settings
 from nas.search.study import _safe
-from scaling.compound import PAPER, PHIS, compound, official, official_row
-from scaling.family import Member, load_base, write_family
+from scaling.compound import PAPER, PHIS, Coefficients, compound, official, official_row
+from scaling.family import Member, is_zoo_model, load_base, write_family
 from scaling.grid import GridSettings, feasible_triples, grid_search
 from search_spaces import cost, zoo
 from search_spaces.errors import UserInputError
@@ -102,12 +101,6 @@ def _grid_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _is_b0(genome: Network) -> bool:
-    """Whether ``genome`` is EfficientNet-B0 (under any name), the base the paper's family grew from."""
-    b0 = zoo.get("efficientnet_b0")
-    return dataclasses.replace(genome, name=b0.name) == b0
-
-
 def _member_name(base: Network, phi: int, official_mode: bool) -> str:
     if phi == 0:
         return base.name
@@ -126,10 +119,7 @@ def _reference_columns(phi: int) -> dict[str, Any]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 2
+    args = _parser().parse_args(argv)
     base, source, base_meta = load_base(args.base)
     phis = parse_phis(args.phi)
     given = [n for n in ("alpha", "beta", "gamma") if getattr(args, n) is not None]
@@ -168,8 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
                      f"{result.value:.4f} (trial {result.trial}) of {len(triples)} feasible triples; grid study "
                      f"in {settings.out}")
     else:
-        # A bad coefficient is reported before anything is written.
-        compound(base, 1, alpha, beta, gamma)
+        Coefficients(alpha, beta, gamma)  # a bad coefficient is reported before anything is written
     members = _members(base, source, phis, args, (alpha, beta, gamma), grid_meta)
     if args.official:
         title = f"{base.name}: official EfficientNet table (width, depth, resolution, dropout)"
@@ -187,7 +176,7 @@ def _main(argv: Sequence[str] | None) -> int:
 def _members(base: Network, source: str, phis: list[int], args: argparse.Namespace,
              coefficients: tuple[float, float, float], grid_meta: dict[str, Any]) -> list[Member]:
     alpha, beta, gamma = coefficients
-    b0 = _is_b0(base)
+    b0 = is_zoo_model(base, "efficientnet_b0")
     base_macs = cost(base).macs
     members = []
     for phi in phis:

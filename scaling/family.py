@@ -16,6 +16,7 @@ All writes are atomic.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
 from search_spaces.genome import Network
 
-__all__ = ["Member", "load_base", "write_family"]
+__all__ = ["Member", "is_zoo_model", "load_base", "write_family"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ def load_base(arg: str) -> tuple[Network, str, dict[str, Any]]:
         meta = ss.codec.load_with_meta(arg)[1]
         source = str(arg)
     return genome, source, meta
+
+
+def is_zoo_model(genome: Network, name: str) -> bool:
+    """Whether ``genome`` is zoo model ``name`` under any name (a found.yaml or a renamed copy counts)."""
+    reference = ss.zoo.get(name)
+    return dataclasses.replace(genome, name=reference.name) == reference
 
 
 def _rows(members: Sequence[Member]) -> tuple[list[str], list[list[Any]]]:

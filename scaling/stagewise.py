@@ -30,15 +30,16 @@ Running this module is the CLI: ``python -m scaling.stagewise --base FILE_OR_NAM
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
+from scaling.compound import positive
+from scaling.family import is_zoo_model
+from scaling.rounding import round_repeats, round_resolution
 from search_spaces import zoo
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
-from scaling.rounding import round_repeats, round_resolution
 
-__all__ = ["OFFICIAL", "V2_RULE", "StagewiseRule", "depth_multipliers", "is_v2_s", "official", "stagewise"]
+__all__ = ["OFFICIAL", "V2_RULE", "StagewiseRule", "depth_multipliers", "official", "stagewise"]
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,7 @@ class StagewiseRule:
 
     def __post_init__(self) -> None:
         for name in ("beta", "depth_first", "depth_last", "gamma"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise UserInputError(f"--{name.replace('_', '-')} must be a positive number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, positive(getattr(self, name), f"--{name.replace('_', '-')}"))
         if isinstance(self.max_resolution, bool) or not isinstance(self.max_resolution, int) or self.max_resolution < 1:
             raise UserInputError(f"--max-resolution must be a positive integer, got {self.max_resolution!r}")
 
@@ -106,12 +104,6 @@ def stagewise(genome: Network, phi: float, rule: StagewiseRule = V2_RULE, *, nam
                    width_mult=genome.width_mult * rule.beta ** phi, resolution=resolution)
 
 
-def is_v2_s(genome: Network) -> bool:
-    """Whether ``genome`` is EfficientNetV2-S (under any name), the base of the official M and L."""
-    s = zoo.get("efficientnetv2_s")
-    return replace(genome, name=s.name) == s
-
-
 def official(genome: Network, member: str) -> Network:
     """The official ``member`` (``efficientnetv2_m`` or ``_l``) of ``genome``'s family; ``genome`` must be V2-S.
 
@@ -120,7 +112,7 @@ def official(genome: Network, member: str) -> Network:
     """
     if member not in OFFICIAL:
         raise UserInputError(f"official member must be one of {', '.join(OFFICIAL)}, got {member!r}")
-    if not is_v2_s(genome):
+    if not is_zoo_model(genome, "efficientnetv2_s"):
         raise UserInputError(f"--official: the official tables define EfficientNetV2-M and -L from "
                              f"efficientnetv2_s only, and base {genome.name!r} is not it (drop --official to "
                              f"apply the stage-wise rule)")

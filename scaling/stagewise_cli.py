@@ -17,8 +17,8 @@ from typing import Any
 
 from nas.cli import run
 from scaling.compound_cli import parse_phis
-from scaling.family import Member, load_base, write_family
-from scaling.stagewise import OFFICIAL, V2_RULE, StagewiseRule, is_v2_s, official, stagewise
+from scaling.family import Member, is_zoo_model, load_base, write_family
+from scaling.stagewise import OFFICIAL, V2_RULE, StagewiseRule, official, stagewise
 from search_spaces import cost, zoo
 
 __all__ = ["main"]
@@ -53,10 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 2
+    args = _parser().parse_args(argv)
     base, source, base_meta = load_base(args.base)
     rule = StagewiseRule(args.beta, args.depth_first, args.depth_last, args.gamma, args.max_resolution)
     if args.official:
@@ -65,7 +62,7 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         phis = parse_phis(args.phi, RULE_PHIS, "the base and up to 7 steps")
     by_phi = {phi: name for name, phi in OFFICIAL.items()}
-    v2_s = is_v2_s(base)
+    v2_s = is_zoo_model(base, "efficientnetv2_s")
     base_macs = cost(base).macs
     members = []
     for phi in phis:

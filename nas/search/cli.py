@@ -170,10 +170,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else 2
+    args = _parser().parse_args(argv)
     argv = list(sys.argv[1:] if argv is None else argv)
     space = spaces.get(args.space)
     strategy = strategies.get(args.strategy)
