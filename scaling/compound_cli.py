@@ -26,7 +26,7 @@ from typing import Any
 
 from nas.cli import run
 from nas.evaluate import parse_settings
-from nas.search.study import _safe
+from nas.search.study import safe_url
 from scaling.compound import PAPER, PHIS, Coefficients, compound, official, official_row
 from scaling.family import Member, is_zoo_model, load_base, write_family
 from scaling.grid import GridSettings, feasible_triples, grid_search
@@ -152,7 +152,7 @@ def _main(argv: Sequence[str] | None) -> int:
                   file=sys.stderr)
         result = grid_search(base, triples, settings)
         alpha, beta, gamma = result.best.alpha, result.best.beta, result.best.gamma
-        grid_meta = {"study": result.study, "storage": _safe(settings.storage or str(settings.out / "study.db")),
+        grid_meta = {"study": result.study, "storage": safe_url(settings.storage or str(settings.out / "study.db")),
                      "trial": result.trial, "reward": args.reward, "value": result.value, "triples": len(triples)}
         notes.append(f"alpha, beta, gamma = {alpha:g}, {beta:g}, {gamma:g}: best {args.reward} reward "
                      f"{result.value:.4f} (trial {result.trial}) of {len(triples)} feasible triples; grid study "

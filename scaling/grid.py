@@ -29,11 +29,11 @@ from typing import Any, ClassVar
 import optuna
 
 from nas import evaluators, rewards
-from nas.search.cli import SEARCH_BUDGET, _evaluator_names
+from nas.search.cli import HEARTBEAT_S, SEARCH_BUDGET, _evaluator_names
 from nas.search.driver import SearchDriver, check_required, genome_key
 from nas.search.outputs import SearchSummary, write_outputs
 from nas.search.progress import SearchProgress
-from nas.search.study import open_study
+from nas.search.study import open_study, safe_url
 from nas.strategies.base import Driver, Strategy
 from scaling.compound import PAPER, Coefficients, compound, flops_factor
 from search_spaces import cost
@@ -102,17 +102,21 @@ class CoefficientSpace(SearchSpace):
 
 
 class FeasibleGrid(Strategy):
-    """Proposes every feasible triple once, closest to the target first; a resumed study skips those it holds."""
+    """Proposes every feasible triple once, closest to the target first.
+
+    A triple the study already holds (a resumed study) or another worker is evaluating
+    (workers on other machines joined the study) is skipped.
+    """
 
     name: ClassVar[str] = "grid"
     summary: ClassVar[str] = "every feasible (alpha, beta, gamma) once"
 
     def run(self, driver: Driver) -> None:
         assert isinstance(driver.space, CoefficientSpace)
-        done = {tuple(float(o.params[k]) for k in ("alpha", "beta", "gamma")) for o in driver.history()}
         for t in driver.space.triples:
-            if (t.alpha, t.beta, t.gamma) not in done:
-                driver.evaluate({"alpha": t.alpha, "beta": t.beta, "gamma": t.gamma})
+            params = {"alpha": t.alpha, "beta": t.beta, "gamma": t.gamma}
+            if not driver.taken(params):
+                driver.evaluate(params)
 
 
 @dataclass
@@ -182,7 +186,8 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
               "evaluators": names, "budget": knobs,
               "triples": [[t.alpha, t.beta, t.gamma] for t in triples]}
     study = open_study(url, study_name, directions, strategy.sampler(space, settings.seed, directions), config,
-                       resume=settings.resume, out=settings.out, pruner=optuna.pruners.NopPruner())
+                       resume=settings.resume, out=settings.out, pruner=optuna.pruners.NopPruner(),
+                       join=settings.storage is not None, heartbeat=HEARTBEAT_S)
     context = evaluators.RunContext(device=settings.device, seed=settings.seed, data=settings.data, budget=knobs,
                                     threads=settings.threads)
     driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, len(triples))
@@ -195,7 +200,7 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
     finally:
         progress.close()
         summary = SearchSummary("compound", strategy.name, settings.reward, reward.objective_names(targets),
-                                directions, settings.seed, {"macs": targets.macs}, study_name, url, tuple(names),
+                                directions, settings.seed, {"macs": targets.macs}, study_name, safe_url(url), tuple(names),
                                 knobs)
         best = write_outputs(study, settings.out, summary, {}, plots=settings.plots)
     if best is None:

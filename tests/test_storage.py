@@ -58,3 +58,56 @@ def test_attributes_of_an_existing_trial_are_still_overwritten(tmp_path: Path) -
     trial.set_user_attr("note", "second")
     study.tell(trial, 1.0)
     assert study.trials[0].user_attrs == {"note": "second"}
+
+
+# ---------------------------------------------------------------------- storages a search can use
+
+
+def _stores(tmp_path: Path) -> dict[str, optuna.storages.BaseStorage]:
+    from nas.search.study import storage
+
+    return {"sqlite": storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat=1),
+            "journal": storage(f"journal:{tmp_path / 's.log'}", heartbeat=1)}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_finished_trial_gets_its_results_and_state_in_one_write(tmp_path: Path, kind: str) -> None:
+    store = _stores(tmp_path)[kind]
+    study = optuna.create_study(storage=store, study_name="s")
+    running = create_trial(state=TrialState.RUNNING, params={"op": "fused"},
+                           distributions={"op": DISTRIBUTIONS["op"]}, user_attrs={"genome": "g"})
+    trial_id = store.create_new_trial(study._study_id, template_trial=running)
+    store.finish_trial(trial_id, TrialState.COMPLETE, [0.5], {"metrics": {"accuracy": 0.5}, "reward": [0.5]})
+    trial = study.trials[0]
+    assert (trial.state, trial.values, trial.params) == (TrialState.COMPLETE, [0.5], {"op": "fused"})
+    assert trial.user_attrs == {"genome": "g", "metrics": {"accuracy": 0.5}, "reward": [0.5]}
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # e.g. failed as stale by another worker
+        store.finish_trial(trial_id, TrialState.COMPLETE, [0.7], {"reward": [0.7]})
+    assert study.trials[0].values == [0.5]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_running_trial_without_heartbeats_goes_stale_after_the_grace_period(tmp_path: Path, kind: str) -> None:
+    import time
+
+    store = _stores(tmp_path)[kind]
+    study = optuna.create_study(storage=store, study_name="s")
+    running = create_trial(state=TrialState.RUNNING, params={}, distributions={})
+    dead = store.create_new_trial(study._study_id, template_trial=running)  # its first heartbeat comes with it
+    alive = store.create_new_trial(study._study_id, template_trial=running)
+    assert store._get_stale_trial_ids(study._study_id) == []
+    for _ in range(4):
+        time.sleep(0.9)
+        store.record_heartbeat(alive)
+    assert store._get_stale_trial_ids(study._study_id) == [dead]  # grace: twice the 1 s interval
+
+
+def test_a_half_written_last_line_of_a_journal_file_is_ignored_by_readers(tmp_path: Path) -> None:
+    from nas.search.study import storage
+
+    url = f"journal:{tmp_path / 's.log'}"
+    study = optuna.create_study(storage=storage(url), study_name="s")
+    study.add_trial(_trial(1))
+    with (tmp_path / "s.log").open("a") as log:
+        log.write('{"op_code": 5, "worker_id": "x", "trial_id": 0, "user_')  # SIGKILL mid-line
+    assert len(optuna.load_study(study_name="s", storage=storage(url)).trials) == 1

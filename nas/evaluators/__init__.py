@@ -2,7 +2,8 @@
 
 Registered: ``cost`` (params/MACs), ``train`` (proxy training on real data), ``zero-cost``
 (training-free proxies), ``latency`` (measured), ``latency-lut`` (predicted from a per-block
-table), ``train-step`` (training step time). Each module registers itself on import.
+table), ``train-step`` (training step time), ``synthetic`` (a made-up accuracy at a fixed
+cost: dry runs and benchmarks of a search set-up). Each module registers itself on import.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ EVALUATORS.register("zero-cost", lazy("nas.evaluators.zero_cost", "ZeroCostEvalu
 EVALUATORS.register("latency", lazy("nas.evaluators.latency", "LatencyEvaluator"))
 EVALUATORS.register("latency-lut", lazy("nas.evaluators.latency", "LatencyLUTEvaluator"))
 EVALUATORS.register("train-step", lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
+EVALUATORS.register("synthetic", lazy("nas.evaluators.synthetic", "SyntheticAccuracy"))
 
 
 def names() -> list[str]:

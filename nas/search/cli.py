@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -32,12 +31,12 @@ from nas.search.budget import macs_range, parse_macs, parse_positive
 from nas.search.driver import SearchDriver, check_required
 from nas.search.outputs import SearchSummary, write_outputs
 from nas.search.progress import SearchProgress
-from nas.search.study import open_study
+from nas.search.study import open_study, safe_url
 from search_spaces import spaces
 from search_spaces.cost import cost
 from search_spaces.errors import UserInputError
 
-__all__ = ["SEARCH_BUDGET", "main"]
+__all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "main"]
 
 PROG = "nas.search"
 
@@ -50,6 +49,9 @@ SEARCH_BUDGET: dict[str, Any] = {
     "epochs": 1, "subset": 4000, "val_size": 1000, "resolution": 28,
     "step_batch": 16, "step_resolution": 96, "step_repeats": 3, "step_warmup": 2,
 }
+
+#: Default seconds between heartbeats: a dead worker's trial is retried a minute later at most.
+HEARTBEAT_S = 30
 
 #: Which evaluator provides each metric a reward may need, when ``--evaluator`` is not given.
 _DEFAULT_PROVIDER = {"accuracy": "train", "latency_ms": "latency", "train_step_ratio": "train-step",
@@ -89,11 +91,17 @@ def _parser() -> argparse.ArgumentParser:
                                        "default: Fashion-MNIST from the Debian package dataset-fashion-mnist")
     parser.add_argument("--out", help="run directory for found.yaml, trials.csv, plots and the default study "
                                       "database (default: runs/SPACE-BUDGET)")
-    parser.add_argument("--storage", help="Optuna storage URL shared by workers (sqlite:///path.db, "
-                                          "postgresql://user@host/db); default: sqlite in --out")
+    parser.add_argument("--storage", help="Optuna storage shared by workers: sqlite:///path.db, journal:path.log "
+                                          "(many processes, one machine) or postgresql://user@host/db (many "
+                                          "machines; the password from PGPASSWORD or ~/.pgpass); default: sqlite in "
+                                          "--out. The same command on another machine with the same --storage "
+                                          "joins the study")
     parser.add_argument("--study-name", help="study name in the storage (default: SPACE-REWARD-STRATEGY)")
     parser.add_argument("--resume", action="store_true", help="continue the existing study to --trials in total")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study")
+    parser.add_argument("--heartbeat", type=int, default=HEARTBEAT_S,
+                        help="seconds between a running trial's heartbeats; a trial whose worker died is failed "
+                             "after twice this and run again")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     parser.add_argument("--threads", type=int, help="torch CPU threads per worker (default: cores / workers)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -186,7 +194,8 @@ def _main(argv: Sequence[str] | None) -> int:
         multi = [n for n in strategies.names() if strategies.get(n).multi_objective]
         raise UserInputError(f"strategy {args.strategy!r} optimises one value; reward {args.reward!r} has "
                              f"{len(directions)} objectives (use {', '.join(multi)})")
-    for name, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1)):
+    for name, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1),
+                             ("--heartbeat", args.heartbeat, 1)):
         if value < low:
             raise UserInputError(f"{name} must be at least {low}, got {value}")
     if args.threads is not None and args.threads < 1:
@@ -212,7 +221,8 @@ def _main(argv: Sequence[str] | None) -> int:
     study_name = args.study_name or f"{args.space}-{args.reward}-{args.strategy}"
     worker = args.worker_index
     study = open_study(storage_url, study_name, directions, strategy.sampler(space, args.seed + worker, directions),
-                       _config(args), resume=args.resume or worker > 0, out=out, pruner=_pruner(args.knobs))
+                       _config(args), resume=args.resume, out=out, pruner=_pruner(args.knobs),
+                       join=args.storage is not None or worker > 0, heartbeat=args.heartbeat)
     done = len(study.get_trials(deepcopy=False))
     if done and study.sampler is not None:  # a resumed sampler must not replay its first proposals
         study.sampler = strategy.sampler(space, sampler_seed(args.seed, worker, done), directions)
@@ -221,14 +231,13 @@ def _main(argv: Sequence[str] | None) -> int:
                                     threads=threads)
     objectives = reward.objective_names(targets)
     driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, args.trials, timeout,
-                          worker=worker, shared=args.workers > 1)
+                          worker=worker)
     progress = SearchProgress(args.trials, args.trials - driver.remaining(), objectives, directions,
                               quiet=args.quiet or worker > 0)
     driver.on_trial = progress.on_trial
-    if worker == 0:
-        requeued = driver.requeue_interrupted()
-        if requeued and not args.quiet:
-            print(f"{PROG}: re-running {requeued} trial(s) interrupted last time", file=sys.stderr)
+    retries = driver.pending_retries()
+    if retries and not (args.quiet or worker > 0):
+        print(f"{PROG}: re-running {retries} interrupted trial(s) first", file=sys.stderr)
     children = _spawn_workers(argv, args.workers) if worker == 0 else []
     interrupted = False
     start = time.monotonic()
@@ -240,20 +249,21 @@ def _main(argv: Sequence[str] | None) -> int:
     finally:
         progress.close()
         for child in children:
-            _wait(child, interrupted)
+            _wait(child, driver.interrupts.signum if interrupted else None)
+    code = 128 + driver.interrupts.signum if interrupted else 0
     if worker > 0:
-        return 130 if interrupted else 0
+        return code
     summary = SearchSummary(args.space, args.strategy, args.reward, objectives, directions, args.seed,
                             {k: v for k, v in (("macs", args.budget_macs), ("latency_ms", args.latency_target))
-                             if v is not None}, study_name, storage_url, tuple(args.evaluator_names), args.knobs)
+                             if v is not None}, study_name, safe_url(storage_url), tuple(args.evaluator_names),
+                            args.knobs)
     points = {name: float(cost(space.point(name)).macs) for name in space.points()}
     best = write_outputs(study, out, summary, points, plots=not args.no_plots)
     _print_result(best, out, summary, time.monotonic() - start, len(driver.history()))
     if interrupted:
-        command = " ".join([f"python -m {PROG}", *(a for a in argv if a != "--resume"), "--resume"])
+        command = safe_url(" ".join([f"python -m {PROG}", *(a for a in argv if a != "--resume"), "--resume"]))
         print(f"{PROG}: interrupted; everything finished is saved. Continue with: {command}", file=sys.stderr)
-        return 130
-    return 0
+    return code
 
 
 def _print_result(best: optuna.trial.FrozenTrial | None, out: Path, summary: SearchSummary, wall: float,
@@ -280,9 +290,10 @@ def _spawn_workers(argv: Sequence[str], workers: int) -> list[subprocess.Popen[b
             for i in range(1, workers)]
 
 
-def _wait(child: subprocess.Popen[bytes], interrupted: bool) -> None:
-    if interrupted and child.poll() is None:
-        child.send_signal(signal.SIGINT)
+def _wait(child: subprocess.Popen[bytes], signum: int | None) -> None:
+    """Wait for a worker, passing on the signal that interrupted this one."""
+    if signum is not None and child.poll() is None:
+        child.send_signal(signum)
     child.wait()
 
 

@@ -1,29 +1,44 @@
 """The search driver: records every proposal in the Optuna study, evaluates it once, scores it.
 
 :class:`SearchDriver` implements :class:`nas.strategies.base.Driver`. The study is the
-system of record: each trial holds its params, its state, and user attributes
+system of record, and the only thing workers share (on one machine or many): each trial
+holds its params, its state, and user attributes
 
 - ``genome``: the genome's YAML, ``genome_key``: a digest of it (the duplicate cache's key),
 - ``metrics``: every metric the evaluators produced (JSON), ``reward``: the reward value(s),
 - ``reason``: why a candidate failed (NaN loss, out of memory, invalid genome...),
 - ``cached_from``: the earlier trial whose result was reused for the same genome,
-- ``strategy`` and ``worker``: who proposed it.
+- ``retry_of``: the interrupted trial this one runs again,
+- ``strategy``, ``worker``, ``host`` and ``pid``: who proposed and ran it.
 
-Every trial is written once, when it has finished, in one transaction
-(``create_new_trial`` from a finished template): an ``mbconv`` genome has 42 parameters,
-and Optuna's per-parameter writes cost about 110 ms per trial on SQLite (random search,
-30 trials), more than twice the search's whole overhead budget of 50 ms. Optuna samplers
-therefore propose on an in-memory *mirror* study, made on first use, that holds the same
-finished trials (synchronised from the storage before each proposal when several workers
-share it), and the trial is then added to the storage; external strategies (NNI, the RL
-controller) propose params that are evaluated and added the same way. So workers can
-never swap each other's proposals, and a worker that dies mid-trial leaves nothing
-half-written: its proposal is simply made again.
+A trial's life, in three writes:
 
-A candidate that fails is a ``FAIL`` trial with its reason and counts toward the trial
-budget. A trial interrupted by Ctrl-C is written as ``FAIL`` *without* a reason: it does
-not count, and on resume :meth:`SearchDriver.requeue_interrupted` has the sampler propose
-it first again.
+1. **Claim.** Once proposed, the trial is created ``RUNNING`` with its params, genome and
+   first heartbeat, in one transaction. Creation is serialised per study (Optuna locks the
+   study row; SQLite and the journal file serialise every write), so a worker that reads
+   the study after creating its trial sees every trial created before it. Two rules
+   follow, decided alike by every worker from that read:
+
+   - *budget*: if the trials created before it that count already reach ``--trials``, it
+     is marked ``surplus`` (FAIL, never evaluated) and the worker waits for a free slot, so
+     the study ends with exactly ``--trials`` counted trials however many workers race;
+   - *one evaluation per genome*: if an earlier trial has the same genome, the result is
+     taken from it (``cached_from``), after waiting for it if it is still running.
+
+2. **Evaluate**, with heartbeats from a background thread.
+3. **Finish**: metrics, reward and state in one transaction.
+
+A worker killed at any moment leaves at worst a ``RUNNING`` trial that stops beating;
+any worker fails it once its heartbeat is older than the grace period, and the next
+proposal of any worker retries it (same params, ``retry_of``). Ctrl-C and SIGTERM finish
+the trial as interrupted (FAIL without a reason: not counted, retried). Before stopping, a
+worker whose budget is reached waits while other workers' trials run: one of them may die,
+and its trial must then be run again. :mod:`nas.search.view` lists the states.
+
+Optuna samplers propose on an in-memory *mirror* study holding the same finished trials
+(synchronised from the storage before each proposal): Optuna's per-parameter writes
+would cost about 110 ms per trial on SQLite, twice the search's overhead budget.
+External strategies (NNI, the RL controller) propose params that are evaluated the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +48,9 @@ import datetime
 import hashlib
 import json
 import math
+import os
+import socket
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +61,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
+from nas.search.heartbeat import StaleTrials, beating
 from nas.search.interrupts import Interrupts
+from nas.search.view import StudyView, has_result, interrupted
 from nas.strategies.base import Outcome, StopSearch, Strategy
 from scaling.rounding import round_repeats
 from search_spaces.codec import to_yaml
@@ -52,10 +72,6 @@ from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
 
 __all__ = ["SearchDriver", "TrialRecord", "flat_metrics", "genome_key", "optuna_distribution"]
-
-#: Trial states that count toward the trial budget (plus FAIL trials that carry a reason).
-_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-
 
 def genome_key(genome: Network) -> str:
     """A digest of the genome's architecture (its name left out: two names, one network, one key).
@@ -132,6 +148,10 @@ class _CandidateFailed(Exception):
     """Internal: the candidate failed; the trial becomes FAIL with this reason."""
 
 
+class _Surplus(Exception):
+    """Internal: the trial was created when the budget was already full."""
+
+
 class SearchDriver:
     """Runs one worker's share of a search on a study.
 
@@ -143,20 +163,19 @@ class SearchDriver:
         targets: The user's MACs / latency targets.
         evaluators: Run in order on every new genome.
         context: Device, seed, data and evaluator budget.
-        trials: Total trials the study should reach (earlier runs' trials count).
+        trials: Total trials the study should reach (earlier runs' and other workers' trials count).
         timeout: Seconds this worker may run (``None``: no limit).
         on_trial: Called with each finished :class:`TrialRecord` (progress bar, log line).
         worker: This worker's index (recorded per trial).
-        shared: Other workers run on the same study: count its trials afresh before each one.
+        poll: Seconds between reads of the study while waiting on other workers' trials.
     """
 
     def __init__(self, study: optuna.Study, space: SearchSpace, strategy: Strategy, reward: Reward, targets: Targets,
                  evaluators: Sequence[Evaluator], context: RunContext, trials: int, timeout: float | None = None,
-                 on_trial: Callable[[TrialRecord], None] | None = None, worker: int = 0, shared: bool = False) -> None:
+                 on_trial: Callable[[TrialRecord], None] | None = None, worker: int = 0, poll: float = 0.5) -> None:
         self.study, self.space, self.strategy, self.reward = study, space, strategy, reward
         self.targets, self.evaluators, self.context = targets, list(evaluators), context
-        self.trials, self.timeout, self.on_trial, self.worker = trials, timeout, on_trial, worker
-        self.shared = shared
+        self.trials, self.timeout, self.on_trial, self.worker, self.poll = trials, timeout, on_trial, worker, poll
         self.seed = context.seed
         self.directions = reward.directions(targets)
         self._required = reward.required(targets)
@@ -165,23 +184,29 @@ class SearchDriver:
         self._distributions = {d.name: d for d in space.distributions()}
         self._cache: dict[str, TrialRecord] = {}
         self._history: list[Outcome] = []
-        self._counted = 0
-        self._retry: list[tuple[int, dict[str, Any]]] = []
+        self._own: set[int] = set()  # ids of the trials this worker wrote (reported when written, not re-read)
+        self._host = socket.gethostname()
         # Optuna samplers propose on this in-memory copy (see the module docstring); made on first use.
         self._mirror: optuna.Study | None = None
-        self._mirrored: set[int] = set()
-        #: Ctrl-C policy: deferred outside evaluations once the caller installs it (``with driver.interrupts.installed()``).
+        self._unmirrored: list[FrozenTrial] = []
+        #: Ctrl-C / SIGTERM policy: deferred outside evaluations once the caller installs it.
         self.interrupts = Interrupts()
-        self._load_history()
+        self.view = StudyView(study)
+        self._stale = StaleTrials(study)
+        self._stale.check(force=True)
+        self._refresh()
 
     # ------------------------------------------------------------------ state of the study
 
-    def _load_history(self) -> None:
-        """Fill the duplicate cache, the outcome history and the count from the study (a resumed search)."""
-        for trial in self.study.get_trials(deepcopy=False):
-            if _counts(trial):
-                self._counted += 1
-            if trial.state == TrialState.COMPLETE or (trial.state == TrialState.FAIL and "reason" in trial.user_attrs):
+    def _refresh(self) -> None:
+        """Read what changed in the study; take in other workers' (and earlier runs') finished trials."""
+        for trial in self.view.refresh():
+            if not trial.state.is_finished() or trial._trial_id in self._own:
+                continue
+            if interrupted(trial) or "surplus" in trial.user_attrs:
+                continue
+            self._unmirrored.append(trial)
+            if has_result(trial):
                 outcome = _outcome(trial)
                 self._history.append(outcome)
                 key = trial.user_attrs.get("genome_key")
@@ -191,125 +216,180 @@ class SearchDriver:
                                                    outcome.params)
 
     def remaining(self) -> int:
-        """Trials still to start under the trial budget (counted once at start, then by this worker)."""
-        return max(0, self.trials - self._counted)
+        """Trials still to start under the trial budget, as of the last read of the study."""
+        return max(0, self.trials - len(self.view.counting))
 
     def history(self) -> Sequence[Outcome]:
         return list(self._history)
+
+    def taken(self, params: Mapping[str, Any]) -> bool:
+        """Whether the study already has a result for these params or a running trial of them."""
+        self._refresh()
+        params = dict(params)
+        trials = (self.view.trials[i] for i in self.view.by_key.get(genome_key(self.space.decode(params)), ()))
+        return any(t.params == params and (has_result(t) or t._trial_id in self.view.running) for t in trials)
 
     def request_stop(self) -> None:
         """Ask the search to stop before its next trial (a signal handler or a callback may call it)."""
         self._stop_requested = True
 
-    def _check_continue(self) -> list[FrozenTrial] | None:
-        """Raise :class:`StopSearch` if the search is over; when shared, the study's trials as just read."""
-        self.interrupts.check()  # a Ctrl-C that arrived during bookkeeping stops here, with no write in flight
-        trials = None
-        if self.shared:  # other workers add trials: count (and later mirror) them afresh, one read
-            trials = self.study.get_trials(deepcopy=False)
-            self._counted = sum(1 for t in trials if _counts(t))
-        if self._stop_requested or self.remaining() <= 0:
-            raise StopSearch
-        if self.timeout is not None and time.monotonic() - self._start >= self.timeout:
-            raise StopSearch
-        return trials
+    def _check_continue(self) -> None:
+        """Return when a trial may start; raise :class:`StopSearch` when the search is over.
 
-    def requeue_interrupted(self) -> int:
-        """Queue every trial interrupted before it finished (no reason recorded, not yet re-run) to run first again.
-
-        Only sampler strategies take the queue; an external strategy proposes afresh.
+        With the budget reached but other workers' trials still running, wait: a trial whose
+        worker dies is failed by heartbeat and must be run again.
         """
-        trials = self.study.get_trials(deepcopy=False)
-        retried = {t.user_attrs.get("retry_of") for t in trials}
-        self._retry = [(t.number, dict(t.params)) for t in trials
-                       if _interrupted(t) and t.number not in retried and t.params]
-        return len(self._retry)
+        while True:
+            self.interrupts.check()  # a Ctrl-C that arrived during bookkeeping stops here, with no write in flight
+            if self._stop_requested or (self.timeout is not None and time.monotonic() - self._start >= self.timeout):
+                raise StopSearch
+            self._stale.check()
+            self._refresh()
+            if self.remaining() > 0:
+                return
+            if not self.view.running or not self._stale.enabled:  # without heartbeats a dead worker is undetectable
+                raise StopSearch
+            time.sleep(self.poll)
+
+    def pending_retries(self) -> int:
+        """Interrupted trials (Ctrl-C, a killed worker) waiting to be run again."""
+        return sum(1 for t in self.view.pending.values() if not self.view.settled(t.user_attrs.get("genome_key", "")))
+
+    def _next_retry(self) -> FrozenTrial | None:
+        """The oldest interrupted trial whose genome nobody has evaluated or is evaluating since."""
+        while self.view.pending:
+            number = min(self.view.pending)
+            trial = self.view.pending.pop(number)
+            if not self.view.settled(trial.user_attrs.get("genome_key", "")):
+                return trial
+        return None
 
     # ------------------------------------------------------------------ proposing
 
-    def _sync_mirror(self, trials: Sequence[FrozenTrial] | None = None) -> optuna.Study:
+    def _sync_mirror(self) -> optuna.Study:
         """The mirror, holding every finished trial of the study (a resumed study; other workers' trials)."""
         if self._mirror is None:
             self._mirror = optuna.create_study(directions=list(self.directions), sampler=self.study.sampler,
                                                pruner=self.study.pruner)
-            trials = None  # first use: read everything
-        for trial in self.study.get_trials(deepcopy=False) if trials is None else trials:
-            if trial.number in self._mirrored or not trial.state.is_finished() or _interrupted(trial):
-                continue
-            self._mirrored.add(trial.number)
+        for trial in self._unmirrored:
             self._mirror.add_trial(optuna.trial.create_trial(
                 state=trial.state, params=trial.params, distributions=trial.distributions, values=trial.values,
                 intermediate_values=trial.intermediate_values))
+        self._unmirrored.clear()
         return self._mirror
 
     def sampled(self) -> Outcome:
-        """One trial proposed by the study's sampler (Optuna strategies), proposed on the mirror."""
-        trials = self._check_continue()
-        mirror = self._sync_mirror(trials) if self._mirror is None or self.shared else self._mirror
-        retry_of = None
-        if self._retry:
-            retry_of, params = self._retry.pop(0)
-            mirror.enqueue_trial(params, skip_if_exists=False)
-        trial = mirror.ask()
-        genome = self.space.suggest(trial)
-        return self._run(genome, dict(trial.params), trial.distributions, trial, retry_of)
+        """One trial proposed by the study's sampler (Optuna strategies), proposed on the mirror.
+
+        An interrupted trial is proposed first again (enqueued on the mirror with its params).
+        """
+        while True:
+            self._check_continue()
+            mirror = self._sync_mirror()
+            retry = self._next_retry()
+            if retry is not None:
+                mirror.enqueue_trial(retry.params, skip_if_exists=False)
+            trial = mirror.ask()
+            genome = self.space.suggest(trial)
+            try:
+                return self._run(genome, dict(trial.params), trial.distributions, trial,
+                                 None if retry is None else retry.number)
+            except _Surplus:
+                continue
 
     def evaluate(self, params: Mapping[str, Any]) -> Outcome:
-        """Evaluate a full assignment chosen by an external strategy, then add it to the study as finished."""
-        self._check_continue()
+        """Evaluate a full assignment chosen by an external strategy, then record it in the study.
+
+        Interrupted trials are run again first, each as its own trial (the strategy sees only
+        the outcome of what it proposed).
+        """
         params = {d.name: params[d.name] for d in self.space.active(params) if d.name in params}
         self.space.check(params)
-        distributions = {k: optuna_distribution(self._distributions[k]) for k in params}
-        return self._run(self.space.decode(params), params, distributions)
+        while True:
+            self._check_continue()
+            retry = self._next_retry()
+            chosen, retry_of = (params, None) if retry is None else (retry.params, retry.number)
+            distributions = {k: optuna_distribution(self._distributions[k]) for k in chosen}
+            try:
+                outcome = self._run(self.space.decode(chosen), dict(chosen), distributions, None, retry_of)
+            except _Surplus:
+                continue
+            if retry is None:
+                return outcome
 
     # ------------------------------------------------------------------ evaluating
 
     def _run(self, genome: Network, params: dict[str, Any], distributions: dict[str, Any],
              trial: optuna.Trial | None = None, retry_of: int | None = None) -> Outcome:
-        """Evaluate (or look up) one proposal, tell the mirror (sampled trials), write it, report it."""
-        self._counted += 1
+        """Claim, evaluate (or look up) and finish one proposal; report it.
+
+        Raises:
+            _Surplus: the budget was full when the trial was created (it is marked so; propose again).
+        """
         started = datetime.datetime.now()
         attrs: dict[str, Any] = {"genome_key": genome_key(genome), "genome": to_yaml(genome),
-                                 "strategy": self.strategy.name, "worker": self.worker}
+                                 "strategy": self.strategy.name, "worker": self.worker, "host": self._host,
+                                 "pid": os.getpid()}
         if retry_of is not None:
             attrs["retry_of"] = retry_of
+        trial_id = self._claim(params, distributions, attrs, started)
+        number = self.view.trials[trial_id].number
         values: tuple[float, ...] | None = None
-        try:
-            values = self._evaluate(genome, trial, attrs)
-            state = TrialState.FAIL if values is None else TrialState.COMPLETE
-        except optuna.TrialPruned as pruned:
-            state, attrs["pruned"] = TrialState.PRUNED, str(pruned)
-        except KeyboardInterrupt:
-            # Written without a reason: it does not count, and a resumed search runs it first.
-            self._counted -= 1
-            attrs["interrupted"] = True
-            self._write(params, distributions, TrialState.FAIL, None, attrs, trial, started)
-            raise
-        number = self._write(params, distributions, state, values, attrs, trial, started)
+        with beating(self.study._storage, trial_id):
+            try:
+                if self.view.ahead(trial_id) >= self.trials:
+                    self._finish(trial_id, trial, TrialState.FAIL, None, {"surplus": True})
+                    raise _Surplus
+                results: dict[str, Any] = {}
+                values = self._evaluate(genome, trial, attrs["genome_key"], trial_id, results)
+                state = TrialState.FAIL if values is None else TrialState.COMPLETE
+            except optuna.TrialPruned as pruned:
+                state, results["pruned"] = TrialState.PRUNED, str(pruned)
+            except KeyboardInterrupt:
+                # Finished without a reason: it does not count, and the next proposal runs it again.
+                self._finish(trial_id, trial, TrialState.FAIL, None, {"interrupted": True})
+                raise
+        if not self._finish(trial_id, trial, state, values, results):
+            return Outcome(params, None, True, number, False)
+        attrs.update(results)
         return self._record(number, genome, params, attrs, values)
 
-    def _write(self, params: dict[str, Any], distributions: dict[str, Any], state: TrialState,
-               values: tuple[float, ...] | None, attrs: dict[str, Any], trial: optuna.Trial | None,
+    def _claim(self, params: dict[str, Any], distributions: dict[str, Any], attrs: dict[str, Any],
                started: datetime.datetime) -> int:
-        """Finish a sampled trial in the mirror, then add the trial to the study in one transaction; its number.
+        """Create the trial ``RUNNING`` (params, attributes, first heartbeat) in one write; read the study; its id."""
+        frozen = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
+                                           user_attrs=attrs)
+        frozen.datetime_start = started  # the time the evaluation started, for durations in optuna-dashboard
+        trial_id = self.study._storage.create_new_trial(self.study._study_id, template_trial=frozen)
+        self._own.add(trial_id)
+        self._refresh()  # every trial created before this one is visible now
+        return trial_id
 
-        The trial keeps the time its evaluation started, so the study (and optuna-dashboard) show real durations.
+    def _finish(self, trial_id: int, trial: optuna.Trial | None, state: TrialState,
+                values: tuple[float, ...] | None, attrs: dict[str, Any]) -> bool:
+        """Write the results of a claimed trial in one transaction (and tell the mirror); ``False`` if it was lost.
+
+        A trial is lost when another worker failed it as stale first (this worker stalled past
+        the grace period); it is then retried like any interrupted trial, and this result is dropped.
         """
-        intermediate: dict[int, float] = {}
         if trial is not None:
-            intermediate = self._mirror.tell(trial, None if values is None else list(values),
-                                             state=state).intermediate_values
-        frozen = optuna.trial.create_trial(
-            state=state, params=params, distributions=distributions, values=None if values is None else list(values),
-            user_attrs=attrs, intermediate_values=intermediate)
-        frozen.datetime_start = started
-        number = _add_trial(self.study, frozen)
-        self._mirrored.add(number)
-        return number
+            frozen = self._mirror.tell(trial, None if values is None else list(values), state=state)
+            if frozen.intermediate_values:
+                for step, value in frozen.intermediate_values.items():
+                    self.study._storage.set_trial_intermediate_value(trial_id, step, value)
+        try:
+            _finish_trial(self.study._storage, trial_id, state, values, attrs)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            number = self.view.trials[trial_id].number
+            print(f"nas.search: trial {number} was failed by another worker (no heartbeat within the grace "
+                  f"period) before it finished; its result is dropped and the trial is retried", file=sys.stderr)
+            return False
+        return True
 
-    def _evaluate(self, genome: Network, trial: optuna.Trial | None, attrs: dict[str, Any]) -> tuple[float, ...] | None:
-        """The reward (``None``: failed), from the cache or the evaluators; fills ``attrs`` with what was found."""
-        earlier = self._cache.get(attrs["genome_key"])
+    def _evaluate(self, genome: Network, trial: optuna.Trial | None, key: str, trial_id: int,
+                  attrs: dict[str, Any]) -> tuple[float, ...] | None:
+        """The reward (``None``: failed), from an earlier trial of the genome or the evaluators; fills ``attrs``."""
+        earlier = self._earlier_result(key, trial_id)
         if earlier is not None:
             attrs.update(metrics=earlier.metrics, cached_from=earlier.number)
             if earlier.values is None:
@@ -335,6 +415,22 @@ class SearchDriver:
         attrs["reward"] = list(values)
         return values
 
+    def _earlier_result(self, key: str, trial_id: int) -> TrialRecord | None:
+        """The result of genome ``key`` from another trial, waiting while an older trial of it runs.
+
+        ``None``: this trial is the genome's oldest live claim, so it evaluates.
+        """
+        while True:
+            if key in self._cache:
+                return self._cache[key]
+            if not self._stale.enabled or not any(t._trial_id in self.view.running
+                                                  for t in self.view.claims(key, trial_id)):
+                return None
+            time.sleep(self.poll)
+            self.interrupts.check()
+            self._stale.check()
+            self._refresh()
+
     def _score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         lacking = [m for m in self._required if m not in metrics]
         broken = [m for m in self._required if m in metrics and not math.isfinite(metrics[m])]
@@ -355,7 +451,7 @@ class SearchDriver:
         record = TrialRecord(number, genome, attrs.get("metrics", {}), values,
                              f"pruned: {pruned}" if pruned else attrs.get("reason", ""), attrs.get("cached_from"),
                              params)
-        if not pruned:
+        if not pruned and "cached_from" not in attrs:
             self._cache.setdefault(attrs["genome_key"], record)
         outcome = Outcome(params, values, values is None, number, "cached_from" in attrs)
         self._history.append(outcome)
@@ -373,31 +469,21 @@ class SearchDriver:
             pass
 
 
-def _counts(trial: FrozenTrial) -> bool:
-    """Whether a trial counts toward the budget: finished, running, or failed with a recorded reason."""
-    return trial.state in _COUNTED or (trial.state == TrialState.FAIL and "reason" in trial.user_attrs)
-
-
-def _interrupted(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.FAIL and "reason" not in trial.user_attrs
+def _finish_trial(storage: optuna.storages.BaseStorage, trial_id: int, state: TrialState,
+                  values: tuple[float, ...] | None, attrs: dict[str, Any]) -> None:
+    """Results, then the finished state: in one transaction where the storage offers it."""
+    finish = getattr(storage, "finish_trial", None)
+    if finish is not None:
+        finish(trial_id, state, None if values is None else list(values), attrs)
+        return
+    for key, value in attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    storage.set_trial_state_values(trial_id, state, None if values is None else list(values))
 
 
 def _outcome(trial: FrozenTrial) -> Outcome:
     values = tuple(trial.values) if trial.state == TrialState.COMPLETE and trial.values is not None else None
     return Outcome(dict(trial.params), values, values is None, trial.number, "cached_from" in trial.user_attrs)
-
-
-def _add_trial(study: optuna.Study, trial: FrozenTrial) -> int:
-    """Add a finished trial and return its number.
-
-    ``Study.add_trial`` returns nothing, and finding the new trial by listing the study
-    costs O(trials) per call; the storage's ``create_new_trial`` (what ``add_trial`` calls)
-    gives its id directly.
-    """
-    trial._validate()  # what Study.add_trial checks first
-    storage = study._storage
-    trial_id = storage.create_new_trial(study._study_id, template_trial=trial)
-    return storage.get_trial_number_from_id(trial_id)
 
 
 def check_required(reward: Reward, targets: Targets, chosen: Sequence[Evaluator],

@@ -19,22 +19,37 @@ overhead (docs/BENCHMARKS.md, "Search overhead per trial").
 The rows written, the compatibility rule and the errors are Optuna's own. Trials written by
 other processes are unaffected: the check compares with the *first* distribution of the
 study, which never changes once written.
+
+Two more writes are folded into one transaction each, for the search's life cycle of a
+trial (created ``RUNNING`` with its params when its evaluation starts, finished once):
+
+- a ``RUNNING`` trial created from a template gets its first heartbeat row in the same
+  transaction when heartbeats are on, so a worker killed right after creating it still
+  leaves a trial that :func:`optuna.storages.fail_stale_trials` will fail;
+- :meth:`FastRDBStorage.finish_trial` writes the results (user attributes, values, state)
+  together, so a trial is never seen finished without its metrics.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna import distributions
 from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from optuna.trial import TrialState
+
+from nas.search.storage_guard import GuardedRDBStorage
 
 __all__ = ["FastRDBStorage"]
 
 
-class FastRDBStorage(optuna.storages.RDBStorage):
+class FastRDBStorage(GuardedRDBStorage):
     """:class:`optuna.storages.RDBStorage` with parameter writes checked from memory."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -46,9 +61,30 @@ class FastRDBStorage(optuna.storages.RDBStorage):
     def _get_prepared_new_trial(self, study_id: int, template_trial: Any, session: Any) -> Any:
         self._creating.active = True
         try:
-            return super()._get_prepared_new_trial(study_id, template_trial, session)
+            trial = super()._get_prepared_new_trial(study_id, template_trial, session)
         finally:
             self._creating.active = False
+        if trial.state == TrialState.RUNNING and self.heartbeat_interval is not None:
+            session.add(models.TrialHeartbeatModel(trial_id=trial.trial_id))  # the database's clock
+        return trial
+
+    def finish_trial(self, trial_id: int, state: TrialState, values: Sequence[float] | None,
+                     attrs: Mapping[str, Any]) -> None:
+        """Set user attributes, values and the finished ``state`` of a running trial in one transaction.
+
+        Raises:
+            optuna.exceptions.UpdateFinishedTrialError: the trial is already finished (another
+                worker failed it as stale).
+        """
+        with _create_scoped_session(self.scoped_session, True) as session:
+            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+            self.check_trial_is_updatable(trial_id, trial.state)
+            for key, value in attrs.items():
+                super()._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+            for objective, value in enumerate(values or ()):
+                self._set_trial_value_without_commit(session, trial, objective, value)
+            trial.state = state
+            trial.datetime_complete = datetime.datetime.now()
 
     def _set_trial_attr_without_commit(self, session: Any, model_cls: Any, trial_id: int, key: str,
                                        value: Any) -> None:

@@ -79,6 +79,9 @@ class Driver(Protocol):
     def history(self) -> Sequence[Outcome]:
         """Finished trials of the study so far (earlier runs of a resumed study included), oldest first."""
 
+    def taken(self, params: Mapping[str, Any]) -> bool:
+        """Whether the study already has a result for these params or another worker is evaluating them."""
+
 
 class Strategy(ABC):
     """A named way to propose architectures.

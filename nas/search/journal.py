@@ -1,0 +1,113 @@
+"""Optuna's journal file storage, with heartbeats: many processes on one machine, no database.
+
+SQLite serialises writers with a file lock that every write waits on; Optuna's journal
+storage appends one JSON line per operation to a log file instead, and each process
+replays the log into memory. That suits many worker processes on one machine (one file
+system; the lock is a symlink or an ``open(O_EXCL)``), not several machines: use
+PostgreSQL for those.
+
+Optuna gives heartbeats (and so :func:`optuna.storages.fail_stale_trials`) only to RDB
+storages. :class:`JournalStore` adds them: a heartbeat is the trial system attribute
+``heartbeat`` (seconds since the epoch, this machine's clock, which every process on the
+machine shares), and a running trial whose last heartbeat is older than the grace period
+is stale. Like Optuna's, a running trial that never had a heartbeat is never stale.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages.journal._storage import JournalOperation
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["LOCK_GRACE_S", "JournalStore"]
+
+#: A lock left by a killed process is broken after this many seconds (a write holds it for milliseconds).
+LOCK_GRACE_S = 10
+
+_HEARTBEAT = "heartbeat"
+
+
+class JournalStore(JournalStorage, BaseHeartbeat):
+    """A journal file storage whose running trials have heartbeats.
+
+    Args:
+        path: The log file (created if missing).
+        heartbeat_interval: Seconds between a running trial's heartbeats (``None``: no heartbeats).
+        grace_period: A trial is stale after this many seconds without one (default twice the interval).
+    """
+
+    def __init__(self, path: str, heartbeat_interval: int | None = None, grace_period: int | None = None) -> None:
+        super().__init__(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path, grace_period=LOCK_GRACE_S)))
+        self.path = path
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        """Optuna's, with the first heartbeat written in the same log line for a running trial."""
+        if template_trial is not None and template_trial.state == TrialState.RUNNING and self.heartbeat_interval:
+            template_trial = _with_system_attr(template_trial, _HEARTBEAT, time.time())
+        return super().create_new_trial(study_id, template_trial)
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, _HEARTBEAT, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        now = time.time()
+        return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                if _HEARTBEAT in t.system_attrs and now - float(t.system_attrs[_HEARTBEAT]) > grace]
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return None
+
+    def finish_trial(self, trial_id: int, state: TrialState, values: Sequence[float] | None,
+                     attrs: Mapping[str, Any]) -> None:
+        """Append the results (user attributes, values, state) as one write, so no reader sees half of them.
+
+        The lines carry a worker id of their own: if another process failed the trial as stale
+        first, every replay (this process's included) skips them quietly instead of raising
+        on a later, unrelated read.
+
+        Raises:
+            optuna.exceptions.UpdateFinishedTrialError: the trial was already finished (failed as stale).
+        """
+        writer = self._replay_result.worker_id + "-finish"
+        logs = [{"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": writer, "trial_id": trial_id,
+                 "user_attr": {key: value}} for key, value in attrs.items()]
+        logs.append({"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": writer, "trial_id": trial_id,
+                     "state": state, "values": None if values is None else list(values),
+                     "datetime_complete": datetime.now(tz=timezone.utc).isoformat(timespec="microseconds")})
+        with self._thread_lock:
+            self._sync_with_backend()
+            before = self._replay_result._trials[trial_id]
+            if not before.state.is_finished():
+                self._backend.append_logs(logs)
+                self._sync_with_backend()
+            trial = self._replay_result._trials[trial_id]
+        written = (not before.state.is_finished() and trial.state == state
+                   and trial.values == (None if values is None else list(values))
+                   and all(trial.user_attrs.get(key) == value for key, value in attrs.items()))
+        if not written:
+            raise optuna.exceptions.UpdateFinishedTrialError(
+                f"trial {trial.number} was finished by another process ({trial.state.name}) before its results")
+
+
+def _with_system_attr(trial: FrozenTrial, key: str, value: Any) -> FrozenTrial:
+    copy = optuna.trial.create_trial(state=trial.state, params=trial.params, distributions=trial.distributions,
+                                     values=trial.values, user_attrs=trial.user_attrs,
+                                     system_attrs={**trial.system_attrs, key: value},
+                                     intermediate_values=trial.intermediate_values)
+    copy.datetime_start = trial.datetime_start
+    return copy
