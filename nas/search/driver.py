@@ -360,8 +360,9 @@ class SearchDriver:
         frozen = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
                                            user_attrs=attrs)
         frozen.datetime_start = started  # the time the evaluation started, for durations in optuna-dashboard
-        trial_id = self.study._storage.create_new_trial(self.study._study_id, template_trial=frozen)
+        trial_id = self.view.storage.create_new_trial(self.study._study_id, template_trial=frozen)
         self._own.add(trial_id)
+        self.view.written(trial_id, frozen)
         self._refresh()  # every trial created before this one is visible now
         return trial_id
 
@@ -372,18 +373,25 @@ class SearchDriver:
         A trial is lost when another worker failed it as stale first (this worker stalled past
         the grace period); it is then retried like any interrupted trial, and this result is dropped.
         """
+        storage = self.view.storage
+        intermediate: dict[int, float] = {}
         if trial is not None:
-            frozen = self._mirror.tell(trial, None if values is None else list(values), state=state)
-            if frozen.intermediate_values:
-                for step, value in frozen.intermediate_values.items():
-                    self.study._storage.set_trial_intermediate_value(trial_id, step, value)
+            intermediate = self._mirror.tell(trial, None if values is None else list(values),
+                                             state=state).intermediate_values
+            for step, value in intermediate.items():
+                storage.set_trial_intermediate_value(trial_id, step, value)
+        claimed = self.view.trials[trial_id]
         try:
-            _finish_trial(self.study._storage, trial_id, state, values, attrs)
+            _finish_trial(storage, trial_id, state, values, attrs)
         except optuna.exceptions.UpdateFinishedTrialError:
-            number = self.view.trials[trial_id].number
-            print(f"nas.search: trial {number} was failed by another worker (no heartbeat within the grace "
+            print(f"nas.search: trial {claimed.number} was failed by another worker (no heartbeat within the grace "
                   f"period) before it finished; its result is dropped and the trial is retried", file=sys.stderr)
             return False
+        done = optuna.trial.create_trial(state=state, params=claimed.params, distributions=claimed.distributions,
+                                         values=None if values is None else list(values),
+                                         user_attrs={**claimed.user_attrs, **attrs}, intermediate_values=intermediate)
+        done.datetime_start = claimed.datetime_start
+        self.view.written(trial_id, done)
         return True
 
     def _evaluate(self, genome: Network, trial: optuna.Trial | None, key: str, trial_id: int,

@@ -38,7 +38,6 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import optuna
 from optuna import distributions
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -76,13 +75,20 @@ class FastRDBStorage(GuardedRDBStorage):
             optuna.exceptions.UpdateFinishedTrialError: the trial is already finished (another
                 worker failed it as stale).
         """
+        attr = models.TrialUserAttributeModel
         with _create_scoped_session(self.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
             self.check_trial_is_updatable(trial_id, trial.state)
+            existing = {row.key: row for row in session.query(attr).filter(attr.trial_id == trial_id, attr.key.in_(attrs))}
             for key, value in attrs.items():
-                super()._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial_id, key, value)
+                if key in existing:
+                    existing[key].value_json = json.dumps(value)
+                else:
+                    session.add(attr(trial_id=trial_id, key=key, value_json=json.dumps(value)))
             for objective, value in enumerate(values or ()):
-                self._set_trial_value_without_commit(session, trial, objective, value)
+                stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                session.add(models.TrialValueModel(trial_id=trial_id, objective=objective, value=stored,
+                                                   value_type=kind))
             trial.state = state
             trial.datetime_complete = datetime.datetime.now()
 

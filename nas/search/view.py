@@ -19,9 +19,13 @@ What the trial states mean to a search (user attributes written by the driver):
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 
 import optuna
+import sqlalchemy
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = ["StudyView", "counts", "has_result", "interrupted"]
@@ -55,7 +59,8 @@ class StudyView:
     """
 
     def __init__(self, study: optuna.Study) -> None:
-        self._storage = study._storage
+        #: The storage itself, past Optuna's caching wrapper of RDB storages: this view is the cache.
+        self.storage = getattr(study._storage, "_backend", study._storage)
         self._study_id = study._study_id
         self.trials: dict[int, FrozenTrial] = {}
         self.counting: set[int] = set()
@@ -64,13 +69,28 @@ class StudyView:
         self.pending: dict[int, FrozenTrial] = {}
         self._retried: set[int] = set()
         self._max_id = -1
+        self._written: dict[int, FrozenTrial] = {}  # trials this worker wrote, as it wrote them
+
+    def written(self, trial_id: int, trial: FrozenTrial) -> None:
+        """This worker wrote ``trial`` as ``trial_id``: take it as is instead of reading it back.
+
+        A trial already in the view is updated at once (its finished state, results).
+        """
+        self._written[trial_id] = trial
+        if trial_id in self.trials:
+            known = self.trials[trial_id]
+            trial = copy.copy(trial)
+            trial.number, trial._trial_id = known.number, trial_id
+            self._index(trial, new=False)
+            if trial.state.is_finished():  # never read again (only new and running trials are)
+                del self._written[trial_id]
 
     def refresh(self) -> list[FrozenTrial]:
         """Read what changed since the last refresh; the trials that are new or changed state, oldest first."""
-        if isinstance(self._storage, optuna.storages.RDBStorage):
-            fresh = self._storage._get_trials(self._study_id, None, set(self.running), self._max_id)
+        if isinstance(self.storage, optuna.storages.RDBStorage):
+            fresh = self._read_rdb()
         else:  # the journal storage replays its log in memory: listing is cheap
-            fresh = [t for t in self._storage.get_all_trials(self._study_id, deepcopy=False)
+            fresh = [t for t in self.storage.get_all_trials(self._study_id, deepcopy=False)
                      if t._trial_id > self._max_id or t._trial_id in self.running]
         changed = []
         for trial in sorted(fresh, key=lambda t: t._trial_id):
@@ -80,6 +100,31 @@ class StudyView:
             self._index(trial, new=old is None)
             changed.append(trial)
         return changed
+
+    def _read_rdb(self) -> list[FrozenTrial]:
+        """New and formerly running trials: ids and states in one light query, then only what must be loaded.
+
+        A trial this worker wrote is not read back (its 40-odd params and attributes would be
+        most of the cost); only trials of other workers, or of its own that changed behind its
+        back (failed as stale), are loaded in full.
+        """
+        trial = models.TrialModel
+        with _create_scoped_session(self.storage.scoped_session) as session:
+            rows = session.query(trial.trial_id, trial.number, trial.state).filter(
+                trial.study_id == self._study_id,
+                sqlalchemy.or_(trial.trial_id > self._max_id, trial.trial_id.in_(self.running))).all()
+        fresh, load = [], set()
+        for trial_id, number, state in rows:
+            mine = self._written.get(trial_id)
+            if mine is not None and mine.state == state:
+                mine = copy.copy(mine)
+                mine.number, mine._trial_id = number, trial_id
+                fresh.append(mine)
+            elif trial_id not in self.trials or self.trials[trial_id].state != state:
+                load.add(trial_id)
+        if load:
+            fresh += [t for t in self.storage._get_trials(self._study_id, None, load, max(load)) if t._trial_id in load]
+        return fresh
 
     def _index(self, trial: FrozenTrial, new: bool) -> None:
         tid = trial._trial_id
