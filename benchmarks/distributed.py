@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import os
 import statistics
 import subprocess
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from common import machine  # benchmarks/common.py (scripts run from this directory)
+from cost_engine import LoadMeter, revision
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -52,13 +54,12 @@ def progress(message: str) -> None:
 @contextlib.contextmanager
 def postgres(url: str | None) -> Iterator[str]:
     """A PostgreSQL URL of a fresh database: on ``url``'s server, or on a private one for the duration."""
-    from tests.postgres import PostgresServer, _private_server
+    from tests.postgres import PostgresServer, private_server
 
     if url:
-        base = url.rpartition("/")[0]
-        server, stop = PostgresServer(base), None
+        server, stop = PostgresServer(url.rpartition("/")[0]), None
     else:
-        stop = _private_server(Path(tempfile.mkdtemp(prefix="nas-bench-pg-")) / "pg")
+        stop = private_server()
         server = next(stop)
     name = server.create_database()
     try:
@@ -74,7 +75,7 @@ def postgres(url: str | None) -> Iterator[str]:
 
 def throughput(args: argparse.Namespace) -> None:
     with postgres(args.postgres) as url:
-        print(f"\n{machine()}\n")
+        print(f"\nMachine: {machine()}; {revision()}.\n")
         print(f"Throughput, PostgreSQL, synthetic evaluator at {args.seconds:g} s per trial, {args.trials} trials, "
               f"strategy {args.strategy}:\n")
         print("| workers | wall s | trials / min | ideal trials / min | efficiency |")
@@ -138,9 +139,9 @@ def time_trials(url: str, study_name: str, trials: int) -> list[float]:
 
     driver_mod.SearchDriver._record = timed
     try:
-        from nas.search.study import storage
-
         import optuna
+
+        from nas.search.study import storage
         total = len(optuna.load_study(study_name=study_name, storage=storage(url)).get_trials(deepcopy=False))
         with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
             code = main(["--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic", "--reward", "flops",
@@ -149,10 +150,11 @@ def time_trials(url: str, study_name: str, trials: int) -> list[float]:
         assert code == 0, code
     finally:
         driver_mod.SearchDriver._record = original
-    return [(b[0] - a[0]) - b[1] for a, b in zip(stamps, stamps[1:])]
+    return [(b[0] - a[0]) - b[1] for a, b in itertools.pairwise(stamps)]
 
 
 def overhead(args: argparse.Namespace) -> None:
+    meter = LoadMeter()
     rows = []
     with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         urls = {"sqlite": lambda n: f"sqlite:///{tmp}/s{n}.db", "journal": lambda n: f"journal:{tmp}/s{n}.log"}
@@ -167,13 +169,14 @@ def overhead(args: argparse.Namespace) -> None:
                 per = time_trials(urls[kind](n), name, args.trials)
                 rows.append((kind, n, 1e3 * statistics.median(per), 1e3 * statistics.mean(per)))
                 progress(f"{kind} at {n}: median {rows[-1][2]:.1f} ms")
-    print(f"\n{machine()}\n")
+    print(f"\nMachine: {machine()}; {revision()}.\n")
     print(f"Search overhead per trial (evaluation excluded), random strategy, one worker, {args.trials} trials "
           f"added to a study of N:\n")
     print("| storage | N | median ms / trial | mean ms / trial |")
     print("| --- | ---: | ---: | ---: |")
     for kind, n, median, mean in rows:
         print(f"| {kind} | {n:,} | {median:.1f} | {mean:.1f} |")
+    print(f"\nLoad: {meter.report()} (the PostgreSQL server's own work counts as other processes).")
 
 
 def main() -> None:

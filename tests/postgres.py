@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["PostgresServer", "postgres", "postgres_server", "unavailable"]
+__all__ = ["PostgresServer", "postgres", "postgres_server", "private_server", "unavailable"]
 
 
 @dataclass
@@ -76,26 +76,33 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return [runuser, "-u", "postgres", "--", *cmd]
 
 
-def _private_server(root: Path) -> Iterator[PostgresServer]:
+def private_server() -> Iterator[PostgresServer]:
+    """Start a throwaway server in a new temporary directory; stop it and delete everything when resumed."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     initdb = shutil.which("initdb") or (bins[-1] if bins else None)
     if initdb is None:
         raise RuntimeError("no initdb found (install the Debian package postgresql)")
     pg_ctl = str(Path(initdb).with_name("pg_ctl"))
-    root.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-    data = root / "data"
-    subprocess.run(_as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
-                   check=True, capture_output=True, text=True)
-    options = f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
-    subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start"]),
-                   check=True, capture_output=True, text=True)
+    top = Path(tempfile.mkdtemp(prefix="nas-pg-"))
     try:
-        yield PostgresServer("postgresql://postgres@", f"?host={root}", trust=True)
+        os.chmod(top, 0o755)  # the server's user must reach its directory
+        root = top / "pg"
+        root.mkdir()
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+        data = root / "data"
+        subprocess.run(_as_server_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"]),
+                       check=True, capture_output=True, text=True)
+        options = f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
+        subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w",
+                                        "start"]), check=True, capture_output=True, text=True)
+        try:
+            yield PostgresServer("postgresql://postgres@", f"?host={root}", trust=True)
+        finally:
+            subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
+                           capture_output=True, check=False)
     finally:
-        subprocess.run(_as_server_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True, check=False)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -111,21 +118,15 @@ def postgres_server() -> Iterator[PostgresServer | str]:
         base, _, _db = url.rpartition("/")
         yield PostgresServer(base)
         return
-    root = Path(tempfile.mkdtemp(prefix="nas-pg-"))
-    os.chmod(root, 0o755)
+    servers = private_server()
     try:
-        servers = _private_server(root / "pg")
-        try:
-            server = next(servers)
-        except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
-            detail = getattr(err, "stderr", "") or str(err)
-            yield f"could not start a private server ({detail.strip().splitlines()[-1] if detail.strip() else err})"
-            return
-        yield server
-        next(servers, None)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
+        server = next(servers)
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as err:
+        detail = (getattr(err, "stderr", "") or str(err)).strip()
+        yield f"could not start a private server ({detail.splitlines()[-1] if detail else type(err).__name__})"
+        return
+    yield server
+    next(servers, None)
 
 @pytest.fixture
 def postgres(postgres_server: PostgresServer | str) -> Iterator[tuple[PostgresServer, str]]:

@@ -24,6 +24,7 @@ from collections import defaultdict
 
 import optuna
 import sqlalchemy
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
@@ -60,7 +61,9 @@ class StudyView:
 
     def __init__(self, study: optuna.Study) -> None:
         #: The storage itself, past Optuna's caching wrapper of RDB storages: this view is the cache.
-        self.storage = getattr(study._storage, "_backend", study._storage)
+        self.storage = study._storage
+        if isinstance(self.storage, _CachedStorage):
+            self.storage = self.storage._backend
         self._study_id = study._study_id
         self.trials: dict[int, FrozenTrial] = {}
         self.counting: set[int] = set()
