@@ -129,19 +129,62 @@ def to_yaml(genome: Network, meta: dict[str, Any] | None = None) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=200)
 
 
+class _DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice."""
+
+    def __init__(self, key: Any, first: yaml.Mark, again: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", again)
+        self.key, self.first, self.again = key, first, again
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """``safe_load`` (standard YAML tags only; libyaml's parser when PyYAML has it) refusing duplicate keys.
+
+    PyYAML keeps the last of two equal keys without a word, so a hand edit that adds
+    ``resolution: 300`` below the saved ``resolution: 224`` would silently win or lose.
+    Merge keys (``<<``) may still be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if first is not key_node:
+                raise _DuplicateKeyError(key, first.start_mark, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return f" at line {mark.line + 1}" if mark is not None else ""
+
+
 def _parse(text: str, source: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # safe: standard YAML tags only (see _Loader)
+    except _DuplicateKeyError as err:
+        first, again = err.first, err.again
+        where = (f"line {again.line + 1}, columns {first.column + 1} and {again.column + 1}"
+                 if first.line == again.line else f"lines {first.line + 1} and {again.line + 1}")
+        raise GenomeError(f"{source}: key {err.key!r} appears twice in one mapping ({where}); keep one",
+                          str(err.key)) from None
     except yaml.constructor.ConstructorError as err:
-        mark = err.problem_mark
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GenomeError(f"{source}: refused YAML tag{where} ({err.problem}); genome files are plain data "
-                          f"and only safe YAML is loaded") from None
+        if "could not determine a constructor" not in str(err.problem):
+            raise GenomeError(f"{source}: malformed YAML{_at(err.problem_mark)}: {err.problem}") from None
+        raise GenomeError(f"{source}: refused YAML tag{_at(err.problem_mark)} ({err.problem}); genome files are "
+                          f"plain data and only safe YAML is loaded") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise GenomeError(f"{source}: malformed YAML{where}: {problem}") from None
+        raise GenomeError(f"{source}: malformed YAML{_at(getattr(err, 'problem_mark', None))}: {problem}") from None
+    except RecursionError:
+        raise GenomeError(f"{source}: malformed YAML: nested too deeply") from None
+    except (ValueError, TypeError, OverflowError) as err:  # a standard tag's value out of range: !!int x, 2001-02-30
+        raise GenomeError(f"{source}: malformed YAML: a value cannot be read ({err})") from None
     if data is None:
         raise GenomeError(f"{source}: the file is empty")
     return data
@@ -159,7 +202,10 @@ def load_with_meta(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise GenomeError(f"{source}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        raise GenomeError(f"{source}: is not a UTF-8 text file (byte 0x{err.object[err.start]:02x} at offset "
+                          f"{err.start}); a genome file is YAML text") from None
+    except OSError as err:
         raise GenomeError(f"{source}: cannot be read ({err.__class__.__name__}: {err})") from None
     data = _parse(text, source)
     genome = from_dict(data, source)

@@ -23,10 +23,21 @@ from typing import Any
 
 from search_spaces.errors import GenomeError
 
-__all__ = ["Head", "Network", "Norm", "Quirks", "Stage", "Stem"]
+__all__ = ["MAX_BLOCKS", "MAX_DEPTH", "MAX_KERNEL", "MAX_RATIO", "MAX_RESOLUTION", "MAX_WIDTH", "Head", "Network", "Norm",
+           "Quirks", "Stage", "Stem"]
 
 PADDINGS = ("symmetric", "same")
 SE_BASES = ("in", "mid", "out")
+
+# Upper bounds far beyond any real network (the zoo's largest: 48 blocks in a stage, 4640 stage
+# channels, kernel 7, expansion 8, 600 px, width x2, depth x3.1). A hand-edited or hostile file
+# with a huge number gets one sentence instead of hours of arithmetic or a giant allocation.
+MAX_WIDTH = 100_000  #: channels, widths, groups, classes, divisors
+MAX_DEPTH = 1_000  #: blocks in one stage, before depth scaling
+MAX_KERNEL = 99
+MAX_RESOLUTION = 10_000
+MAX_RATIO = 100.0  #: expand, bottleneck, width_mult, depth_mult
+MAX_BLOCKS = 10_000  #: blocks of the whole network after depth scaling (the zoo's deepest has 103)
 
 
 def _int(obj: Any, name: str, *, low: int | None = None, high: int | None = None) -> None:
@@ -70,18 +81,27 @@ def _bool(obj: Any, name: str) -> None:
 def _kernel(obj: Any, name: str, patch: bool = False) -> None:
     """An odd kernel size; with ``patch``, an even kernel equal to the stride is allowed too
     (non-overlapping patches: ConvNeXt's patchify convs, GoogLeNet's 2x2/2 max pooling)."""
-    _int(obj, name, low=1)
+    _int(obj, name, low=1, high=MAX_KERNEL)
     value = getattr(obj, name)
-    if value % 2 == 0 and not (patch and value == getattr(obj, "stride")):
+    if value % 2 == 0 and not (patch and value == obj.stride):
         raise GenomeError(f"{name} must be an odd kernel size, got {value!r}", name)
 
 
 def _widths(value: Any, name: str) -> tuple[int, ...]:
     """Normalise and check a list of positive channel widths (a YAML list becomes a tuple)."""
     if not isinstance(value, (list, tuple)) or not all(
-            isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in value):
-        raise GenomeError(f"{name} must be a list of positive integers, got {value!r}", name)
+            isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= MAX_WIDTH for x in value):
+        raise GenomeError(f"{name} must be a list of positive integers up to {MAX_WIDTH}, got {value!r}", name)
     return tuple(value)
+
+
+def _name(obj: Any, name: str) -> None:
+    """A network name: it becomes a file name (``{name}.yaml`` of a scaled family), so no path in it."""
+    _str(obj, name)
+    value = getattr(obj, name)
+    if not value.strip() or value in (".", "..") or any(c in "/\\" or not c.isprintable() for c in value):
+        raise GenomeError(f"{name} must be a non-empty name without '/', '\\' or control characters (it names "
+                          f"files), got {value!r}", name)
 
 
 COMBINES = ("add", "concat")
@@ -198,11 +218,11 @@ class Quirks:
 
     def __post_init__(self) -> None:
         _str(self, "padding", PADDINGS)
-        _int(self, "channel_divisor", low=1)
+        _int(self, "channel_divisor", low=1, high=MAX_WIDTH)
         _float(self, "round_limit", low=0.0, high=1.0)
         _str(self, "depth_rounding", ("ceil", "round"))
         _str(self, "se_base", SE_BASES)
-        _int(self, "se_divisor", low=1)
+        _int(self, "se_divisor", low=1, high=MAX_WIDTH)
         _str(self, "se_act")
         _str(self, "se_gate")
         _bool(self, "reduction_skip")
@@ -235,7 +255,7 @@ class Stem:
     bias: bool = False
 
     def __post_init__(self) -> None:
-        _int(self, "channels", low=1)
+        _int(self, "channels", low=1, high=MAX_WIDTH)
         _kernel(self, "kernel", patch=self.padding == "valid")
         _int(self, "stride", low=1, high=4)
         _str(self, "act")
@@ -302,21 +322,21 @@ class Stage:
         _str(self, "block")
         if not self.block:
             raise GenomeError("block must name a block type, got ''", "block")
-        _int(self, "depth", low=1)
-        _int(self, "channels", low=1)
+        _int(self, "depth", low=1, high=MAX_DEPTH)
+        _int(self, "channels", low=1, high=MAX_WIDTH)
         _int(self, "stride", low=1, high=4)
         _kernel(self, "kernel", patch=True)
-        _float(self, "expand", low=0.0, low_open=True)
-        _int(self, "mid_channels", low=0)
+        _float(self, "expand", low=0.0, high=MAX_RATIO, low_open=True)
+        _int(self, "mid_channels", low=0, high=MAX_WIDTH)
         _float(self, "se", low=0.0, high=1.0, high_open=True)
         _str(self, "act")
         _bool(self, "skip")
         _bool(self, "pw_act")
-        _int(self, "group_width", low=0)
-        _float(self, "bottleneck", low=0.0, low_open=True)
+        _int(self, "group_width", low=0, high=MAX_WIDTH)
+        _float(self, "bottleneck", low=0.0, high=MAX_RATIO, low_open=True)
         object.__setattr__(self, "cell", _cell(self.cell))
-        _int(self, "growth", low=0)
-        _int(self, "groups", low=1)
+        _int(self, "growth", low=0, high=MAX_WIDTH)
+        _int(self, "groups", low=1, high=MAX_WIDTH)
         object.__setattr__(self, "branches", _widths(self.branches, "branches"))
 
 
@@ -347,8 +367,8 @@ class Head:
     pool_norm: bool = False
 
     def __post_init__(self) -> None:
-        _int(self, "channels", low=0)
-        _int(self, "hidden", low=0)
+        _int(self, "channels", low=0, high=MAX_WIDTH)
+        _int(self, "hidden", low=0, high=MAX_WIDTH)
         _str(self, "hidden_act")
         _str(self, "pre_act")
         _bool(self, "conv_classifier")
@@ -394,7 +414,7 @@ class Network:
     quirks: Quirks = field(default_factory=Quirks)
 
     def __post_init__(self) -> None:
-        _str(self, "name")
+        _name(self, "name")
         if not isinstance(self.stem, Stem):
             raise GenomeError(f"stem must be a Stem, got {type(self.stem).__name__}", "stem")
         stages = tuple(self.stages) if isinstance(self.stages, (list, tuple)) else self.stages
@@ -407,11 +427,15 @@ class Network:
         for name, kind in (("head", Head), ("norm", Norm), ("quirks", Quirks)):
             if not isinstance(getattr(self, name), kind):
                 raise GenomeError(f"{name} must be a {kind.__name__}", name)
-        _int(self, "resolution", low=1)
-        _int(self, "num_classes", low=1)
-        _int(self, "in_channels", low=1)
+        _int(self, "resolution", low=1, high=MAX_RESOLUTION)
+        _int(self, "num_classes", low=1, high=MAX_WIDTH)
+        _int(self, "in_channels", low=1, high=MAX_WIDTH)
         _str(self, "act")
-        _float(self, "width_mult", low=0.0, low_open=True)
-        _float(self, "depth_mult", low=0.0, low_open=True)
+        _float(self, "width_mult", low=0.0, high=MAX_RATIO, low_open=True)
+        _float(self, "depth_mult", low=0.0, high=MAX_RATIO, low_open=True)
+        blocks = sum(math.ceil(s.depth * self.depth_mult) for s in stages)  # an upper bound of what resolve() makes
+        if blocks > MAX_BLOCKS:
+            raise GenomeError(f"depth_mult {self.depth_mult:g} times the stage depths gives up to {blocks} blocks, "
+                              f"more than the {MAX_BLOCKS} supported", "depth_mult")
         _float(self, "drop_path", low=0.0, high=1.0, high_open=True)
 

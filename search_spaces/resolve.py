@@ -13,7 +13,7 @@ from typing import Any
 from scaling.rounding import round_channels, round_repeats
 from search_spaces.blocks import BLOCKS, CELL_OPS, BlockContext, Plan, next_prev
 from search_spaces.errors import GenomeError
-from search_spaces.genome import Network
+from search_spaces.genome import MAX_RESOLUTION, Network
 from search_spaces.layers import (
     ACTIVATIONS,
     NORMS,
@@ -90,13 +90,14 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
         resolution: Input size; ``None`` uses ``genome.resolution``.
 
     Raises:
-        GenomeError: if a name is unknown or the input is too small for the strides.
+        GenomeError: if a name is unknown or the input is too small for the strides or larger
+            than :data:`~search_spaces.genome.MAX_RESOLUTION`.
     """
     check_names(genome)
     q, act = genome.quirks, genome.act
     size = genome.resolution if resolution is None else resolution
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise GenomeError(f"resolution must be a positive integer, got {size!r}", "resolution")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RESOLUTION:
+        raise GenomeError(f"resolution must be an integer from 1 to {MAX_RESOLUTION}, got {size!r}", "resolution")
 
     def width(channels: int) -> int:
         return round_channels(channels, genome.width_mult, q.channel_divisor, q.round_limit)

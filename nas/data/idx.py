@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +28,13 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with opener(path, "rb") as handle:
             data = handle.read()
-    except (OSError, EOFError) as err:
+    except (OSError, EOFError, zlib.error) as err:  # zlib.error: a damaged .gz
         raise UserInputError(f"{path}: cannot read IDX file ({err})") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES:
         raise UserInputError(f"{path}: not an IDX file (bad magic number)")
     dims = data[3]
+    if len(data) < 4 + 4 * dims:
+        raise UserInputError(f"{path}: IDX file is truncated (its header names {dims} dimensions)")
     shape = struct.unpack(f">{dims}I", data[4:4 + 4 * dims])
     dtype = np.dtype(_DTYPES[data[2]])
     body = data[4 + 4 * dims:]

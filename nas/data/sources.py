@@ -11,11 +11,13 @@ Without ``--data``, Fashion-MNIST is looked up where the Debian package
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -122,6 +124,50 @@ def _fashion_mnist_download(_: Path | None) -> Dataset:
     return _fashion_mnist(FASHION_MNIST_DIRS[1])
 
 
+#: The only globals a CIFAR-10 batch may name: what rebuilds a numpy array (numpy 1 and 2 spell
+#: the module ``numpy.core`` and ``numpy._core``) and the bytes helper of protocol-2 pickles.
+_BATCH_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
+    ("numpy.core.numeric", "_frombuffer"): np.zeros(0).__reduce_ex__(5)[0],
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Reads a CIFAR-10 python batch (a dict of lists, strings and numpy arrays) and nothing else.
+
+    ``pickle.load`` imports and calls whatever a file names, so a batch file from elsewhere could
+    run any command; here naming anything but the numpy array constructors is refused.
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = _BATCH_GLOBALS.get((module.replace("numpy._core", "numpy.core"), name))
+        if found is None:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return found
+
+
+def _cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels of one CIFAR-10 python batch file."""
+    try:
+        with open(path, "rb") as handle:
+            entry = _BatchUnpickler(handle, encoding="latin1").load()
+        images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(entry["labels"], dtype=np.int64).reshape(-1)
+        if len(labels) != len(images):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+            raise ValueError(f"labels must be 0-9, got {labels.min()} to {labels.max()}")
+    except OSError as err:
+        raise UserInputError(f"{path}: cannot read CIFAR-10 batch ({err.strerror or err})") from None
+    except Exception as err:  # noqa: BLE001 (a damaged or hostile pickle raises any kind)
+        reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        raise UserInputError(f"{path}: not a CIFAR-10 python batch ({reason})") from None
+    return images, labels
+
+
 def _cifar10(directory: Path | None) -> Dataset:
     if directory is None:
         raise UserInputError("cifar10 needs a directory: --data cifar10:DIR (DIR holds cifar-10-batches-py)")
@@ -131,12 +177,7 @@ def _cifar10(directory: Path | None) -> Dataset:
     if missing:
         raise UserInputError(f"{directory}: not a CIFAR-10 directory (missing {', '.join(missing)}); download the "
                              "python version from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it there")
-    parts = []
-    for name in names:
-        with open(batches / name, "rb") as handle:
-            entry = pickle.load(handle, encoding="latin1")  # the dataset's own format; a local, trusted file
-        parts.append((np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32),
-                      np.asarray(entry["labels"], dtype=np.int64)))
+    parts = [_cifar10_batch(batches / name) for name in names]
     train_x = torch.from_numpy(np.concatenate([p[0] for p in parts[:5]]))
     train_y = torch.from_numpy(np.concatenate([p[1] for p in parts[:5]]))
     return Dataset("cifar10", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), train_x, train_y,

@@ -428,3 +428,5 @@ def _read_json(path: Path) -> Any:
         raise UserInputError(f"{path}: no such latency table file") from None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserInputError(f"{path}: cannot read latency table ({err})") from None
+    except RecursionError:
+        raise UserInputError(f"{path}: cannot read latency table (JSON nested too deeply)") from None
