@@ -31,7 +31,7 @@ import optuna
 from nas import evaluators, rewards
 from nas.search.cli import HEARTBEAT_S, SEARCH_BUDGET, _evaluator_names
 from nas.search.driver import SearchDriver, check_required, genome_key
-from nas.search.outputs import SearchSummary, write_outputs
+from nas.search.outputs import SearchSummary, check_out, write_outputs
 from nas.search.progress import SearchProgress
 from nas.search.study import open_study, safe_url
 from nas.strategies.base import Driver, Strategy
@@ -185,6 +185,7 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
     config = {"space": "compound", "base": genome_key(base), "reward": settings.reward, "target": settings.target,
               "evaluators": names, "budget": knobs,
               "triples": [[t.alpha, t.beta, t.gamma] for t in triples]}
+    check_out(settings.out, study_name)
     study = open_study(url, study_name, directions, strategy.sampler(space, settings.seed, directions), config,
                        resume=settings.resume, out=settings.out, pruner=optuna.pruners.NopPruner(),
                        join=settings.storage is not None, heartbeat=HEARTBEAT_S)

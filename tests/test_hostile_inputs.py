@@ -430,3 +430,41 @@ def test_a_latency_table_nested_too_deeply_is_refused(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(UserInputError, match="cannot read latency table"):
         LatencyTable.load(path)
+
+
+def test_a_second_search_into_a_run_directory_holding_another_studys_results_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from nas.search.cli import main
+
+    base = ["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--trials", "2",
+            "--out", str(tmp_path), "--quiet", "--no-plots"]
+    assert main(base) == 0
+    before = (tmp_path / "found.yaml").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--strategy", "random"]) == 2  # another study name, same --out
+    err = capsys.readouterr().err.strip()
+    assert "already holds the results of study 'mbconv-flops-tpe'" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "found.yaml").read_bytes() == before
+
+
+def test_a_study_without_search_settings_is_not_resumed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import optuna
+
+    from nas.search.cli import main
+
+    optuna.create_study(study_name="foreign", storage=f"sqlite:///{tmp_path / 'study.db'}")  # made by another tool
+    assert main(["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--out",
+                 str(tmp_path), "--study-name", "foreign", "--resume", "--quiet"]) == 2
+    assert "has no readable search settings" in capsys.readouterr().err
+
+
+def test_a_journal_file_that_is_not_a_journal_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from nas.search.cli import main
+
+    log = tmp_path / "study.log"
+    log.write_text("garbage\n{\"x\": 1}\n")
+    assert main(["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--out",
+                 str(tmp_path / "o"), "--storage", f"journal:{log}", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"journal:{log}" in err and len(err.splitlines()) == 1
+    assert log.read_text() == "garbage\n{\"x\": 1}\n"

@@ -29,7 +29,7 @@ from nas.info import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
 from nas.search.driver import SearchDriver, check_required
-from nas.search.outputs import SearchSummary, write_outputs
+from nas.search.outputs import SearchSummary, check_out, write_outputs
 from nas.search.progress import SearchProgress
 from nas.search.study import open_study, safe_url
 from search_spaces import spaces
@@ -220,6 +220,7 @@ def _main(argv: Sequence[str] | None) -> int:
     storage_url = args.storage or f"sqlite:///{(out / 'study.db').resolve()}"
     study_name = args.study_name or f"{args.space}-{args.reward}-{args.strategy}"
     worker = args.worker_index
+    check_out(out, study_name)
     study = open_study(storage_url, study_name, directions, strategy.sampler(space, args.seed + worker, directions),
                        _config(args), resume=args.resume, out=out, pruner=_pruner(args.knobs),
                        join=args.storage is not None or worker > 0, heartbeat=args.heartbeat)

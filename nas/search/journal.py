@@ -15,15 +15,18 @@ is stale. Like Optuna's, a running trial that never had a heartbeat is never sta
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial, TrialState
 
@@ -45,7 +48,9 @@ class JournalStore(JournalStorage, BaseHeartbeat):
     """
 
     def __init__(self, path: str, heartbeat_interval: int | None = None, grace_period: int | None = None) -> None:
-        super().__init__(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path, grace_period=LOCK_GRACE_S)))
+        backend = JournalFileBackend(path, lock_obj=JournalFileOpenLock(path, grace_period=LOCK_GRACE_S))
+        _drop_half_written_line(backend, Path(path))
+        super().__init__(backend)
         self.path = path
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
@@ -102,6 +107,26 @@ class JournalStore(JournalStorage, BaseHeartbeat):
         if not written:
             raise optuna.exceptions.UpdateFinishedTrialError(
                 f"trial {trial.number} was finished by another process ({trial.state.name}) before its results")
+
+
+def _drop_half_written_line(backend: JournalFileBackend, path: Path) -> None:
+    """Cut a last line left half-written by a killed writer, under the journal's lock.
+
+    Readers already skip such a line, but the next append would land after it and make one
+    undecodable line in the middle of the log, which no reader can pass. It was never a
+    complete operation, so no process has applied it: cutting it loses nothing.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with get_lock_file(backend._lock), path.open("rb+") as log:
+        log.seek(0, os.SEEK_END)
+        size = log.tell()
+        log.seek(max(0, size - 1))
+        if log.read(1) == b"\n":
+            return
+        log.seek(0)
+        keep = log.read().rfind(b"\n") + 1
+        log.truncate(keep)
 
 
 def _with_system_attr(trial: FrozenTrial, key: str, value: Any) -> FrozenTrial:

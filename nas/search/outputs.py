@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.rewards import pareto_front
 from search_spaces.codec import from_yaml, to_dict, to_yaml
+from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
 from search_spaces.genome import Network
 
@@ -127,6 +128,25 @@ def _pareto_yaml(members: Sequence[FrozenTrial], summary: SearchSummary) -> str:
                 "genome": to_dict(_genome(t))} for t in sorted(members, key=lambda t: _metric(t, "macs"))]
     return yaml.safe_dump({"objectives": list(summary.objectives), "directions": list(summary.directions),
                            "front": entries}, sort_keys=False)
+
+
+def check_out(out: Path, study: str) -> None:
+    """Refuse a run directory whose ``found.yaml`` belongs to another study (its results would be overwritten).
+
+    Raises:
+        UserInputError: ``out/found.yaml`` exists and is not study ``study``'s.
+    """
+    found = out / "found.yaml"
+    if not found.exists():
+        return
+    try:
+        owner = yaml.safe_load(found.read_text())["meta"]["search"]["study"]
+    except Exception:  # noqa: BLE001 (unreadable or edited: not this study's either)
+        owner = None
+    if owner != study:
+        whose = f"study {owner!r}" if isinstance(owner, str) else "another search"
+        raise UserInputError(f"{out} already holds the results of {whose} (found.yaml); choose another --out, "
+                             f"or continue that study with its own settings and --resume")
 
 
 def write_outputs(study: optuna.Study, out: Path, summary: SearchSummary, points: Mapping[str, float],

@@ -63,13 +63,16 @@ def storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStora
             sqlalchemy.event.listen(store.engine, "connect", _sqlite_pragmas)
             store.engine.dispose()  # connections made so far lack the pragmas
         return store
+    except UserInputError as err:  # a damaged file: one sentence, which must name the storage
+        if safe_url(url) in str(err) or url.removeprefix("sqlite:///") in str(err):
+            raise
+        raise UserInputError(f"study storage {safe_url(url)}: {err}") from None
     except (ImportError, ModuleNotFoundError) as err:
-        raise UserInputError(f"--storage {safe_url(url)}: the database driver is not installed ({err}); "
+        raise UserInputError(f"study storage {safe_url(url)}: the database driver is not installed ({err}); "
                              f"for PostgreSQL: pip install 'psycopg[binary]'") from None
     except Exception as err:  # noqa: BLE001 (sqlalchemy raises many kinds; all mean "cannot use this URL")
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(f"--storage {safe_url(url)}: cannot open the study storage "
-                             f"({safe_url(text)[:200]})") from None
+        raise UserInputError(f"study storage {safe_url(url)} cannot be opened ({safe_url(text)[:200]})") from None
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -129,7 +132,10 @@ def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.s
             study.set_user_attr("out", str(out))
             return study
     study = optuna.load_study(study_name=name, storage=store, sampler=sampler, pruner=pruner)
-    saved = _wait_for_config(study)
+    saved = _wait_for_config(study, 30.0 if join and not resume else 0.0)  # a study another worker just made
+    if not isinstance(saved, dict) or not saved:
+        raise UserInputError(f"{flag}study {name!r} in {safe_url(url)} has no readable search settings (made by "
+                             f"another tool, or edited); start a new study (--study-name)")
     changed = [k for k in config if k in saved and _norm(saved[k]) != _norm(config[k])]
     if changed:
         key = changed[0]
@@ -140,13 +146,13 @@ def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.s
     return study
 
 
-def _wait_for_config(study: optuna.Study, seconds: float = 30.0) -> dict[str, Any]:
+def _wait_for_config(study: optuna.Study, seconds: float = 30.0) -> Any:
     """The study's saved settings; a study created a moment ago by another worker may not have them yet."""
     deadline = time.monotonic() + seconds
     while True:
         saved = study.user_attrs.get("config")
         if saved is not None or time.monotonic() > deadline:
-            return saved or {}
+            return saved
         time.sleep(0.2)
 
 
