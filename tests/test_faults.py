@@ -169,9 +169,12 @@ def _run_with_killer(tmp_path: Path, url: str, strategy: str, trials: int = 200,
         alive = [i for i, p in procs.items() if p.poll() is None]
         if not alive:
             break
-        busy = _evaluating(url, {procs[i].pid for i in alive})
         # Mostly a worker in the middle of a trial (what must be recovered), sometimes any (starting, waiting).
-        victim = rng.choice([i for i in alive if procs[i].pid in busy] if busy and rng.random() < 0.7 else alive)
+        busy: set[int] = set()
+        wait_busy = time.monotonic() + (3.0 if rng.random() < 0.7 else 0.0)
+        while not busy and time.monotonic() < wait_busy:
+            busy = _evaluating(url, {procs[i].pid for i in alive})
+        victim = rng.choice([i for i in alive if procs[i].pid in busy] or alive)
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
         done_kills += 1

@@ -92,7 +92,9 @@ class StudyView:
         """Read what changed since the last refresh; the trials that are new or changed state, oldest first."""
         if isinstance(self.storage, optuna.storages.RDBStorage):
             fresh = self._read_rdb()
-        else:  # the journal storage replays its log in memory: listing is cheap
+        elif hasattr(self.storage, "changed_trials"):  # the journal storage: its replay of the log, in memory
+            fresh = self.storage.changed_trials(self._study_id, len(self.trials), self.running)
+        else:
             fresh = [t for t in self.storage.get_all_trials(self._study_id, deepcopy=False)
                      if t._trial_id > self._max_id or t._trial_id in self.running]
         changed = []
