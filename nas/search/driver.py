@@ -43,6 +43,7 @@ External strategies (NNI, the RL controller) propose params that are evaluated t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import hashlib
@@ -61,7 +62,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
-from nas.search.heartbeat import StaleTrials, beating
+from nas.search.heartbeat import Heartbeat, StaleTrials
 from nas.search.interrupts import Interrupts
 from nas.search.view import StudyView, has_result, interrupted
 from nas.strategies.base import Outcome, StopSearch, Strategy
@@ -152,6 +153,18 @@ class _Surplus(Exception):
     """Internal: the trial was created when the budget was already full."""
 
 
+class _Template(FrozenTrial):
+    """A trial template that Optuna's RDB storage copies shallowly.
+
+    ``RDBStorage._create_new_trial`` returns a deep copy of the template, which nobody here
+    reads; for a genome of 40-odd params and its YAML that copy was the largest single cost
+    of writing a trial. Nothing mutates the template's params or attributes afterwards.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTrial:
+        return copy.copy(self)
+
+
 class SearchDriver:
     """Runs one worker's share of a search on a study.
 
@@ -193,6 +206,7 @@ class SearchDriver:
         self.interrupts = Interrupts()
         self.view = StudyView(study)
         self._stale = StaleTrials(study)
+        self._heartbeat = Heartbeat(study._storage)
         self._stale.check(force=True)
         self._refresh()
 
@@ -200,6 +214,7 @@ class SearchDriver:
 
     def _refresh(self) -> None:
         """Read what changed in the study; take in other workers' (and earlier runs') finished trials."""
+        self._refreshed = time.monotonic()
         for trial in self.view.refresh():
             if not trial.state.is_finished() or trial._trial_id in self._own:
                 continue
@@ -244,6 +259,8 @@ class SearchDriver:
             if self._stop_requested or (self.timeout is not None and time.monotonic() - self._start >= self.timeout):
                 raise StopSearch
             self._stale.check()
+            if self.remaining() > 0 and time.monotonic() - self._refreshed < 0.1:
+                return  # just read (this worker's last claim): the claim re-checks the budget anyway
             self._refresh()
             if self.remaining() > 0:
                 return
@@ -335,7 +352,7 @@ class SearchDriver:
         trial_id = self._claim(params, distributions, attrs, started)
         number = self.view.trials[trial_id].number
         values: tuple[float, ...] | None = None
-        with beating(self.study._storage, trial_id):
+        with self._heartbeat.beating(trial_id):
             try:
                 if self.view.ahead(trial_id) >= self.trials:
                     self._finish(trial_id, trial, TrialState.FAIL, None, {"surplus": True})
@@ -360,6 +377,7 @@ class SearchDriver:
         frozen = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
                                            user_attrs=attrs)
         frozen.datetime_start = started  # the time the evaluation started, for durations in optuna-dashboard
+        frozen.__class__ = _Template
         trial_id = self.view.storage.create_new_trial(self.study._study_id, template_trial=frozen)
         self._own.add(trial_id)
         self.view.written(trial_id, frozen)
@@ -387,10 +405,10 @@ class SearchDriver:
             print(f"nas.search: trial {claimed.number} was failed by another worker (no heartbeat within the grace "
                   f"period) before it finished; its result is dropped and the trial is retried", file=sys.stderr)
             return False
-        done = optuna.trial.create_trial(state=state, params=claimed.params, distributions=claimed.distributions,
-                                         values=None if values is None else list(values),
-                                         user_attrs={**claimed.user_attrs, **attrs}, intermediate_values=intermediate)
-        done.datetime_start = claimed.datetime_start
+        done = copy.copy(claimed)  # the same trial, finished as written (no re-validation of 40-odd params)
+        done.state, done.values, done.datetime_complete = state, None if values is None else list(values), \
+            datetime.datetime.now()
+        done.user_attrs, done.intermediate_values = {**claimed.user_attrs, **attrs}, dict(intermediate)
         self.view.written(trial_id, done)
         return True
 
@@ -482,7 +500,7 @@ def _finish_trial(storage: optuna.storages.BaseStorage, trial_id: int, state: Tr
     """Results, then the finished state: in one transaction where the storage offers it."""
     finish = getattr(storage, "finish_trial", None)
     if finish is not None:
-        finish(trial_id, state, None if values is None else list(values), attrs)
+        finish(trial_id, state, None if values is None else list(values), attrs, new_keys=True)
         return
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)

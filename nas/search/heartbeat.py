@@ -19,36 +19,52 @@ from contextlib import contextmanager
 import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 
-__all__ = ["StaleTrials", "beating"]
+__all__ = ["Heartbeat", "StaleTrials"]
 
 
-@contextmanager
-def beating(storage: optuna.storages.BaseStorage, trial_id: int) -> Iterator[None]:
-    """Record heartbeats for ``trial_id`` while the block runs (nothing if the storage has none)."""
-    if not is_heartbeat_enabled(storage):
-        yield
-        return
-    stop = threading.Event()
-    interval = float(storage.get_heartbeat_interval())  # type: ignore[attr-defined]
+class Heartbeat:
+    """Records heartbeats for the trial a worker is running, from one background thread for its life.
 
-    def beat() -> None:
+    (One thread per trial cost a start and a join on every trial of a search.)
+    """
+
+    def __init__(self, storage: optuna.storages.BaseStorage) -> None:
+        self.storage = storage
+        self.enabled = is_heartbeat_enabled(storage)
+        self._trial: int | None = None
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def beating(self, trial_id: int) -> Iterator[None]:
+        """Beat for ``trial_id`` while the block runs (nothing if the storage has no heartbeats)."""
+        if not self.enabled:
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+        self._trial = trial_id
+        try:
+            yield
+        finally:
+            self._trial = None
+
+    def _beat(self) -> None:
+        interval = float(self.storage.get_heartbeat_interval())  # type: ignore[attr-defined]
         warned = False
-        while not stop.wait(interval):
+        while True:
+            self._wake.wait(interval)
+            trial = self._trial
+            if trial is None:
+                continue
             try:
-                storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+                self.storage.record_heartbeat(trial)  # type: ignore[attr-defined]
             except Exception as err:  # noqa: BLE001 (a lost connection: keep trying, say so once)
                 if not warned:
                     print(f"nas.search: heartbeat of a running trial failed ({type(err).__name__}: {err}); "
                           f"retrying", file=sys.stderr)
                     warned = True
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 class StaleTrials:

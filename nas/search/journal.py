@@ -86,9 +86,10 @@ class JournalStore(JournalStorage, BaseHeartbeat):
         return None
 
     def finish_trial(self, trial_id: int, state: TrialState, values: Sequence[float] | None,
-                     attrs: Mapping[str, Any]) -> None:
+                     attrs: Mapping[str, Any], new_keys: bool = False) -> None:
         """Append the results (user attributes, values, state) as one write, so no reader sees half of them.
 
+        ``new_keys`` is accepted for the RDB storage's signature (appending costs the same either way).
         The lines carry a worker id of their own: if another process failed the trial as stale
         first, every replay (this process's included) skips them quietly instead of raising
         on a later, unrelated read.

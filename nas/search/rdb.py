@@ -35,9 +35,11 @@ from __future__ import annotations
 import datetime
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy
 from optuna import distributions
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -59,17 +61,22 @@ class FastRDBStorage(GuardedRDBStorage):
 
     def _get_prepared_new_trial(self, study_id: int, template_trial: Any, session: Any) -> Any:
         self._creating.active = True
+        self._creating.rows = rows = defaultdict(list)  # model -> rows, inserted in one statement each
         try:
             trial = super()._get_prepared_new_trial(study_id, template_trial, session)
         finally:
             self._creating.active = False
+        for model, batch in rows.items():
+            session.execute(sqlalchemy.insert(model), batch)  # executemany: no ORM object per row
         if trial.state == TrialState.RUNNING and self.heartbeat_interval is not None:
             session.add(models.TrialHeartbeatModel(trial_id=trial.trial_id))  # the database's clock
         return trial
 
     def finish_trial(self, trial_id: int, state: TrialState, values: Sequence[float] | None,
-                     attrs: Mapping[str, Any]) -> None:
+                     attrs: Mapping[str, Any], new_keys: bool = False) -> None:
         """Set user attributes, values and the finished ``state`` of a running trial in one transaction.
+
+        ``new_keys``: the caller knows the trial has none of these attributes yet (a query saved).
 
         Raises:
             optuna.exceptions.UpdateFinishedTrialError: the trial is already finished (another
@@ -79,7 +86,8 @@ class FastRDBStorage(GuardedRDBStorage):
         with _create_scoped_session(self.scoped_session, True) as session:
             trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
             self.check_trial_is_updatable(trial_id, trial.state)
-            existing = {row.key: row for row in session.query(attr).filter(attr.trial_id == trial_id, attr.key.in_(attrs))}
+            existing = {} if new_keys else {
+                row.key: row for row in session.query(attr).filter(attr.trial_id == trial_id, attr.key.in_(attrs))}
             for key, value in attrs.items():
                 if key in existing:
                     existing[key].value_json = json.dumps(value)
@@ -98,7 +106,7 @@ class FastRDBStorage(GuardedRDBStorage):
         if trial is None:  # an existing trial: Optuna's upsert
             return super()._set_trial_attr_without_commit(session, model_cls, trial_id, key, value)
         self.check_trial_is_updatable(trial_id, trial.state)
-        session.add(model_cls(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+        self._creating.rows[model_cls].append({"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
         return None
 
     def _set_trial_param_without_commit(self, session: Any, trial_id: int, param_name: str,
@@ -117,7 +125,10 @@ class FastRDBStorage(GuardedRDBStorage):
             return None
         self.check_trial_is_updatable(trial_id, trial.state)
         distributions.check_distribution_compatibility(known, distribution)
-        session.add(models.TrialParamModel(trial_id=trial_id, param_name=param_name,
-                                           param_value=param_value_internal,
-                                           distribution_json=distributions.distribution_to_json(distribution)))
+        row = {"trial_id": trial_id, "param_name": param_name, "param_value": param_value_internal,
+               "distribution_json": distributions.distribution_to_json(distribution)}
+        if getattr(self._creating, "active", False):
+            self._creating.rows[models.TrialParamModel].append(row)
+        else:
+            session.add(models.TrialParamModel(**row))
         return None
