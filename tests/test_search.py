@@ -297,7 +297,7 @@ def test_ctrl_c_stops_a_real_search_process_cleanly(tmp_path: Path) -> None:
     while proc.poll() is None and time.monotonic() < deadline and (not db.exists() or _count(db) < 2):
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "--resume" in err
     assert (tmp_path / "trials.csv").exists() and (tmp_path / "found.yaml").exists()
