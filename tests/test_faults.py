@@ -148,11 +148,11 @@ def test_a_worker_waits_for_running_trials_before_it_stops(tmp_path: Path) -> No
 # ---------------------------------------------------------------------- processes killed at random
 
 
-def _worker(url: str, out: Path, trials: int, strategy: str, seed: int) -> subprocess.Popen[str]:
+def _worker(url: str, out: Path, trials: int, strategy: str, seed: int, seconds: float = 0.3) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic",
            "--reward", "flops", "--strategy", strategy, "--trials", str(trials), "--storage", url,
            "--study-name", "faults", "--out", str(out), "--seed", str(seed), "--heartbeat", "1", "--threads", "1",
-           "--set", "synthetic_seconds=0.2", "--quiet", "--no-plots"]
+           "--set", f"synthetic_seconds={seconds}", "--quiet", "--no-plots"]
     log = (out.parent / f"{out.name}.log").open("a")
     return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
@@ -165,7 +165,7 @@ def _run_with_killer(tmp_path: Path, url: str, strategy: str, trials: int = 200,
     procs = {i: _worker(url, tmp_path / f"w{i}", trials, strategy, i) for i in range(workers)}
     done_kills, deadline = 0, time.monotonic() + 900
     while done_kills < kills and time.monotonic() < deadline:
-        time.sleep(rng.uniform(1.0, 3.0))
+        time.sleep(rng.uniform(0.3, 1.5))  # ten kills well before 200 trials of 0.3 s on 4 workers can finish
         alive = [i for i, p in procs.items() if p.poll() is None]
         if not alive:
             break
@@ -249,7 +249,7 @@ def test_killed_workers_lose_nothing_on_a_journal_file(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_sigterm_finishes_the_running_trial_as_interrupted_and_resume_runs_it_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    proc = _worker(url, tmp_path / "w", trials=2, strategy="random", seed=0)
+    proc = _worker(url, tmp_path / "w", trials=2, strategy="random", seed=0, seconds=5.0)  # SIGTERM lands mid-trial
     deadline = time.monotonic() + 120
     while not _evaluating(url, {proc.pid}) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -260,7 +260,7 @@ def test_sigterm_finishes_the_running_trial_as_interrupted_and_resume_runs_it_ag
     study = optuna.load_study(study_name="faults", storage=url)
     stopped = [t for t in study.trials if t.user_attrs.get("interrupted")]
     assert len(stopped) == 1 and interrupted(stopped[0])  # not left RUNNING until a heartbeat goes stale
-    again = _worker(url, tmp_path / "w", trials=2, strategy="random", seed=0)
+    again = _worker(url, tmp_path / "w", trials=2, strategy="random", seed=0, seconds=5.0)
     assert again.wait(timeout=120) == 0
     trials = optuna.load_study(study_name="faults", storage=url).trials
     assert sum(counts(t) for t in trials) == 2
