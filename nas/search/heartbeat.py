@@ -32,7 +32,6 @@ class Heartbeat:
         self.storage = storage
         self.enabled = is_heartbeat_enabled(storage)
         self._trial: int | None = None
-        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     @contextmanager
@@ -54,7 +53,7 @@ class Heartbeat:
         interval = float(self.storage.get_heartbeat_interval())  # type: ignore[attr-defined]
         warned = False
         while True:
-            self._wake.wait(interval)
+            time.sleep(interval)
             trial = self._trial
             if trial is None:
                 continue

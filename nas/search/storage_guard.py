@@ -132,7 +132,11 @@ class GuardedRDBStorage(optuna.storages.RDBStorage):
     """:class:`optuna.storages.RDBStorage` that checks a SQLite file first and names damage in one sentence."""
 
     def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
-        check_sqlite_file(url)
+        try:
+            check_sqlite_file(url)
+        except StorageDamagedError as err:
+            where = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+            raise StorageDamagedError(f"study storage {where}: {err}") from None
         super().__init__(url, *args, **kwargs)
 
     def damaged(self, err: BaseException) -> StorageDamagedError:

@@ -28,6 +28,7 @@ import sqlalchemy
 
 from nas.search.journal import JournalStore
 from nas.search.rdb import FastRDBStorage
+from nas.search.storage_guard import sqlite_path
 from search_spaces.errors import UserInputError
 
 __all__ = ["JOURNAL", "open_study", "safe_url", "storage"]
@@ -52,8 +53,9 @@ def storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStora
             path = Path(url.removeprefix(JOURNAL).removeprefix("//"))
             path.parent.mkdir(parents=True, exist_ok=True)
             return JournalStore(str(path), heartbeat, grace)
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_path(url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         # SQLite: wait up to a minute for another worker's write instead of failing after 5 s.
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
         with warnings.catch_warnings():
@@ -63,10 +65,8 @@ def storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStora
             sqlalchemy.event.listen(store.engine, "connect", _sqlite_pragmas)
             store.engine.dispose()  # connections made so far lack the pragmas
         return store
-    except UserInputError as err:  # a damaged file: one sentence, which must name the storage
-        if safe_url(url) in str(err) or url.removeprefix("sqlite:///") in str(err):
-            raise
-        raise UserInputError(f"study storage {safe_url(url)}: {err}") from None
+    except UserInputError:
+        raise  # a damaged file: already one sentence naming the storage (nas.search.storage_guard)
     except (ImportError, ModuleNotFoundError) as err:
         raise UserInputError(f"study storage {safe_url(url)}: the database driver is not installed ({err}); "
                              f"for PostgreSQL: pip install 'psycopg[binary]'") from None
