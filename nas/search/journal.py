@@ -15,6 +15,7 @@ is stale. Like Optuna's, a running trial that never had a heartbeat is never sta
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -139,9 +140,7 @@ def _drop_half_written_line(backend: JournalFileBackend, path: Path) -> None:
 
 
 def _with_system_attr(trial: FrozenTrial, key: str, value: Any) -> FrozenTrial:
-    copy = optuna.trial.create_trial(state=trial.state, params=trial.params, distributions=trial.distributions,
-                                     values=trial.values, user_attrs=trial.user_attrs,
-                                     system_attrs={**trial.system_attrs, key: value},
-                                     intermediate_values=trial.intermediate_values)
-    copy.datetime_start = trial.datetime_start
-    return copy
+    """``trial`` with one more system attribute (a shallow copy: the template is not re-validated)."""
+    copied = copy.copy(trial)
+    copied.system_attrs = {**trial.system_attrs, key: value}
+    return copied
