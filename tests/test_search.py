@@ -377,8 +377,21 @@ def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     trials = load_study(tmp_path).trials
     assert sum(counts(t) for t in trials) == 6  # exactly; a claim made when the budget was full is a surplus FAIL
-    assert {t.user_attrs["worker"] for t in trials} == {0, 1}
     assert len(list(csv.DictReader((tmp_path / "trials.csv").open()))) == len(trials)
+    # Which worker ran which trial is timing: tiny trials may all be done before the second process has
+    # imported torch. That both take part is checked below with trials that outlast a start-up.
+
+
+@pytest.mark.slow
+def test_both_worker_processes_take_trials_when_trials_outlast_start_up(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic",
+           "--reward", "flops", "--set", "synthetic_seconds=4", "--trials", "6", "--workers", "2", "--out", str(tmp_path), "--quiet",
+           "--no-plots"]  # worker 0 alone would need 24 s; the second process starts in a few
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    trials = load_study(tmp_path).trials
+    assert sum(counts(t) for t in trials) == 6
+    assert {t.user_attrs["worker"] for t in trials if counts(t)} == {0, 1}
 
 
 def test_ctrl_c_is_deferred_outside_evaluations_and_immediate_inside() -> None:

@@ -249,9 +249,12 @@ def _main(argv: Sequence[str] | None) -> int:
         interrupted = True
     finally:
         progress.close()
-        for child in children:
-            _wait(child, driver.interrupts.signum if interrupted else None)
+        codes = [_wait(child, driver.interrupts.signum if interrupted else None) for child in children]
     code = 128 + driver.interrupts.signum if interrupted else 0
+    for index, child_code in enumerate(codes, start=1):
+        if child_code and not interrupted:  # its finished trials are in the study; say so rather than hide it
+            print(f"{PROG}: worker {index} exited with code {child_code}; see its messages above", file=sys.stderr)
+            code = code or child_code
     if worker > 0:
         return code
     summary = SearchSummary(args.space, args.strategy, args.reward, objectives, directions, args.seed,
@@ -291,11 +294,11 @@ def _spawn_workers(argv: Sequence[str], workers: int) -> list[subprocess.Popen[b
             for i in range(1, workers)]
 
 
-def _wait(child: subprocess.Popen[bytes], signum: int | None) -> None:
-    """Wait for a worker, passing on the signal that interrupted this one."""
+def _wait(child: subprocess.Popen[bytes], signum: int | None) -> int:
+    """Wait for a worker, passing on the signal that interrupted this one; return its exit code."""
     if signum is not None and child.poll() is None:
         child.send_signal(signum)
-    child.wait()
+    return child.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
