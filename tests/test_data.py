@@ -107,6 +107,19 @@ def test_bad_settings_are_named(field: str, value: float) -> None:
         DataConfig(**{field: value})
 
 
+def test_the_test_split_is_the_official_one_and_never_the_held_out_images(tiny_fashion: Path) -> None:
+    config = DataConfig(source=str(tiny_fashion), resolution=16, batch_size=16, val_size=40)
+    _, val, dataset = loaders(config)
+    _, test, _ = loaders(DataConfig(**{**config.__dict__, "eval_split": "test"}))
+    assert sum(len(y) for _, y in val) == 40 and sum(len(y) for _, y in test) == 50  # t10k holds 50
+    assert torch.equal(torch.cat([y for _, y in test]), dataset.test_labels)
+
+
+def test_an_unknown_eval_split_is_named() -> None:
+    with pytest.raises(UserInputError, match="eval_split must be one of val, test, got 'train'"):
+        DataConfig(eval_split="train")
+
+
 def test_fixres_validation_runs_at_its_own_resolution(tiny_fashion: Path) -> None:
     config = DataConfig(source=str(tiny_fashion), resolution=16, eval_resolution=24, batch_size=16, val_size=40)
     train, val, _ = loaders(config)

@@ -333,6 +333,7 @@ def _count(db: Path) -> int:
     (["--space", "mbconv", "--budget", "400M", "--timeout", "soon"], "--timeout"),
     (["--space", "mbconv", "--budget", "400M", "--storage", "nosuchdb://x/y"], "study storage nosuchdb://x/y"),
     (["--space", "mbconv", "--budget", "400M", "--resume", "--evaluator", "toy", "--reward", "flops"], "no study"),
+    (["--space", "mbconv", "--budget", "400M", "--set", "eval_split=test"], "test split"),
 ])
 def test_bad_input_is_one_sentence_and_exit_code_2(args: list[str], needle: str, tmp_path: Path,
                                                   capsys: pytest.CaptureFixture) -> None:

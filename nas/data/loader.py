@@ -23,7 +23,10 @@ from torch.nn import functional as F
 from nas.data.sources import Dataset, open_dataset
 from search_spaces.errors import UserInputError
 
-__all__ = ["Batches", "DataConfig", "adapt_channels", "fixed_batch", "loaders", "split_indices"]
+__all__ = ["EVAL_SPLITS", "Batches", "DataConfig", "adapt_channels", "fixed_batch", "loaders", "split_indices"]
+
+#: What a DataConfig's second loader can read (``eval_split``).
+EVAL_SPLITS = ("val", "test")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class DataConfig:
             ``resolution`` is FixRes-style testing (Touvron et al. 2019: a network trained
             with random-resized crops sees objects larger at train time, so it tests better
             at a higher resolution; EfficientNetV2-S trains at up to 300 and tests at 384).
+        eval_split: What the second loader reads: ``val`` (the held-out training images, for
+            searching and selecting) or ``test`` (the dataset's official test split, for
+            reporting a final model: never seen by a search or a selection).
     """
 
     source: str | None = None
@@ -59,6 +65,7 @@ class DataConfig:
     seed: int = 0
     eval_batch_size: int = 256
     eval_resolution: int = 0
+    eval_split: str = "val"
 
     def __post_init__(self) -> None:
         for name in ("resolution", "channels", "batch_size", "eval_batch_size"):
@@ -70,6 +77,8 @@ class DataConfig:
         for name in ("val_size", "subset", "eval_resolution"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.eval_split not in EVAL_SPLITS:
+            raise UserInputError(f"eval_split must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r}")
 
 
 def split_indices(n: int, val_fraction: float, split_seed: int, val_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +177,11 @@ def loaders(config: DataConfig, device: torch.device | str = "cpu",
     images, labels = dataset.train_images, dataset.train_labels
     train = Batches(dataset, images[train_idx], labels[train_idx], config, config.batch_size, True, device, augment)
     eval_config = dataclasses.replace(config, resolution=config.eval_resolution or config.resolution)
-    val = Batches(dataset, images[val_idx], labels[val_idx], eval_config, config.eval_batch_size, False, device)
+    if config.eval_split == "test":
+        eval_images, eval_labels = dataset.test_images, dataset.test_labels
+    else:
+        eval_images, eval_labels = images[val_idx], labels[val_idx]
+    val = Batches(dataset, eval_images, eval_labels, eval_config, config.eval_batch_size, False, device)
     return train, val, dataset
 
 
@@ -191,7 +204,15 @@ def _folder_loaders(dataset: Dataset, config: DataConfig, device: torch.device |
     subset = torch.utils.data.Subset
     train = torch.utils.data.DataLoader(subset(base, train_idx.tolist()), config.batch_size, shuffle=True,  # type: ignore[arg-type]
                                         generator=gen, drop_last=True)
-    val = torch.utils.data.DataLoader(subset(val_base, val_idx.tolist()), config.eval_batch_size)  # type: ignore[arg-type]
+    if config.eval_split == "test":
+        if dataset.folder_test is None:
+            raise UserInputError(f"eval_split=test needs a test (or val) folder beside the training images of "
+                                 f"{config.source}")
+        test = copy.copy(dataset.folder_test)  # own transform, as above
+        test.transform = val_base.transform  # type: ignore[attr-defined]
+        val = torch.utils.data.DataLoader(test, config.eval_batch_size)  # type: ignore[arg-type]
+    else:
+        val = torch.utils.data.DataLoader(subset(val_base, val_idx.tolist()), config.eval_batch_size)  # type: ignore[arg-type]
     return _OnDevice(train, device, config.channels), _OnDevice(val, device, config.channels), dataset
 
 

@@ -9,7 +9,9 @@ Budget keys (``RunContext.budget``), with defaults:
   ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style
   testing, or ``fixres`` with a progressive preset);
 - ``batch_size`` 128; ``subset`` 6000 training images (0: all 54,000 left after the split);
-  ``val_size`` 2000 held-out images (0: 10% of the training images);
+  ``val_size`` 2000 held-out images (0: 10% of the training images); ``eval_split`` ``val``
+  (accuracy on those held-out images: what a search or a selection may look at) or
+  ``test`` (on the dataset's official test split: for reporting a final model only);
 - ``optimizer`` sgd, ``lr`` 0.1, ``weight_decay`` 5e-5, ``label_smoothing`` 0.1,
   ``warmup_steps`` 0;
 - ``evals`` 1 (validations, each reported for pruning); ``bn_batches`` 20 (batch-norm
@@ -68,7 +70,8 @@ class TrainEvaluator(Evaluator):
                           channels=int(ctx.get("channels", genome.in_channels)),
                           batch_size=int(ctx.get("batch_size", 128)), subset=int(ctx.get("subset", 6000)),
                           val_size=int(ctx.get("val_size", 2000)), seed=ctx.seed,
-                          eval_resolution=_eval_resolution(ctx.get("eval_resolution", 0)))
+                          eval_resolution=_eval_resolution(ctx.get("eval_resolution", 0)),
+                          eval_split=str(ctx.get("eval_split", "val")))
         schedule = TrainConfig(
             epochs=float(ctx.get("epochs", 2.0)), steps=int(ctx.get("steps", 0)),
             optimizer=str(ctx.get("optimizer", "sgd")), lr=float(ctx.get("lr", 0.1)),

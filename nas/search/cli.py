@@ -205,6 +205,9 @@ def _main(argv: Sequence[str] | None) -> int:
     chosen = [evaluators.get(n) for n in args.evaluator_names]
     check_required(reward, targets, chosen, [evaluators.get(n) for n in evaluators.names()])
     args.knobs = {**SEARCH_BUDGET, **parse_settings(args.set)}
+    if args.knobs.get("eval_split", "val") != "val":  # the test split is for reporting what a search found
+        raise UserInputError(f"--set eval_split={args.knobs['eval_split']} would choose architectures on the "
+                             "test split; a search selects on the held-out training images (eval_split=val)")
     try:
         evaluators.resolve_device(args.device)
     except RuntimeError as err:
