@@ -9,19 +9,33 @@ import pytest
 
 from experiments import search_vs_b0
 
+TINY = ["--trials", "3", "--epochs", "0.05", "--subset", "256", "--val-size", "128", "--latency-repeats", "2",
+        "--top", "2", "--seeds", "2", "--jobs", "1", "--reward", "flops-hard",
+        *[x for k in ("steps=2", "subset=128", "val_size=64", "batch_size=32")
+          for x in ("--search-set", k)]]
+
 
 @pytest.mark.slow
-def test_experiment_searches_trains_three_models_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    args = ["--out", str(tmp_path), "--trials", "2", "--epochs", "0.05", "--subset", "256", "--val-size", "128",
-            "--latency-repeats", "2", "--plot", str(tmp_path / "plot.png"),
-            *[x for k in ("steps=2", "subset=128", "val_size=64", "batch_size=32", "step_resolution=32",
-                          "step_batch=4", "step_repeats=1") for x in ("--search-set", k)]]
+def test_experiment_selects_on_held_out_images_and_reports_on_the_test_split(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["--out", str(tmp_path), "--plot", str(tmp_path / "plot.png"), *TINY]
     assert search_vs_b0.main(args) == 0
     out = capsys.readouterr().out
-    assert "| found |" in out and "| efficientnet_b0 |" in out and "| mnasnet_a1 |" in out and "Goal" in out
-    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert [r["name"] for r in rows] == ["found", "efficientnet_b0", "mnasnet_a1"]
-    assert all(r["latency_ms"] > 0 and not r["failed"] for r in rows)
+    assert "| efficientnet_b0 |" in out and "| mnasnet_a1 |" in out and "(picked)" in out and "Goal" in out
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    select = [r for r in rows if r["step"] == "select"]
+    final = [r for r in rows if r["step"] == "final"]
+    assert 1 <= len(select) <= 2 and all(r["split"] == "val" and r["seed"] == 0 for r in select)
+    assert len(final) == 3 * 2 and all(r["split"] == "test" and r["seed"] in (1, 2) for r in final)
+    assert {r["genome"] for r in final} >= {"efficientnet_b0", "mnasnet_a1"}
+    timed = {r["genome"] for r in rows if r["step"] == "latency"}
+    assert timed == {r["genome"] for r in select} | {"efficientnet_b0", "mnasnet_a1"}
+    assert all(r["latency_ms"] > 0 for r in rows if r["step"] == "latency")
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
-    assert search_vs_b0.main(args) == 0  # resumes: nothing is trained again
-    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 3
+    assert search_vs_b0.main(args) == 0  # resumes: nothing is trained or timed again
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == len(rows)
+
+
+def test_bad_counts_are_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert search_vs_b0.main(["--out", str(tmp_path), "--top", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "experiments/search_vs_b0.py: error: --top must be at least 1, got 0"
