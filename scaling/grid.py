@@ -193,7 +193,8 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
                                     threads=settings.threads)
     driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, len(triples))
     progress = SearchProgress(len(triples), len(triples) - driver.remaining(), reward.objective_names(targets),
-                              directions, quiet=settings.quiet)
+                              directions, quiet=settings.quiet,
+                              study=lambda: (len(triples) - driver.remaining(), driver.history()))
     driver.on_trial = progress.on_trial
     try:
         with driver.interrupts.installed():

@@ -410,3 +410,20 @@ def test_ctrl_c_is_deferred_outside_evaluations_and_immediate_inside() -> None:
             os.kill(os.getpid(), signal.SIGINT)  # during an evaluation: at once
             time.sleep(1)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_with_several_workers_the_bar_shows_the_whole_study(capsys: pytest.CaptureFixture) -> None:
+    from nas.search.driver import TrialRecord
+    from nas.search.progress import SearchProgress
+    from nas.strategies.base import Outcome
+
+    known = [Outcome({}, (0.5,), False, 0, False), Outcome({}, (0.9,), False, 1, False),  # 1: another worker's
+             Outcome({}, None, True, 2, False)]
+    progress = SearchProgress(10, 0, ["reward"], ["maximize"], study=lambda: (len(known) + 4, known))
+    progress.on_trial(TrialRecord(0, None, {}, (0.5,)))
+    assert progress.bar is not None and progress.bar.n == 7 and progress.best == 0.9
+    known.append(Outcome({}, (0.95,), False, 3, False))
+    progress.on_trial(TrialRecord(3, None, {}, (0.95,)))
+    assert progress.bar.n == 8 and progress.best == 0.95
+    progress.close()
+    assert "best 0.95" in capsys.readouterr().err

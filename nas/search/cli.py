@@ -237,7 +237,8 @@ def _main(argv: Sequence[str] | None) -> int:
     driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, args.trials, timeout,
                           worker=worker)
     progress = SearchProgress(args.trials, args.trials - driver.remaining(), objectives, directions,
-                              quiet=args.quiet or worker > 0)
+                              quiet=args.quiet or worker > 0,
+                              study=lambda: (args.trials - driver.remaining(), driver.history()))
     driver.on_trial = progress.on_trial
     retries = driver.pending_retries()
     if retries and not (args.quiet or worker > 0):

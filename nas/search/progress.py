@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
 
 from nas.info import human
 from nas.search.driver import TrialRecord
+from nas.strategies.base import Outcome
 
 __all__ = ["SearchProgress", "trial_line"]
 
@@ -51,24 +52,39 @@ class SearchProgress:
         objectives: Names of the trial values.
         directions: Their Optuna directions (the bar shows the best single reward).
         quiet: Print nothing.
+        study: Returns the study's counted trials and the outcomes of every trial known so far,
+            other workers' included, so that with ``--workers`` the bar shows the whole study;
+            without it the bar counts this process's trials.
     """
 
     def __init__(self, total: int, done: int, objectives: Sequence[str], directions: Sequence[str],
-                 quiet: bool = False) -> None:
-        self.objectives, self.directions, self.quiet = tuple(objectives), tuple(directions), quiet
+                 quiet: bool = False,
+                 study: Callable[[], tuple[int, Sequence[Outcome]]] | None = None) -> None:
+        self.objectives, self.directions, self.quiet, self.study = tuple(objectives), tuple(directions), quiet, study
         self.best: float | None = None
+        self._seen = 0  # outcomes of ``study`` already looked at: it only grows
         self.bar = None if quiet else tqdm(total=total, initial=min(done, total), unit="trial", file=sys.stderr,
                                            dynamic_ncols=True, desc="search")
 
-    def on_trial(self, record: TrialRecord) -> None:
-        if record.values is not None and len(record.values) == 1:
+    def _see(self, values: tuple[float, ...] | None) -> None:
+        if values is not None and len(values) == 1:
             sign = 1.0 if self.directions[0] == "maximize" else -1.0
-            if self.best is None or sign * record.values[0] > sign * self.best:
-                self.best = record.values[0]
+            if self.best is None or sign * values[0] > sign * self.best:
+                self.best = values[0]
+
+    def on_trial(self, record: TrialRecord) -> None:
         if self.bar is None:
             return
         self.bar.write(trial_line(record, self.objectives), file=sys.stderr)
-        self.bar.update(1)
+        if self.study is None:
+            self._see(record.values)
+            self.bar.update(1)
+        else:
+            counted, known = self.study()
+            for outcome in known[self._seen:]:
+                self._see(outcome.values)
+            self._seen = len(known)
+            self.bar.update(max(0, min(counted, self.bar.total) - self.bar.n))
         if self.best is not None:
             self.bar.set_postfix_str(f"best {self.best:.4f}")
 
