@@ -1,6 +1,8 @@
 """Search at 400M MACs, select among the best candidates, then compare with EfficientNet-B0 and MnasNet-A1.
 
-Steps (each resumable: a finished step is not redone; rows go to ``--out``/rows.jsonl):
+Steps (each resumable: a finished step is not redone; rows go to ``--rows``, by default
+``--out``/rows.jsonl, keyed by step, genome, seed and recipe, so experiments that share a
+rows file train each reference only once per recipe and seed):
 
 1. **Search.** ``python -m nas.search --space mbconv --budget 400M`` with ``--reward``
    (default the training-aware ``v2``), ``--strategy``, ``--trials``, ``--workers``,
@@ -111,28 +113,44 @@ def _latency(genome: Any, args: argparse.Namespace) -> dict[str, Any]:
     return evaluators.evaluate(genome, [evaluators.get(n) for n in ("cost", "latency")], ctx).to_dict()
 
 
-class Rows:
-    """The experiment's results, one JSON line per finished step, keyed by (step, genome, seed)."""
+def _recipe(step: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What a row's numbers depend on besides genome and seed (threads change float summation order).
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    Latencies compare only within one sitting on one machine, so they are keyed by the run's ``--out``.
+    """
+    if step == "latency":
+        return {"latency_repeats": args.latency_repeats, "out": str(args.out)}
+    return {"epochs": float(args.epochs), "subset": args.subset, "val_size": args.val_size, "resolution": args.resolution,
+            "threads": args.threads or 1}
+
+
+class Rows:
+    """The experiment's results, one JSON line per finished step, keyed by (step, genome, seed, recipe)."""
+
+    def __init__(self, path: Path, args: argparse.Namespace) -> None:
+        self.path, self.args = path, args
+        self.rows: dict[tuple[str, str, int, str], dict[str, Any]] = {}
         if path.exists():
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    self.rows[(row["step"], row["genome"], row["seed"])] = row
+                    self.rows[self._key(row["step"], row["genome"], row["seed"], row["recipe"])] = row
+
+    @staticmethod
+    def _key(step: str, genome: str, seed: int, recipe: dict[str, Any]) -> tuple[str, str, int, str]:
+        return step, genome, seed, json.dumps(recipe, sort_keys=True)
 
     def get(self, step: str, genome: str, seed: int = 0) -> dict[str, Any] | None:
-        return self.rows.get((step, genome, seed))
+        return self.rows.get(self._key(step, genome, seed, _recipe(step, self.args)))
 
     def add(self, row: dict[str, Any]) -> None:
+        row = {**row, "recipe": _recipe(row["step"], self.args)}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:  # appended and synced: a crash loses one job
             handle.write(json.dumps(row) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self.rows[(row["step"], row["genome"], row["seed"])] = row
+        self.rows[self._key(row["step"], row["genome"], row["seed"], row["recipe"])] = row
 
 
 def _run_trainings(jobs: list[tuple[str, str, Any, int, str]], rows: Rows, args: argparse.Namespace) -> None:
@@ -235,7 +253,7 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--top", type=int, default=5, help="candidates trained with the full recipe")
     parser.add_argument("--seeds", type=int, default=3, help="final trainings per model")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="trainings at once")
-    parser.add_argument("--epochs", type=float, default=5)
+    parser.add_argument("--epochs", type=float, default=5.0)
     parser.add_argument("--subset", type=int, default=6000)
     parser.add_argument("--val-size", type=int, default=2000)
     parser.add_argument("--resolution", type=int, default=28)
@@ -244,6 +262,8 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--search-set", action="append", default=[], metavar="KEY=VALUE",
                         help="evaluator knob for the search's proxy (see python -m nas.search --help)")
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--rows", type=Path, help="results file (default: OUT/rows.jsonl); share it between "
+                        "experiments to train the references once per recipe and seed")
     args = parser.parse_args(argv)
     for flag in ("trials", "workers", "top", "seeds", "jobs"):
         if getattr(args, flag) < 1:
@@ -252,7 +272,7 @@ def _main(argv: list[str] | None) -> int:
     import search_spaces as ss
     from search_spaces.cost import cost
 
-    rows = Rows(args.out / "rows.jsonl")
+    rows = Rows(args.rows or args.out / "rows.jsonl", args)
     refs = [(n, ss.zoo.get(n)) for n in REFERENCES]
     b0_macs = int(cost(refs[0][1]).macs)
     candidates = _candidates(_search(args), args, b0_macs)
@@ -272,7 +292,7 @@ def _main(argv: list[str] | None) -> int:
         table.append(row)
     usable = [c for c in table if c["eligible"]] or [c for c in table if not c["failed"]]
     if not usable:
-        raise UserInputError("every candidate failed its training; see rows.jsonl for the reasons")
+        raise UserInputError(f"every candidate failed its training; see {rows.path} for the reasons")
     pick = max(usable, key=lambda c: (c["accuracy"], -c["macs"]))
     pick["picked"] = True
     found = next(g for label, g, _ in candidates if label == pick["label"])

@@ -427,3 +427,27 @@ def test_with_several_workers_the_bar_shows_the_whole_study(capsys: pytest.Captu
     assert progress.bar.n == 8 and progress.best == 0.95
     progress.close()
     assert "best 0.95" in capsys.readouterr().err
+
+
+def test_tpe_groups_parameters_only_for_a_space_with_conditions() -> None:
+    from search_spaces.spaces.base import Categorical, Condition
+
+    class Conditional(ss.spaces.base.SearchSpace):
+        name = "conditional"
+
+        def distributions(self) -> tuple:
+            return (Categorical("op", ("conv", "pool")), Categorical("k", (3, 5), when=Condition("op", ("conv",))))
+
+        def decode(self, params: dict) -> dict:
+            return dict(params)
+
+        def points(self) -> dict:
+            return {}
+
+    tpe = strategies.get("tpe")
+    assert tpe.sampler(ss.spaces.get("mbconv"), 0, ["maximize"])._group is False  # one group: the whole space
+    sampler = tpe.sampler(Conditional(), 0, ["maximize"])
+    assert sampler._group is True
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: float(Conditional().suggest(t).get("k", 0)), n_trials=15)  # TPE models past startup
+    assert all(("k" in t.params) == (t.params["op"] == "conv") for t in study.trials)
