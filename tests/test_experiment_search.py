@@ -34,6 +34,12 @@ def test_experiment_selects_on_held_out_images_and_reports_on_the_test_split(
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
     assert search_vs_b0.main(args) == 0  # resumes: nothing is trained or timed again
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == len(rows)
+    # A second experiment sharing the rows file: the references' trainings (same recipe, same seeds) are
+    # reused; everything is timed again (latencies compare only within one sitting).
+    assert search_vs_b0.main(["--out", str(tmp_path / "again"), "--rows", str(tmp_path / "rows.jsonl"), *TINY]) == 0
+    added = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()][len(rows):]
+    assert not {r["genome"] for r in added if r["step"] != "latency"} & {"efficientnet_b0", "mnasnet_a1"}
+    assert {r["genome"] for r in added if r["step"] == "latency"} >= {"efficientnet_b0", "mnasnet_a1"}
 
 
 def test_bad_counts_are_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
