@@ -267,6 +267,36 @@ def test_sigterm_finishes_the_running_trial_as_interrupted_and_resume_runs_it_ag
     assert any(t.user_attrs.get("retry_of") == stopped[0].number and t.state.name == "COMPLETE" for t in trials)
 
 
+@pytest.mark.slow
+def test_a_local_worker_killed_is_reported_and_its_trial_is_run_by_the_others(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic",
+           "--reward", "flops", "--set", "synthetic_seconds=2", "--trials", "12", "--workers", "2", "--heartbeat", "1",
+           "--storage", url, "--study-name", "faults", "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline, child = time.monotonic() + 120, None
+    # The child process, in the middle of a trial (worker 0 alone would need 24 s: the child starts well before).
+    while child is None and time.monotonic() < deadline and proc.poll() is None:
+        study = None
+        try:
+            study = optuna.load_study(study_name="faults", storage=storage(url))
+        except Exception:  # noqa: BLE001 (not created yet)
+            pass
+        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)) if study else []
+        child = next((t.user_attrs["pid"] for t in running if t.user_attrs.get("pid") != proc.pid), None)
+        time.sleep(0.05)
+    assert child is not None, "the second worker never started a trial"
+    os.kill(child, signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGKILL, err  # the parent finished the search, and says what happened
+    assert "worker 1 was killed by signal 9" in err and "Traceback" not in err
+    trials = optuna.load_study(study_name="faults", storage=storage(url)).trials
+    assert sum(counts(t) for t in trials) == 12 and not [t for t in trials if t.state.name == "RUNNING"]
+    killed = [t for t in trials if t.user_attrs.get("pid") == child and interrupted(t)]
+    assert killed and any(t.user_attrs.get("retry_of") == killed[0].number for t in trials)
+    assert (tmp_path / "out" / "found.yaml").exists()
+
+
 def test_a_storage_password_never_reaches_messages(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from nas.search.cli import main
 

@@ -257,8 +257,9 @@ def _main(argv: Sequence[str] | None) -> int:
     code = 128 + driver.interrupts.signum if interrupted else 0
     for index, child_code in enumerate(codes, start=1):
         if child_code and not interrupted:  # its finished trials are in the study; say so rather than hide it
-            print(f"{PROG}: worker {index} exited with code {child_code}; see its messages above", file=sys.stderr)
-            code = code or child_code
+            how = f"was killed by signal {-child_code}" if child_code < 0 else f"exited with code {child_code}"
+            print(f"{PROG}: worker {index} {how}; its finished trials are in the study", file=sys.stderr)
+            code = code or (128 - child_code if child_code < 0 else child_code)  # a shell's code for a signal
     if worker > 0:
         return code
     summary = SearchSummary(args.space, args.strategy, args.reward, objectives, directions, args.seed,
