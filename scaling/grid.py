@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import optuna
 
 from nas import evaluators, rewards
+from nas.evaluators.train import refuse_test_split
 from nas.search.cli import HEARTBEAT_S, SEARCH_BUDGET, _evaluator_names
 from nas.search.driver import SearchDriver, check_required, genome_key
 from nas.search.outputs import SearchSummary, check_out, write_outputs
@@ -178,6 +179,7 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
     chosen = [evaluators.get(n) for n in names]
     check_required(reward, targets, chosen, [evaluators.get(n) for n in evaluators.names()])
     knobs = {**SEARCH_BUDGET, "reference_resolution": base.resolution, **settings.knobs}
+    refuse_test_split(knobs)
     space = CoefficientSpace(base, triples)
     strategy = FeasibleGrid()
     url = settings.storage or f"sqlite:///{(settings.out / 'study.db').resolve()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import struct
 from pathlib import Path
@@ -139,3 +140,21 @@ def test_image_folders_are_read_with_per_image_transforms(tmp_path: Path) -> Non
     assert dataset.num_classes == 2
     x, y = next(iter(train))
     assert tuple(x.shape) == (4, 3, 16, 16) and next(iter(val))[0].shape[-1] == 24
+
+
+def test_an_image_folders_test_split_is_its_own_folder_and_required(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 6), ("val", 3)):
+        for cls in ("cat", "dog"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(tmp_path / split / cls / f"{i}.png")
+    config = DataConfig(source=str(tmp_path), resolution=16, batch_size=4, val_size=4, eval_split="test")
+    _, test, _ = loaders(config)
+    assert sum(len(y) for _, y in test) == 6 and next(iter(test))[0].shape[-1] == 16  # the val folder, resized
+    bare = tmp_path / "bare"
+    (tmp_path / "train").rename(bare)  # class folders only: nothing held out as a test split
+    with pytest.raises(UserInputError, match="eval_split=test needs a test"):
+        loaders(dataclasses.replace(config, source=str(bare)))

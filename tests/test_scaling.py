@@ -225,6 +225,7 @@ def test_a_search_found_yaml_is_a_base_and_its_provenance_is_kept(tmp_path: Path
     (["--grid", "--grid-range", "1.0:1.05", "--tolerance", "0.01"], "no (alpha, beta, gamma) on the grid"),
     (["--grid", "--grid-range", "0.5"], "--grid-range must be LOW:HIGH"),
     (["--base", "no_such_model"], "is neither a zoo model nor a genome file"),
+    (["--grid", "--quiet", "--set", "eval_split=test"], "would choose architectures on the test split"),
 ])
 def test_compound_bad_input_is_one_sentence_and_exit_code_2(args: list[str], needle: str, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture) -> None:

@@ -32,6 +32,8 @@ the genome's input channels, so the architecture does not change for the data.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -43,7 +45,17 @@ from search_spaces.errors import UserInputError
 from search_spaces import build
 from search_spaces.genome import Network
 
-__all__ = ["TrainEvaluator"]
+__all__ = ["TrainEvaluator", "refuse_test_split"]
+
+
+def refuse_test_split(budget: Mapping[str, Any]) -> None:
+    """Raise if a budget that will *choose* architectures (a search, a grid) scores them on the test split.
+
+    The official test split is for reporting what was chosen; choosing on it makes the report optimistic.
+    """
+    if budget.get("eval_split", "val") != "val":
+        raise UserInputError(f"--set eval_split={budget['eval_split']} would choose architectures on the test "
+                             "split; a search selects on the held-out training images (eval_split=val)")
 
 
 def _eval_resolution(value: object) -> int:

@@ -25,6 +25,7 @@ import optuna
 from nas import evaluators, rewards, strategies
 from nas.cli import run
 from nas.evaluate import parse_settings
+from nas.evaluators.train import refuse_test_split
 from nas.info import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
@@ -205,9 +206,7 @@ def _main(argv: Sequence[str] | None) -> int:
     chosen = [evaluators.get(n) for n in args.evaluator_names]
     check_required(reward, targets, chosen, [evaluators.get(n) for n in evaluators.names()])
     args.knobs = {**SEARCH_BUDGET, **parse_settings(args.set)}
-    if args.knobs.get("eval_split", "val") != "val":  # the test split is for reporting what a search found
-        raise UserInputError(f"--set eval_split={args.knobs['eval_split']} would choose architectures on the "
-                             "test split; a search selects on the held-out training images (eval_split=val)")
+    refuse_test_split(args.knobs)
     try:
         evaluators.resolve_device(args.device)
     except RuntimeError as err:
