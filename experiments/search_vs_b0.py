@@ -45,7 +45,7 @@ import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nas.cli import run
 from search_spaces.errors import UserInputError
@@ -77,10 +77,10 @@ def _candidates(out: Path, args: argparse.Namespace, max_macs: int) -> list[tupl
     """``(label, genome, proxy score)`` of the ``--top`` best distinct genomes with no more MACs than B0."""
     import optuna
 
-    from search_spaces.codec import from_yaml
+    from search_spaces.codec import from_yaml, load_with_meta
 
-    study = optuna.load_study(study_name=f"mbconv-{args.reward}-{args.strategy}",
-                              storage=f"sqlite:///{out / 'study.db'}")
+    _, meta = load_with_meta(out / "found.yaml")  # the search names its own study and storage
+    study = optuna.load_study(study_name=meta["search"]["study"], storage=f"sqlite:///{out / 'study.db'}")
     single = len(study.directions) == 1
     sign = -1.0 if single and study.directions[0] == optuna.study.StudyDirection.MINIMIZE else 1.0
     scored = {}
@@ -153,25 +153,36 @@ class Rows:
         self.rows[self._key(row["step"], row["genome"], row["seed"], row["recipe"])] = row
 
 
-def _run_trainings(jobs: list[tuple[str, str, Any, int, str]], rows: Rows, args: argparse.Namespace) -> None:
-    """Train every ``(step, name, genome, seed, split)`` not yet in ``rows``, ``--jobs`` at a time."""
-    todo = [j for j in jobs if rows.get(j[0], j[2].name, j[3]) is None]
-    for step, name, genome, seed, split in todo:
-        print(f"{PROG}: {step}: training {name} ({genome.name}), seed {seed}, scored on {split}", file=sys.stderr)
+class Job(NamedTuple):
+    """One training: which step it serves, the model's label and genome, its seed, the split it is scored on."""
 
-    def record(job: tuple[str, str, Any, int, str], metrics: dict[str, Any]) -> None:
-        step, name, genome, seed, split = job
-        rows.add({"step": step, "name": name, "genome": genome.name, "seed": seed, "split": split, **metrics})
+    step: str
+    name: str
+    genome: Any
+    seed: int
+    split: str
+
+
+def _run_trainings(jobs: list[Job], rows: Rows, args: argparse.Namespace) -> None:
+    """Train every job not yet in ``rows``, ``--jobs`` at a time."""
+    todo = [j for j in jobs if rows.get(j.step, j.genome.name, j.seed) is None]
+    for j in todo:
+        print(f"{PROG}: {j.step}: training {j.name} ({j.genome.name}), seed {j.seed}, scored on {j.split}",
+              file=sys.stderr)
+
+    def record(j: Job, metrics: dict[str, Any]) -> None:
+        rows.add({"step": j.step, "name": j.name, "genome": j.genome.name, "seed": j.seed, "split": j.split,
+                  **metrics})
 
     if args.jobs == 1:
-        for job in todo:
-            record(job, _train(job[2], job[3], job[4], args))
+        for j in todo:
+            record(j, _train(j.genome, j.seed, j.split, args))
         return
     # Spawned, not forked: the parent has run torch (the search), and a forked OpenMP runtime can hang.
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [(job, pool.submit(_train, job[2], job[3], job[4], args)) for job in todo]
-        for job, future in futures:
-            record(job, future.result())
+        futures = [(j, pool.submit(_train, j.genome, j.seed, j.split, args)) for j in todo]
+        for j, future in futures:
+            record(j, future.result())
 
 
 def _mean_sd(values: list[float]) -> tuple[float, float]:
@@ -278,7 +289,7 @@ def _main(argv: list[str] | None) -> int:
     candidates = _candidates(_search(args), args, b0_macs)
     if not candidates:
         raise UserInputError(f"no completed trial of the search has at most B0's {b0_macs / 1e6:.0f}M MACs")
-    _run_trainings([("select", label, g, args.seed, "val") for label, g, _ in candidates], rows, args)
+    _run_trainings([Job("select", label, g, args.seed, "val") for label, g, _ in candidates], rows, args)
     for name, genome in [*((label, g) for label, g, _ in candidates), *refs]:  # quiet: no training runs now
         if rows.get("latency", genome.name) is None:
             print(f"{PROG}: timing {name} ({genome.name})", file=sys.stderr)
@@ -298,7 +309,7 @@ def _main(argv: list[str] | None) -> int:
     found = next(g for label, g, _ in candidates if label == pick["label"])
     models = [(f"found ({pick['label']})", found), *refs]
     seeds = [args.seed + 1 + i for i in range(args.seeds)]
-    _run_trainings([("final", name, g, s, "test") for name, g in models for s in seeds], rows, args)
+    _run_trainings([Job("final", name, g, s, "test") for name, g in models for s in seeds], rows, args)
     final = _final_rows(models, rows, seeds)
     print(f"Command: `python {PROG} {' '.join(argv if argv is not None else sys.argv[1:])}`\n")
     print(f"Recipe: {args.epochs:g} epochs on {args.subset} Fashion-MNIST images at {args.resolution} px "
