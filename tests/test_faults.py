@@ -187,14 +187,18 @@ def _run_with_killer(tmp_path: Path, url: str, strategy: str, trials: int = 200,
     return _check_study(url, tmp_path, trials)
 
 
-def _evaluating(url: str, pids: set[int]) -> set[int]:
-    """The pids among ``pids`` that hold a running trial of the study right now."""
+def _running_pids(url: str) -> set[int]:
+    """The pids of the processes that hold a running trial of the study right now."""
     try:
         study = optuna.load_study(study_name="faults", storage=storage(url))
     except Exception:  # noqa: BLE001 (not created yet)
         return set()
-    return {t.user_attrs.get("pid") for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            } & pids
+    return {t.user_attrs.get("pid") for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+
+
+def _evaluating(url: str, pids: set[int]) -> set[int]:
+    """The pids among ``pids`` that hold a running trial of the study right now."""
+    return _running_pids(url) & pids
 
 
 def _check_study(url: str, tmp_path: Path, trials: int) -> dict[str, int]:
@@ -277,13 +281,7 @@ def test_a_local_worker_killed_is_reported_and_its_trial_is_run_by_the_others(tm
     deadline, child = time.monotonic() + 120, None
     # The child process, in the middle of a trial (worker 0 alone would need 24 s: the child starts well before).
     while child is None and time.monotonic() < deadline and proc.poll() is None:
-        study = None
-        try:
-            study = optuna.load_study(study_name="faults", storage=storage(url))
-        except Exception:  # noqa: BLE001 (not created yet)
-            pass
-        running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)) if study else []
-        child = next((t.user_attrs["pid"] for t in running if t.user_attrs.get("pid") != proc.pid), None)
+        child = next(iter(_running_pids(url) - {proc.pid}), None)
         time.sleep(0.05)
     assert child is not None, "the second worker never started a trial"
     os.kill(child, signal.SIGKILL)

@@ -386,8 +386,8 @@ def test_two_worker_processes_share_one_study(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_both_worker_processes_take_trials_when_trials_outlast_start_up(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic",
-           "--reward", "flops", "--set", "synthetic_seconds=4", "--trials", "6", "--workers", "2", "--out", str(tmp_path), "--quiet",
-           "--no-plots"]  # worker 0 alone would need 24 s; the second process starts in a few
+           "--reward", "flops", "--set", "synthetic_seconds=4", "--trials", "6", "--workers", "2",
+           "--out", str(tmp_path), "--quiet", "--no-plots"]  # worker 0 alone would need 24 s; the second starts in a few
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     trials = load_study(tmp_path).trials
