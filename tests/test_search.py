@@ -445,7 +445,17 @@ def test_tpe_groups_parameters_only_for_a_space_with_conditions() -> None:
             return {}
 
     tpe = strategies.get("tpe")
-    assert tpe.sampler(ss.spaces.get("mbconv"), 0, ["maximize"])._group is False  # one group: the whole space
+    mbconv = ss.spaces.get("mbconv")
+    assert tpe.sampler(mbconv, 0, ["maximize"])._group is False  # one group: the whole space
+
+    def proposals(sampler: optuna.samplers.BaseSampler) -> list[dict]:
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        study.optimize(lambda t: float(ss.cost(mbconv.suggest(t)).params % 997), n_trials=20)
+        return [t.params for t in study.trials]
+
+    grouped = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, constant_liar=True,
+                                         n_startup_trials=tpe.startup)
+    assert proposals(tpe.sampler(mbconv, 0, ["maximize"])) == proposals(grouped)  # dropping the group changes nothing
     sampler = tpe.sampler(Conditional(), 0, ["maximize"])
     assert sampler._group is True
     study = optuna.create_study(direction="maximize", sampler=sampler)
