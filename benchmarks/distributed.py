@@ -103,7 +103,7 @@ def fill(url: str, study_name: str, n: int) -> None:
     import optuna
 
     import search_spaces as ss
-    from nas.search.driver import genome_key
+    from search_spaces.codec import genome_key
     from nas.search.study import storage
     from search_spaces.codec import to_yaml
 

@@ -1,4 +1,5 @@
-"""Model scaling: rounding rules, compound scaling (EfficientNet) and stage-wise scaling (EfficientNetV2).
+"""Model scaling: compound scaling (EfficientNet) and stage-wise scaling (EfficientNetV2).
 
-Kept import-light: ``search_spaces`` uses :mod:`scaling.rounding` to resolve genomes.
+The rounding rules belong to the genome core (:mod:`search_spaces.rounding`, which
+``resolve`` uses); scaling imports them from there.
 """

@@ -14,7 +14,7 @@ multipliers:
 - depth: every stage's layer count through ``round_repeats`` (``ceil``), the first and
   last stages included;
 - resolution: the input size (rounded here to a multiple of 4, see
-  :func:`scaling.rounding.round_resolution`);
+  :func:`search_spaces.rounding.round_resolution`);
 - nothing else: kernel sizes, expansion and SE ratios, strides, dropout and drop-path
   stay as in the base (the official table also raises dropout; :func:`official` does).
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from scaling.rounding import round_resolution
+from search_spaces.rounding import round_resolution
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.zoo.efficientnet import COEFFICIENTS

@@ -31,7 +31,8 @@ import optuna
 from nas import evaluators, rewards
 from nas.evaluators.train import refuse_test_split
 from nas.search.cli import HEARTBEAT_S, SEARCH_BUDGET, _evaluator_names
-from nas.search.driver import SearchDriver, check_required, genome_key
+from nas.search.driver import SearchDriver, check_required
+from search_spaces.codec import genome_key
 from nas.search.outputs import SearchSummary, check_out, write_outputs
 from nas.search.progress import SearchProgress
 from nas.search.study import open_study, safe_url

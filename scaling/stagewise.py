@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from scaling.compound import positive
 from scaling.family import is_zoo_model
-from scaling.rounding import round_repeats, round_resolution
+from search_spaces.rounding import round_resolution
 from search_spaces import zoo
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -95,12 +95,9 @@ def stagewise(genome: Network, phi: float, rule: StagewiseRule = V2_RULE, *, nam
     widths keep composing through ``width_mult``.
     """
     multipliers = depth_multipliers(len(genome.stages), rule.depth_first, rule.depth_last, phi)
-    mode = genome.quirks.depth_rounding
-    stages = tuple(replace(stage, depth=round_repeats(stage.depth, genome.depth_mult * m, mode))
-                   for stage, m in zip(genome.stages, multipliers))
     resolution = round_resolution(genome.resolution, rule.gamma ** phi, 4, cap=max(rule.max_resolution,
                                                                                    genome.resolution))
-    return replace(genome, name=name or f"{genome.name}_phi{phi:g}", stages=stages, depth_mult=1.0,
+    return replace(genome.folded(multipliers), name=name or f"{genome.name}_phi{phi:g}",
                    width_mult=genome.width_mult * rule.beta ** phi, resolution=resolution)
 
 

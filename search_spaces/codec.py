@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -20,14 +22,22 @@ from search_spaces.errors import GenomeError
 from search_spaces.files import atomic_write_text
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
 
-__all__ = ["dump", "from_dict", "from_yaml", "load", "load_with_meta", "to_dict", "to_yaml"]
+__all__ = ["dump", "from_dict", "from_yaml", "genome_key", "load", "load_with_meta", "to_dict", "to_yaml"]
 
 _PARTS: dict[str, type] = {"stem": Stem, "head": Head, "norm": Norm, "quirks": Quirks}
 _META = "meta"
 
 
-def to_dict(genome: Network) -> dict[str, Any]:
-    """Plain-data form of ``genome`` (dicts, lists, scalars), every field in declaration order."""
+def to_dict(genome: Network, short: bool = False) -> dict[str, Any]:
+    """Plain-data form of ``genome`` (dicts, lists, scalars), fields in declaration order.
+
+    Args:
+        genome: The network.
+        short: Leave out every field equal to its default (recursively; a part whose fields
+            are all at their defaults disappears), as :func:`from_dict` fills them back in.
+    """
+    if short:
+        return _without_defaults(genome)
     out: dict[str, Any] = {}
     for f in dataclasses.fields(genome):
         value = getattr(genome, f.name)
@@ -38,6 +48,38 @@ def to_dict(genome: Network) -> dict[str, Any]:
         else:
             out[f.name] = value
     return out
+
+
+def _without_defaults(value: Any) -> Any:
+    """Plain data of a genome part, dataclass fields equal to their defaults omitted (recursively)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out = {}
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.default is not dataclasses.MISSING and v == f.default:
+                continue
+            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
+                continue
+            out[f.name] = _without_defaults(v)
+        return out
+    if isinstance(value, (tuple, list)):
+        return [_without_defaults(v) for v in value]
+    return value
+
+
+def genome_key(genome: Network) -> str:
+    """A digest of the genome's architecture (its name left out: two names, one network, one key).
+
+    Fields at their default value are left out (:func:`to_dict` ``short``), so adding a field
+    with a default to the genome vocabulary (as each new block family does) leaves every
+    existing key, and so a resumed study's duplicate cache and settings check, unchanged.
+    The depth multiplier is folded into the stage depths first (:meth:`Network.folded`), so
+    two depth multipliers that round to the same layer counts (compound scaling's alpha 1.1
+    and 1.2 on short stages) are one network and one key.
+    """
+    data = to_dict(genome.folded(), short=True)
+    data.pop("name", None)
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,13 @@ activation, norm) are checked against their registries by :func:`search_spaces.r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 from search_spaces.errors import GenomeError
+from search_spaces.rounding import round_repeats
 
 __all__ = ["MAX_BLOCKS", "MAX_DEPTH", "MAX_KERNEL", "MAX_RATIO", "MAX_RESOLUTION", "MAX_WIDTH", "Head", "Network", "Norm",
            "Quirks", "Stage", "Stem"]
@@ -433,9 +435,29 @@ class Network:
         _str(self, "act")
         _float(self, "width_mult", low=0.0, high=MAX_RATIO, low_open=True)
         _float(self, "depth_mult", low=0.0, high=MAX_RATIO, low_open=True)
-        blocks = sum(math.ceil(s.depth * self.depth_mult) for s in stages)  # an upper bound of what resolve() makes
+        blocks = sum(self.depths())
         if blocks > MAX_BLOCKS:
-            raise GenomeError(f"depth_mult {self.depth_mult:g} times the stage depths gives up to {blocks} blocks, "
+            raise GenomeError(f"depth_mult {self.depth_mult:g} times the stage depths gives {blocks} blocks, "
                               f"more than the {MAX_BLOCKS} supported", "depth_mult")
         _float(self, "drop_path", low=0.0, high=1.0, high_open=True)
 
+
+    def depths(self, per_stage: Sequence[float] | None = None) -> tuple[int, ...]:
+        """Layer count of every stage after depth scaling: the one home of the depth-folding rule.
+
+        Stage ``i`` has ``round_repeats(depth_i, depth_mult * per_stage[i], quirks.depth_rounding)``
+        layers (Tan & Le 2019, eq. 3, the reference code's ``round_repeats``); ``per_stage``
+        (default all 1) is a further multiplier per stage, as EfficientNetV2's stage-wise
+        scaling gives later stages more (Tan & Le 2021, sec. 3.4).
+        """
+        mode = self.quirks.depth_rounding
+        if per_stage is None:
+            return tuple(round_repeats(s.depth, self.depth_mult, mode) for s in self.stages)
+        if len(per_stage) != len(self.stages):
+            raise ValueError(f"per_stage needs one multiplier per stage ({len(self.stages)}), got {len(per_stage)}")
+        return tuple(round_repeats(s.depth, self.depth_mult * m, mode) for s, m in zip(self.stages, per_stage))
+
+    def folded(self, per_stage: Sequence[float] | None = None) -> Network:
+        """The same network with the scaled depths (:meth:`depths`) written into its stages and ``depth_mult`` 1."""
+        stages = tuple(s if s.depth == d else replace(s, depth=d) for s, d in zip(self.stages, self.depths(per_stage)))
+        return replace(self, stages=stages, depth_mult=1.0)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scaling.rounding import round_channels, round_repeats
+from search_spaces.rounding import round_channels
 from search_spaces.blocks import BLOCKS, CELL_OPS, BlockContext, Plan, next_prev
 from search_spaces.errors import GenomeError
 from search_spaces.genome import MAX_RESOLUTION, Network
@@ -81,7 +81,7 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
 
     Widths: ``round_channels(c, width_mult)`` with the genome's divisor and guard, for the
     stem (if ``stem.scale``), every stage and the head conv (EfficientNet ``round_filters``).
-    Depths: ``round_repeats(depth, depth_mult)`` per stage (EfficientNet ``round_repeats``).
+    Depths: :meth:`Network.depths <search_spaces.genome.Network.depths>` (EfficientNet ``round_repeats``).
     The first block of a stage takes the stage's stride and the previous width; block ``i``
     of ``n`` gets stochastic depth ``drop_path * i / n``.
 
@@ -106,7 +106,7 @@ def resolve(genome: Network, resolution: int | None = None) -> ResolvedNet:
     stem = ConvSpec(genome.in_channels, stem_out, genome.stem.kernel, genome.stem.stride,
                     norm=genome.norm if genome.stem.norm else None, bias=genome.stem.bias,
                     act=genome.stem.act or act, padding=genome.stem.padding or q.padding)
-    depths = [round_repeats(s.depth, genome.depth_mult, q.depth_rounding) for s in genome.stages]
+    depths = genome.depths()
     total = sum(depths)
     index, cin, scale = 0, stem_out, 1
     prev_cin, prev_scale = 0, 1  # the input before a block's input (cells read it); none yet

@@ -28,7 +28,8 @@ from nas import rewards, strategies
 from nas.evaluators import RunContext
 from nas.evaluators.cost import CostEvaluator
 from nas.rewards import Targets
-from nas.search.driver import SearchDriver, genome_key
+from nas.search.driver import SearchDriver
+from search_spaces.codec import genome_key
 from nas.search.study import open_study, storage
 from nas.search.view import counts, has_result, interrupted
 from search_spaces.codec import to_yaml

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scaling.rounding import make_divisible, round_channels, round_repeats, round_resolution
+from search_spaces.rounding import make_divisible, round_channels, round_repeats, round_resolution
 
 values = st.floats(min_value=1.0, max_value=4096.0, allow_nan=False)
 divisors = st.sampled_from([1, 2, 4, 8, 16])

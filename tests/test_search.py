@@ -27,7 +27,8 @@ from nas.evaluators import EVALUATORS, RunContext
 from nas.rewards import Targets
 from nas.search import budget as budget_mod
 from nas.search.cli import main, parse_duration
-from nas.search.driver import SearchDriver, genome_key
+from nas.search.driver import SearchDriver
+from search_spaces.codec import genome_key
 from nas.search.view import counts
 from nas.strategies.base import Strategy
 from tests.toy import CALLS, FAIL_NAMES, INTERRUPT_AT, ToyAccuracy

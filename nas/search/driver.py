@@ -44,10 +44,7 @@ External strategies (NNI, the RL controller) propose params that are evaluated t
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
-import hashlib
-import json
 import math
 import os
 import socket
@@ -66,47 +63,12 @@ from nas.search.heartbeat import Heartbeat, StaleTrials
 from nas.search.interrupts import Interrupts
 from nas.search.view import StudyView, has_result, interrupted
 from nas.strategies.base import Outcome, StopSearch, Strategy
-from scaling.rounding import round_repeats
-from search_spaces.codec import to_yaml
+from search_spaces.codec import genome_key, to_yaml
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
 
-__all__ = ["SearchDriver", "TrialRecord", "flat_metrics", "genome_key", "optuna_distribution"]
-
-def genome_key(genome: Network) -> str:
-    """A digest of the genome's architecture (its name left out: two names, one network, one key).
-
-    Fields at their default value are left out too, so adding a field with a default to the
-    genome vocabulary (as each new block family does) leaves every existing key, and so a
-    resumed study's duplicate cache and settings check, unchanged. The depth multiplier is
-    folded into the stage depths first (``ceil`` or ``round``, as resolving does), so two
-    depth multipliers that round to the same layer counts (compound scaling's alpha 1.1 and
-    1.2 on short stages) are one network and one key.
-    """
-    depths = tuple(dataclasses.replace(s, depth=round_repeats(s.depth, genome.depth_mult, genome.quirks.depth_rounding))
-                   for s in genome.stages)
-    data = _without_defaults(dataclasses.replace(genome, stages=depths, depth_mult=1.0))
-    data.pop("name", None)
-    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _without_defaults(value: Any) -> Any:
-    """Plain data of a genome part, dataclass fields equal to their defaults omitted (recursively)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out = {}
-        for f in dataclasses.fields(value):
-            v = getattr(value, f.name)
-            if f.default is not dataclasses.MISSING and v == f.default:
-                continue
-            if f.default_factory is not dataclasses.MISSING and v == f.default_factory():
-                continue
-            out[f.name] = _without_defaults(v)
-        return out
-    if isinstance(value, (tuple, list)):
-        return [_without_defaults(v) for v in value]
-    return value
-
+__all__ = ["SearchDriver", "TrialRecord", "flat_metrics", "optuna_distribution"]
 
 def flat_metrics(metrics: Metrics) -> dict[str, float]:
     """Every estimated metric of ``metrics`` by name (``extra`` included), numbers only."""

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, TypeVar
 import torch
 from torch import nn
 
-from scaling.rounding import make_divisible
+from search_spaces.rounding import make_divisible
 from search_spaces.genome import Norm, Quirks, Stage
 from search_spaces.layers import Cost, Primitive, SESpec, Size, make_act, se_channels
 from search_spaces.registry import Registry

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scaling.rounding import make_divisible
+from search_spaces.rounding import make_divisible
 from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
 from search_spaces.genome import Norm, Stage
 from search_spaces.layers import ConvSpec, SESpec

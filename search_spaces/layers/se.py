@@ -10,7 +10,7 @@ from torch import nn
 from search_spaces.layers.activations import make_act
 from search_spaces.layers.base import Cost, Size
 from search_spaces.layers.conv import ConvSpec
-from scaling.rounding import make_divisible
+from search_spaces.rounding import make_divisible
 
 __all__ = ["SESpec", "SqueezeExcite", "se_channels"]
 

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from scaling.rounding import make_divisible
+from search_spaces.rounding import make_divisible
 from search_spaces.genome import Network, Stage
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace, params_digest
 from search_spaces.zoo.efficientnet import EFFICIENTNET_B0
