@@ -1,13 +1,15 @@
-"""Shared CLI plumbing: bad input becomes one sentence on stderr and exit code 2."""
+"""Shared CLI plumbing: the flags every evaluating command has, and bad input as one sentence with exit code 2."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from search_spaces.errors import UserInputError
 
-__all__ = ["EXIT_USAGE", "run"]
+__all__ = ["EXIT_USAGE", "evaluation_flags", "run", "settings_help_requested", "study_flags"]
 
 #: Exit code for bad input (same as argparse's usage errors).
 EXIT_USAGE = 2
@@ -17,10 +19,16 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     """Call ``main(argv)``, turning :class:`UserInputError` into ``prog: error: <sentence>`` and exit 2.
 
     argparse's own exits (``--help``: 0, a usage error: 2, already printed) become return codes.
-    Other exceptions are bugs and keep their traceback. Ctrl-C exits with 130 quietly.
+    Other exceptions are bugs and keep their traceback. Ctrl-C exits with 130 quietly. A reader
+    of standard output that goes away (``| head``) ends the command quietly with 141, as a
+    shell reports a program stopped by SIGPIPE.
     """
     try:
         return main(argv)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     except UserInputError as err:
@@ -29,3 +37,64 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" if prog else "interrupted", file=sys.stderr)
         return 130
+
+
+def evaluation_flags(evaluator_help: str, evaluator_default: str | None = None) -> argparse.ArgumentParser:
+    """The flags of every command that evaluates architectures (``nas.evaluate``, ``nas.search``, the compound grid).
+
+    One parent parser, so the flags have the same names, defaults and help everywhere.
+
+    Args:
+        evaluator_help: What ``--evaluator`` defaults to, in words.
+        evaluator_default: ``--evaluator``'s default value (``None``: decided by the command).
+    """
+    from nas import evaluators  # late: keeps ``--help`` of commands that never evaluate light
+
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("evaluation")
+    g.add_argument("-e", "--evaluator", default=evaluator_default,
+                   help=f"comma-separated evaluators, run in order ({', '.join(evaluators.names())}); default: "
+                        f"{evaluator_help}")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of an evaluator or the strategy, repeatable (e.g. epochs=2, subset=10000); "
+                        "--help-settings lists them")
+    g.add_argument("--help-settings", action="store_true",
+                   help="list the settings (name, type, bounds, default, help) of the chosen evaluators and "
+                        "strategy, then exit")
+    g.add_argument("--data", help="dataset (fashion-mnist, cifar10, cifar10:DIR) or an ImageFolder directory; "
+                                  "default: Fashion-MNIST from the Debian package dataset-fashion-mnist")
+    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
+    g.add_argument("--seed", type=int, default=0, help="seed of weights, data order and proposals (default 0)")
+    g.add_argument("--threads", type=int, help="torch CPU threads per worker (default: the cores, shared by workers)")
+    return p
+
+
+def study_flags(heartbeat: int) -> argparse.ArgumentParser:
+    """The flags of every command that records its evaluations in an Optuna study (a search, the compound grid)."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("study")
+    g.add_argument("--storage", help="Optuna storage shared by workers: sqlite:///path.db, journal:path.log (many "
+                                     "processes, one machine) or postgresql://user@host/db (many machines; the "
+                                     "password from PGPASSWORD or ~/.pgpass); default: SQLite in the run directory. "
+                                     "The same command with the same --storage on another machine joins the study")
+    g.add_argument("--study-name", help="study name in the storage")
+    g.add_argument("--resume", action="store_true", help="continue the existing study")
+    g.add_argument("--heartbeat", type=int, default=heartbeat,
+                   help=f"seconds between a running trial's heartbeats; a trial whose worker died is failed after "
+                        f"twice this and run again (default {heartbeat})")
+    g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or per-trial lines")
+    return p
+
+
+def settings_help_requested(make_parser: Callable[[bool], argparse.ArgumentParser],
+                            argv: Sequence[str]) -> argparse.Namespace | None:
+    """The parsed flags if ``--help-settings`` is among ``argv``, else ``None``.
+
+    ``make_parser(required)`` builds the command's parser; it is called with ``False`` so that
+    the command's required flags need not be given just to list the settings.
+    """
+    if "--help-settings" not in argv:
+        return None
+    args, _ = make_parser(False).parse_known_args(argv)
+    return args

@@ -6,61 +6,34 @@ Runs the named evaluators (``cost``, ``train``, ``zero-cost``, ``latency``, ``la
     python -m nas.evaluate efficientnet_b0 --evaluator cost,train --set epochs=1 --set subset=10000
     python -m nas.evaluate found.yaml --evaluator latency --device cpu --json
 
-Budget knobs are ``--set KEY=VALUE`` pairs (see each evaluator's documentation). A
-candidate that fails (NaN loss, out of memory) prints its reason and exits with code 1;
-bad input exits with code 2 and one line on stderr.
+Settings are ``--set KEY=VALUE`` pairs, checked against the knobs the chosen evaluators
+declare (``--help-settings`` lists them). A candidate that fails (NaN loss, out of memory)
+prints its reason and exits with code 1; bad input exits with code 2 and one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
-from typing import Any
 
-from nas import evaluators
-from nas.cli import run
+from nas import evaluators, settings
+from nas.cli import evaluation_flags, run, settings_help_requested
 from nas.info import human, load_genome
+from nas.search.session import check_device, owners
 from search_spaces.errors import UserInputError
 
-__all__ = ["main", "parse_settings"]
+__all__ = ["main"]
 
 PROG = "nas.evaluate"
 
 
-def _value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def parse_settings(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["epochs=2", "optimizer=adamw"]`` -> ``{"epochs": 2, "optimizer": "adamw"}`` (numbers and booleans parsed)."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UserInputError(f"--set expects KEY=VALUE, got {pair!r}")
-        out[key.strip()] = _value(value.strip())
-    return out
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Evaluate one architecture with the named evaluators.")
-    parser.add_argument("model", metavar="NAME_OR_YAML", help="a zoo model name or a genome YAML file")
-    parser.add_argument("-e", "--evaluator", default="cost",
-                        help=f"comma-separated evaluators, run in order ({', '.join(evaluators.names())}); "
-                             "default: cost")
-    parser.add_argument("--data", help="dataset name (fashion-mnist, cifar10, cifar10:DIR) or directory; "
-                                       "default: Fashion-MNIST from the Debian package dataset-fashion-mnist")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for init, data order and batches (default 0)")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's own)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="evaluator budget knob, repeatable (e.g. epochs=1, subset=10000, resolution=32)")
+def _parser(required: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Evaluate one architecture with the named evaluators.",
+                                     parents=[evaluation_flags("cost", "cost")])
+    parser.add_argument("model", metavar="NAME_OR_YAML", nargs=None if required else "?",
+                        help="a zoo model name or a genome YAML file")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     return parser
 
@@ -84,17 +57,24 @@ def _text(name: str, metrics: evaluators.Metrics) -> str:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    asked = settings_help_requested(_parser, argv)
+    if asked is not None:
+        print(settings.describe(owners(evaluators.parse(asked.evaluator), None)[0]))
+        return 0
     args = _parser().parse_args(argv)
     chosen = evaluators.parse(args.evaluator)
     genome, _, _ = load_genome(args.model)
     if args.threads is not None and args.threads < 1:
         raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
-    try:
-        evaluators.resolve_device(args.device)
-    except RuntimeError as err:
-        raise UserInputError(f"--device {args.device!r} is not a device ({err})") from None
-    ctx = evaluators.RunContext(device=args.device, seed=args.seed, data=args.data,
-                                budget=parse_settings(args.set), threads=args.threads)
+    used, others = owners(chosen, None)
+    given = settings.parse_pairs(args.set)
+    settings.check(given, used, others)
+    check_device(args.device)
+    ctx = evaluators.RunContext(device=args.device, seed=args.seed, data=args.data, budget=given, threads=args.threads)
+    for evaluator in chosen:  # each evaluator's own cross-checks, before any work
+        if evaluator.settings is not None:
+            ctx.settings(evaluator.settings)
     if args.data is not None or any(e.name == "train" for e in chosen):
         from nas.data import open_dataset  # check the data up front: a missing dataset is bad input, not a failure
 

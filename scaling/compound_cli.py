@@ -24,12 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.cli import run
-from nas.evaluate import parse_settings
+from nas import settings as knobs
+from nas.cli import evaluation_flags, run, settings_help_requested, study_flags
+from nas.search.session import HEARTBEAT_S, owners
 from nas.search.study import safe_url
 from scaling.compound import PAPER, PHIS, Coefficients, compound, official, official_row
 from scaling.family import Member, is_zoo_model, load_base, write_family
-from scaling.grid import GridSettings, feasible_triples, grid_search
+from scaling.grid import FeasibleGrid, GridSettings, feasible_triples, grid_search, plan_grid
 from search_spaces import cost, zoo
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -40,11 +41,14 @@ __all__ = ["main", "parse_phis"]
 PROG = "scaling.compound"
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(required: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=f"python -m {PROG}", description="Derive a family from a base network by compound scaling "
-        "(Tan & Le 2019, eq. 3): depth alpha^phi, width beta^phi, resolution gamma^phi.")
-    p.add_argument("--base", required=True, help="zoo model name or genome YAML (a search's found.yaml works)")
+        "(Tan & Le 2019, eq. 3): depth alpha^phi, width beta^phi, resolution gamma^phi. The evaluation and study "
+        "flags apply to --grid.",
+        parents=[evaluation_flags("what the reward needs (train); the search's settings, plus reference_resolution "
+                                  "= the base's"), study_flags(HEARTBEAT_S)])
+    p.add_argument("--base", required=required, help="zoo model name or genome YAML (a search's found.yaml works)")
     p.add_argument("--alpha", type=float, help=f"depth coefficient (default: the paper's {PAPER[0]})")
     p.add_argument("--beta", type=float, help=f"width coefficient (default: the paper's {PAPER[1]})")
     p.add_argument("--gamma", type=float, help=f"resolution coefficient (default: the paper's {PAPER[2]})")
@@ -66,18 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--target", type=float, default=2.0, help="MACs growth per unit of phi (default: %(default)s)")
     g.add_argument("--reward", default="flops", help="reward ranking the triples, its MACs target being "
                    "target x the base's MACs (default: %(default)s)")
-    g.add_argument("--evaluator", help="evaluators, comma-separated (default: what the reward needs: train)")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="evaluator knob, repeatable (the search's defaults, plus reference_resolution = base's)")
-    g.add_argument("--data", help="dataset name or directory (default: Fashion-MNIST from the Debian package)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: %(default)s)")
-    g.add_argument("--seed", type=int, default=0, help="seed of weights and data order (default: %(default)s)")
-    g.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    g.add_argument("--storage", help="Optuna storage URL (default: a SQLite file in the grid's run directory)")
-    g.add_argument("--study-name", help="study name (default: BASE-compound-grid)")
-    g.add_argument("--resume", action="store_true", help="continue the grid study, evaluating only missing triples")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -118,7 +110,22 @@ def _reference_columns(phi: int) -> dict[str, Any]:
     return {"timm params": n_params(model), "timm MACs": counted_macs(model, (1, 3, resolution, resolution))}
 
 
+def _print_settings(args: argparse.Namespace) -> int:
+    """``--help-settings``: the knobs of the grid's evaluators (its strategy, every feasible triple once, has none)."""
+    from nas import evaluators, rewards
+    from nas.search.session import evaluator_names
+
+    names = evaluator_names(args.evaluator, rewards.get(args.reward).required(rewards.Targets(1.0, None)))
+    used, _ = owners([evaluators.get(n) for n in names], FeasibleGrid())
+    print(knobs.describe(used))
+    return 0
+
+
 def _main(argv: Sequence[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    asked = settings_help_requested(_parser, argv)
+    if asked is not None:
+        return _print_settings(asked)
     args = _parser().parse_args(argv)
     base, source, base_meta = load_base(args.base)
     phis = parse_phis(args.phi)
@@ -142,15 +149,19 @@ def _main(argv: Sequence[str] | None) -> int:
         triples = feasible_triples(low, high, args.grid_step, args.target, args.tolerance)
         if args.threads is not None and args.threads < 1:
             raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
-        settings = GridSettings(reward=args.reward, evaluator=args.evaluator, knobs=parse_settings(args.set),
+        if args.heartbeat < 1:
+            raise UserInputError(f"--heartbeat must be at least 1, got {args.heartbeat}")
+        settings = GridSettings(reward=args.reward, evaluator=args.evaluator, knobs=knobs.parse_pairs(args.set),
                                 target=args.target, out=out / "grid", storage=args.storage,
                                 study_name=args.study_name, resume=args.resume, seed=args.seed, data=args.data,
-                                device=args.device, threads=args.threads, quiet=args.quiet, plots=not args.no_plots)
+                                device=args.device, threads=args.threads, quiet=args.quiet, plots=not args.no_plots,
+                                heartbeat=args.heartbeat)
+        plan = plan_grid(base, triples, settings)  # every bad setting is refused before the first triple
         if not args.quiet:
             print(f"grid search: {len(triples)} feasible (alpha, beta, gamma) on {args.grid_range} step "
                   f"{args.grid_step:g}, |alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tolerance:g}",
                   file=sys.stderr)
-        result = grid_search(base, triples, settings)
+        result = grid_search(base, triples, settings, plan)
         alpha, beta, gamma = result.best.alpha, result.best.beta, result.best.gamma
         grid_meta = {"study": result.study, "storage": safe_url(settings.storage or str(settings.out / "study.db")),
                      "trial": result.trial, "reward": args.reward, "value": result.value, "triples": len(triples)}

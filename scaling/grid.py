@@ -26,17 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import optuna
-
-from nas import evaluators, rewards
-from nas.evaluators.train import refuse_test_split
-from nas.search.cli import HEARTBEAT_S, SEARCH_BUDGET, _evaluator_names
-from nas.search.driver import SearchDriver, check_required
-from search_spaces.codec import genome_key
-from nas.search.outputs import SearchSummary, check_out, write_outputs
-from nas.search.progress import SearchProgress
-from nas.search.study import open_study, safe_url
+from nas import rewards
+from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, plan_search
 from nas.strategies.base import Driver, Strategy
+from search_spaces.codec import genome_key
 from scaling.compound import PAPER, Coefficients, compound, flops_factor
 from search_spaces import cost
 from search_spaces.errors import UserInputError
@@ -128,11 +121,12 @@ class GridSettings:
     Attributes:
         reward: Registered reward name; its MACs target is ``target`` times the base's MACs.
         evaluator: Comma-separated evaluator names, or ``None`` for what the reward needs.
-        knobs: Evaluator budget over :data:`nas.search.cli.SEARCH_BUDGET`.
+        knobs: Settings given (``--set``), over :data:`nas.search.session.SEARCH_BUDGET`.
         target: MACs growth the triples aim at (``alpha*beta^2*gamma^2``), 2 in the paper.
         out: Run directory (study, trials.csv, found.yaml of the best phi = 1 network).
         storage: Optuna storage URL; ``None``: ``out/study.db``.
         study_name: ``None``: ``{base}-compound-grid``.
+        heartbeat: Seconds between a running triple's heartbeats.
     """
 
     reward: str = "flops"
@@ -145,10 +139,11 @@ class GridSettings:
     resume: bool = False
     seed: int = 0
     data: str | None = None
-    device: str = "cpu"
+    device: str = "auto"
     threads: int | None = None
     quiet: bool = False
     plots: bool = True
+    heartbeat: int = HEARTBEAT_S
 
 
 @dataclass(frozen=True)
@@ -162,55 +157,44 @@ class GridResult:
     study: str
 
 
-def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSettings) -> GridResult:
+def plan_grid(base: Network, triples: Sequence[Coefficients], settings: GridSettings) -> SearchPlan:
+    """Check a grid request (reward, evaluators, settings, device, data) before any work: the search's own checks.
+
+    Raises:
+        UserInputError: one sentence for the first problem.
+    """
+    targets = rewards.Targets(settings.target * cost(base).macs, None)
+    return plan_search(CoefficientSpace(base, triples), FeasibleGrid, settings.reward, targets,
+                       settings.evaluator, settings.knobs, data=settings.data, device=settings.device,
+                       defaults={**SEARCH_BUDGET, "reference_resolution": base.resolution},
+                       single_objective="the grid search picks one best triple")
+
+
+def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSettings,
+                plan: SearchPlan | None = None) -> GridResult:
     """Evaluate ``base`` scaled at phi = 1 by every triple (the study keeps each), and return the best.
 
     Raises:
-        UserInputError: bad reward / evaluator / knobs, unreachable storage, a resume with no study,
+        UserInputError: bad reward / evaluator / settings, unreachable storage, a resume with no study,
             or no triple that evaluated successfully.
     """
-    reward = rewards.get(settings.reward)
-    targets = rewards.Targets(settings.target * cost(base).macs, None)
-    reward.check(targets)
-    directions = reward.directions(targets)
-    if len(directions) != 1:
-        raise UserInputError(f"--reward {settings.reward!r} has {len(directions)} objectives; the grid search "
-                             f"picks one best triple, so it needs a single-valued reward")
-    names = _evaluator_names(settings.evaluator, reward.required(targets))
-    chosen = [evaluators.get(n) for n in names]
-    check_required(reward, targets, chosen, [evaluators.get(n) for n in evaluators.names()])
-    knobs = {**SEARCH_BUDGET, "reference_resolution": base.resolution, **settings.knobs}
-    refuse_test_split(knobs)
-    space = CoefficientSpace(base, triples)
-    strategy = FeasibleGrid()
-    url = settings.storage or f"sqlite:///{(settings.out / 'study.db').resolve()}"
-    study_name = settings.study_name or f"{base.name}-compound-grid"
+    plan = plan or plan_grid(base, triples, settings)
+    place = StudyPlace(settings.out, settings.study_name or f"{base.name}-compound-grid", settings.storage,
+                       settings.resume, settings.heartbeat)
     config = {"space": "compound", "base": genome_key(base), "reward": settings.reward, "target": settings.target,
-              "evaluators": names, "budget": knobs,
+              "evaluators": list(plan.evaluator_names), "budget": plan.knobs,
               "triples": [[t.alpha, t.beta, t.gamma] for t in triples]}
-    check_out(settings.out, study_name)
-    study = open_study(url, study_name, directions, strategy.sampler(space, settings.seed, directions), config,
-                       resume=settings.resume, out=settings.out, pruner=optuna.pruners.NopPruner(),
-                       join=settings.storage is not None, heartbeat=HEARTBEAT_S)
-    context = evaluators.RunContext(device=settings.device, seed=settings.seed, data=settings.data, budget=knobs,
-                                    threads=settings.threads)
-    driver = SearchDriver(study, space, strategy, reward, targets, chosen, context, len(triples))
-    progress = SearchProgress(len(triples), len(triples) - driver.remaining(), reward.objective_names(targets),
-                              directions, quiet=settings.quiet,
-                              study=lambda: (len(triples) - driver.remaining(), driver.history()))
-    driver.on_trial = progress.on_trial
+    session = SearchSession(plan, place, config, trials=len(triples), seed=settings.seed, data=settings.data,
+                            device=settings.device, threads=settings.threads, quiet=settings.quiet,
+                            join=settings.storage is not None)
     try:
-        with driver.interrupts.installed():
-            driver.run()
+        session.run()
     finally:
-        progress.close()
-        summary = SearchSummary("compound", strategy.name, settings.reward, reward.objective_names(targets),
-                                directions, settings.seed, {"macs": targets.macs}, study_name, safe_url(url), tuple(names),
-                                knobs)
-        best = write_outputs(study, settings.out, summary, {}, plots=settings.plots)
+        best = session.write({}, plots=settings.plots)
+    if session.interrupted:
+        raise KeyboardInterrupt
     if best is None:
         raise UserInputError(f"no (alpha, beta, gamma) evaluated successfully; see {settings.out / 'trials.csv'} "
                              f"for the reasons")
     coefficients = Coefficients(*(float(best.params[k]) for k in ("alpha", "beta", "gamma")))
-    return GridResult(coefficients, float(best.value), best.number, len(driver.history()), study_name)
-
+    return GridResult(coefficients, float(best.value), best.number, len(session.driver.history()), place.name)

@@ -15,13 +15,13 @@ T = TypeVar("T")
 
 
 def lazy(module: str, attr: str) -> Callable[[], Any]:
-    """A factory that imports ``module`` on first call and returns a fresh ``module.attr()``.
+    """A factory that imports ``module`` on first call and returns a fresh ``module.attr(*args, **kwargs)``.
 
     Registries of heavy entries (evaluators needing data loaders, strategies needing NNI)
     register these, so importing the registry stays light.
     """
-    def make() -> Any:
-        return getattr(importlib.import_module(module), attr)()
+    def make(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
 
     make.__qualname__ = f"{module}.{attr}"
     return make

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from nas import evaluators
-from nas.evaluate import main, parse_settings
+from nas import evaluators, settings
+from nas.evaluate import main
 from search_spaces.errors import UserInputError
 
 
@@ -17,11 +17,11 @@ def test_the_issue_names_are_registered() -> None:
     assert {"cost", "train", "zero-cost", "latency", "latency-lut", "train-step"} <= set(evaluators.names())
 
 
-def test_settings_parse_numbers_booleans_and_words() -> None:
-    assert parse_settings(["epochs=2", "lr=0.1", "amp=false", "optimizer=adamw"]) == {
-        "epochs": 2, "lr": 0.1, "amp": False, "optimizer": "adamw"}
+def test_settings_are_text_until_a_knob_types_them() -> None:
+    assert settings.parse_pairs(["epochs=2", "lr=0.1", "amp=false", "optimizer=adamw"]) == {
+        "epochs": "2", "lr": "0.1", "amp": "false", "optimizer": "adamw"}
     with pytest.raises(UserInputError, match="KEY=VALUE"):
-        parse_settings(["epochs"])
+        settings.parse_pairs(["epochs"])
 
 
 def test_cost_as_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +39,8 @@ def test_train_on_fashion_mnist(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_failed_candidate_exits_1_with_its_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["mobilenet_v3_small", "-e", "train", "--set", "lr=-1", "--set", "steps=1", "--set", "subset=64",
+    argv = ["mobilenet_v3_small", "-e", "train", "--set", "lr=100", "--set", "weight_decay=1", "--set", "steps=10",
+            "--set", "subset=64",
             "--set", "val_size=32", "--set", "resolution=16"]
     assert main(argv) == 1
     assert "FAILED" in capsys.readouterr().out

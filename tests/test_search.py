@@ -455,7 +455,7 @@ def test_tpe_groups_parameters_only_for_a_space_with_conditions() -> None:
         return [t.params for t in study.trials]
 
     grouped = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, constant_liar=True,
-                                         n_startup_trials=tpe.startup)
+                                         n_startup_trials=tpe.options.startup_trials)
     assert proposals(tpe.sampler(mbconv, 0, ["maximize"])) == proposals(grouped)  # dropping the group changes nothing
     sampler = tpe.sampler(Conditional(), 0, ["maximize"])
     assert sampler._group is True

@@ -237,9 +237,10 @@ def test_every_registered_space_maps_onto_decisions() -> None:
 
 
 @pytest.mark.parametrize("options, option", [
-    ({"algorithm": "foo"}, "algorithm"), ({"batch": 0}, "batch"), ({"lr": 0}, "lr"), ({"lr": math.nan}, "lr"),
+    ({"algorithm": "foo"}, "algorithm"), ({"batch": 0}, "batch"), ({"controller_lr": 0}, "controller_lr"),
+    ({"controller_lr": math.nan}, "controller_lr"),
     ({"hidden": 0}, "hidden"), ({"entropy": -1.0}, "entropy"), ({"baseline_decay": 1.0}, "baseline_decay"),
-    ({"clip": 0.0}, "clip"), ({"epochs": 0}, "epochs"), ({"levels": 1}, "levels"), ({"batch": 2.5}, "batch"),
+    ({"clip": 0.0}, "clip"), ({"ppo_epochs": 0}, "ppo_epochs"), ({"levels": 1}, "levels"), ({"batch": 2.5}, "batch"),
     ({"temperature": 0.0}, "temperature"), ({"tanh_constant": -2.5}, "tanh_constant"),
 ])
 def test_bad_options_raise_naming_the_option(options: dict[str, Any], option: str) -> None:

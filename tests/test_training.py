@@ -74,7 +74,7 @@ def test_failures_become_metrics_not_crashes() -> None:
     ctx = RunContext(budget={"steps": 1, "lr": float("nan"), "subset": 64, "val_size": 32, "batch_size": 16,
                              "resolution": 16})
     metrics = evaluate(TINY, [get("train"), get("cost")], ctx)
-    assert metrics.failed and metrics.reason.startswith("train: lr must be a positive number")
+    assert metrics.failed and metrics.reason.startswith("train: setting 'lr' must be a number > 0")
     assert metrics.params is not None  # the evaluators after the failing one still ran
 
 

@@ -17,15 +17,17 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
+from nas.settings import resolve as resolve_settings
 from nas.threads import fixed_threads
-from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
 __all__ = ["Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "resolve_device"]
+
+S = TypeVar("S")
 
 
 class Pruned(Exception):
@@ -48,8 +50,9 @@ class RunContext:
         seed: Seed for every random choice an evaluator makes (init, data order, batches).
         data: Dataset name (``fashion-mnist``, ``cifar10``) or directory; ``None`` uses the
             built-in default, Fashion-MNIST.
-        budget: Evaluator knobs (``epochs``, ``steps``, ``subset``, ``batch_size``,
-            ``resolution``, ...); each evaluator documents the keys it reads.
+        budget: Raw settings (``epochs``, ``subset``, ...; command-line text or typed values)
+            shared by the evaluators; each reads its own knobs through :meth:`settings`, and
+            :func:`nas.settings.check` refuses keys none of them reads.
         report: Called as ``report(step, value)`` with intermediate values (validation
             accuracy after each epoch, ...) so a pruner can stop the candidate by raising.
         propagate: Exception types an evaluator must not turn into a failed metric.
@@ -63,34 +66,22 @@ class RunContext:
     report: Callable[[int, float], None] | None = None
     propagate: tuple[type[BaseException], ...] = (Pruned,)
     threads: int | None = None
+    _resolved: dict[type, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def torch_device(self) -> torch.device:
         """The resolved device."""
         return resolve_device(self.device)
 
-    def get(self, key: str, default: Any) -> Any:
-        """Budget value ``key`` or ``default``."""
-        return self.budget.get(key, default)
-
-    def get_int(self, key: str, default: int | None, minimum: int) -> int | None:
-        """Budget integer ``key`` (``default`` when absent; ``None`` stays ``None``).
+    def settings(self, cls: type[S]) -> S:
+        """The budget as settings class ``cls`` (its knobs typed and checked, defaults filled; memoised).
 
         Raises:
-            UserInputError: if the value is not an integer >= ``minimum`` (booleans are not integers).
+            UserInputError: a budget value the class's knobs do not accept (a CLI checks them all
+                before the first trial, so a search never gets here with a bad value).
         """
-        value = self.budget.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise UserInputError(f"{key} must be an integer >= {minimum}, got {value!r}")
-        return value
-
-    def get_bool(self, key: str, default: bool) -> bool:
-        """Budget flag ``key``; raises ``UserInputError`` unless it is true or false."""
-        value = self.budget.get(key, default)
-        if value not in (True, False):
-            raise UserInputError(f"{key} must be true or false, got {value!r}")
-        return bool(value)
+        if cls not in self._resolved:
+            self._resolved[cls] = resolve_settings(cls, self.budget)
+        return self._resolved[cls]  # type: ignore[return-value]
 
 
 @dataclass
@@ -143,6 +134,8 @@ class Evaluator(ABC):
     """Estimates some metrics of a genome. Subclasses set ``name`` and implement :meth:`run`."""
 
     name: str = ""
+    #: Its knobs: a settings class (:mod:`nas.settings`), or ``None`` for an evaluator without any.
+    settings: ClassVar[type | None] = None
     #: Metric names it reports when it succeeds (``Metrics`` fields or ``extra`` keys); a search
     #: checks up front that its reward's needs are covered.
     provides: tuple[str, ...] = ()

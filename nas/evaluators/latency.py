@@ -2,40 +2,68 @@
 
 ``latency`` builds the genome (seeded weights) and times batch-1 inference with
 :func:`nas.latency.measure.measure_genome`: eval mode, ``torch.inference_mode()``, warm-up
-calls, the median of N timed calls, a fixed thread count (restored afterwards). Budget
-keys, with defaults: ``latency_batch`` 1 (when larger, that batch is timed too),
-``latency_warmup`` 5, ``latency_repeats`` 20, ``latency_threads`` the context's threads
-(else torch's current setting), ``latency_resolution`` the genome's, ``channels_last``
-false, ``compile`` false (``torch.compile``; compilation happens during warm-up),
-``latency_steady_allocator`` true (keep freed memory in the process so calls do not
-page-fault: :func:`nas.latency.measure.steady_allocator`; process-wide once set).
-Metrics: ``latency_ms`` (batch 1 median); extra ``latency_iqr_ms`` and, for a larger
-batch, ``latency_batch``, ``latency_batch_ms`` and ``latency_batch_iqr_ms``.
+calls, the median of N timed calls, a fixed thread count (restored afterwards). Knobs:
+:class:`LatencySettings`. Metrics: ``latency_ms`` (batch 1 median); extra
+``latency_iqr_ms`` and, for a larger ``latency_batch``, ``latency_batch``,
+``latency_batch_ms`` and ``latency_batch_iqr_ms``.
 
 ``latency-lut`` answers from a saved table (and its learned correction when the file has
-one) in microseconds: budget key ``latency_table`` (path, required; create one with
-``python benchmarks/latency_predictor.py --save PATH``, or ``LatencyTable.measure_missing``
-then ``save``), ``latency_missing`` ``raise`` (default: parts missing from the table fail
-the candidate) or ``measure`` (time them now and extend the in-memory table),
-``latency_resolution`` the genome's, ``latency_allow_other_device`` false. Metrics:
-``latency_ms`` at the table's batch; extra ``latency_predicted_ms`` (the same, kept when
-``latency`` runs too and takes ``latency_ms``) and ``latency_table_sum_ms`` (uncorrected sum).
-Loaded tables are kept per process (reloaded when the file changes).
+one) in microseconds. Knobs: :class:`LatencyLUTSettings` (``latency_table``, the table's
+path, required; create one with ``python benchmarks/latency_predictor.py --save PATH``).
+Metrics: ``latency_ms`` at the table's batch; extra ``latency_predicted_ms`` (the same,
+kept when ``latency`` runs too and takes ``latency_ms``) and ``latency_table_sum_ms``
+(uncorrected sum). Loaded tables are kept per process (reloaded when the file changes).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.latency.lut import MissingEntryError
 from nas.latency.measure import measure_genome
 from nas.latency.predictor import LatencyPredictor
+from nas.settings import knob
 from search_spaces.errors import UserInputError
-from search_spaces.genome import Network
+from search_spaces.genome import MAX_RESOLUTION, Network
 
-__all__ = ["LatencyEvaluator", "LatencyLUTEvaluator", "clear_table_cache"]
+__all__ = ["LatencyEvaluator", "LatencyLUTEvaluator", "LatencyLUTSettings", "LatencySettings", "clear_table_cache"]
+
+
+def latency_resolution_knob() -> Any:
+    """The ``latency_resolution`` knob, shared by the measured and the predicted latency."""
+    return knob(None, "input size latency is timed or predicted at", low=8, high=MAX_RESOLUTION,
+                none="the genome's resolution")
+
+
+@dataclass(frozen=True)
+class LatencySettings:
+    """Knobs of the ``latency`` evaluator (measured inference latency)."""
+
+    latency_batch: int = knob(1, "batch size also timed when > 1 (batch 1 is always timed)", low=1, high=4096)
+    latency_warmup: int = knob(5, "untimed calls first", low=0, high=100_000)
+    latency_repeats: int = knob(20, "timed calls; the median is reported", low=1, high=100_000)
+    latency_threads: int | None = knob(None, "CPU threads while timing", low=1, high=4096,
+                                       none="the run's --threads, else torch's setting")
+    latency_resolution: int | None = latency_resolution_knob()
+    channels_last: bool = knob(False, "channels_last memory format")
+    compile: bool = knob(False, "torch.compile the model (compiled during the warm-up)")
+    latency_steady_allocator: bool = knob(True, "keep freed memory in the process so timed calls do not page-fault "
+                                                "(glibc's allocator thresholds; process-wide once set)")
+
+
+@dataclass(frozen=True)
+class LatencyLUTSettings:
+    """Knobs of the ``latency-lut`` evaluator (latency predicted from a per-block table)."""
+
+    latency_table: str = knob("", "path of a saved latency table")
+    latency_missing: str = knob("raise", "parts missing from the table: raise (fail the candidate) or measure "
+                                         "(time them now and extend the table in memory)",
+                                choices=("raise", "measure"))
+    latency_resolution: int | None = latency_resolution_knob()
+    latency_allow_other_device: bool = knob(False, "use a table measured on another device")
 
 #: (path, modification time, size, allow_other_device, missing) -> loaded predictor.
 _TABLES: dict[tuple[Any, ...], LatencyPredictor] = {}
@@ -53,16 +81,17 @@ class LatencyEvaluator(Evaluator):
 
     name = "latency"
     provides = ("latency_ms",)
+    settings = LatencySettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        batch = ctx.get_int("latency_batch", 1, 1)
+        s = ctx.settings(LatencySettings)
+        batch = s.latency_batch
         settings = {
-            "resolution": ctx.get_int("latency_resolution", genome.resolution, 1),
-            "warmup": ctx.get_int("latency_warmup", 5, 0), "repeats": ctx.get_int("latency_repeats", 20, 1),
-            "threads": ctx.get_int("latency_threads", ctx.threads, 1),
-            "channels_last": ctx.get_bool("channels_last", False), "compile": ctx.get_bool("compile", False),
-            "device": ctx.torch_device(), "seed": ctx.seed,
-            "steady": ctx.get_bool("latency_steady_allocator", True),
+            "resolution": genome.resolution if s.latency_resolution is None else s.latency_resolution,
+            "warmup": s.latency_warmup, "repeats": s.latency_repeats,
+            "threads": ctx.threads if s.latency_threads is None else s.latency_threads,
+            "channels_last": s.channels_last, "compile": s.compile, "device": ctx.torch_device(), "seed": ctx.seed,
+            "steady": s.latency_steady_allocator,
         }
         single = measure_genome(genome, 1, **settings)
         extra = {"latency_iqr_ms": single.iqr_ms}
@@ -73,15 +102,11 @@ class LatencyEvaluator(Evaluator):
         return Metrics(latency_ms=single.median_ms, extra=extra)
 
 
-def _predictor(ctx: RunContext) -> LatencyPredictor:
-    path = ctx.get("latency_table", None)
-    if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise UserInputError("latency-lut needs budget key latency_table (the path of a saved latency table); "
+def _predictor(s: LatencyLUTSettings) -> LatencyPredictor:
+    path, missing, allow = s.latency_table, s.latency_missing, s.latency_allow_other_device
+    if not path:
+        raise UserInputError("latency-lut needs setting latency_table (the path of a saved latency table); "
                              "create one with `python benchmarks/latency_predictor.py --save PATH`")
-    missing = ctx.get("latency_missing", "raise")
-    if missing not in ("raise", "measure"):
-        raise UserInputError(f"latency_missing must be raise or measure, got {missing!r}")
-    allow = ctx.get_bool("latency_allow_other_device", False)
     try:
         stat = os.stat(path)
     except OSError:
@@ -100,15 +125,17 @@ class LatencyLUTEvaluator(Evaluator):
 
     name = "latency-lut"
     provides = ("latency_ms",)
+    settings = LatencyLUTSettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        predictor = _predictor(ctx)
-        resolution = ctx.get_int("latency_resolution", None, 1)
+        s = ctx.settings(LatencyLUTSettings)
+        predictor = _predictor(s)
+        resolution = s.latency_resolution
         try:
             total = predictor.table_sum(genome, resolution)
         except MissingEntryError as err:
             raise MissingEntryError(
-                f"latency_table {ctx.get('latency_table', '')} lacks {len(err.keys)} of the parts of {err.genome!r}; "
+                f"latency_table {s.latency_table} lacks {len(err.keys)} of the parts of {err.genome!r}; "
                 f"set latency_missing=measure to time them now", err.genome, err.keys) from None
         predicted = predictor.predict(genome, resolution)
         # Both under extra too: run beside ``latency``, the measured value takes latency_ms.

@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.settings import knob
 from search_spaces import cost
-from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["SyntheticAccuracy", "synthetic_accuracy"]
+__all__ = ["SyntheticAccuracy", "SyntheticSettings", "synthetic_accuracy"]
+
+
+@dataclass(frozen=True)
+class SyntheticSettings:
+    """Knobs of the ``synthetic`` evaluator."""
+
+    synthetic_seconds: float = knob(0.0, "seconds each evaluation waits, as a real one would", low=0.0,
+                                    high=86_400.0)
 
 
 def synthetic_accuracy(params: float, macs: float) -> float:
@@ -31,11 +40,9 @@ class SyntheticAccuracy(Evaluator):
 
     name = "synthetic"
     provides = ("accuracy",)
+    settings = SyntheticSettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        seconds = ctx.get("synthetic_seconds", 0.0)
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
-            raise UserInputError(f"synthetic_seconds must be a number of seconds >= 0, got {seconds!r}")
-        time.sleep(seconds)
+        time.sleep(ctx.settings(SyntheticSettings).synthetic_seconds)
         c = cost(genome)
         return Metrics(accuracy=synthetic_accuracy(c.params, c.macs))

@@ -1,28 +1,14 @@
 """``train``: proxy training on real data (Fashion-MNIST by default); accuracy = validation accuracy.
 
-Budget keys (``RunContext.budget``), with defaults:
-
-- ``epochs`` 2, or ``steps`` (0: use epochs);
-- ``resolution`` 28; ``reference_resolution`` 0 (off; else the proxy trains at
-  ``resolution * genome.resolution / reference_resolution``, so networks scaled to larger
-  inputs, such as compound scaling's gamma, also train on proportionally larger images);
-  ``eval_resolution`` 0 (= ``resolution``; larger for FixRes-style
-  testing, or ``fixres`` with a progressive preset);
-- ``batch_size`` 128; ``subset`` 6000 training images (0: all 54,000 left after the split);
-  ``val_size`` 2000 held-out images (0: 10% of the training images); ``eval_split`` ``val``
-  (accuracy on those held-out images: what a search or a selection may look at) or
-  ``test`` (on the dataset's official test split: for reporting a final model only);
-- ``optimizer`` sgd, ``lr`` 0.1, ``weight_decay`` 5e-5, ``label_smoothing`` 0.1,
-  ``warmup_steps`` 0;
-- ``evals`` 1 (validations, each reported for pruning); ``bn_batches`` 20 (batch-norm
-  statistics re-estimated before each validation, see :class:`~nas.training.loop.TrainConfig`);
-- ``progressive`` "" or a preset (``efficientnetv2_s`` / ``_m`` / ``_l``): EfficientNetV2's
-  progressive learning scaled to ``resolution``, in equal shares of the steps;
-- ``channels``: the genome's ``in_channels``.
+Its knobs are :class:`TrainSettings` (``python -m nas.evaluate --evaluator train
+--help-settings`` lists them): the schedule (``epochs`` or ``steps``, optimizer, learning
+rate, ...), the data (``resolution``, ``subset``, ``val_size``, ``batch_size``, ...) and the
+split scored (``eval_split``: ``val``, the held-out training images a search or a selection
+may look at, or ``test``, the dataset's official test split, for reporting a final model only).
 
 The defaults are the proxy measured in docs/BENCHMARKS.md ("Evaluator fidelity"): on 30
 ``mbconv`` genomes around 400M MACs its ranking agrees with a 5-epoch training at Spearman
-0.816 (1 epoch: 0.658), for about a minute per genome on one CPU thread.
+0.816 (1 epoch: 0.658).
 
 The genome is trained as it is, except for its classifier, which gets the dataset's class
 count (``num_classes``), and its input size (``resolution``); gray images are repeated to
@@ -33,19 +19,74 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from nas.data import DataConfig, loaders
+from nas.data.loader import EVAL_SPLITS
 from nas.evaluators.base import Evaluator, Metrics, RunContext
-from nas.training.loop import TrainConfig, train
-from nas.training.progressive import ProgressiveSchedule
-from search_spaces.errors import UserInputError
+from nas.settings import knob
+from nas.training.loop import OPTIMIZERS, TrainConfig, train
+from nas.training.progressive import PRESETS, ProgressiveSchedule
 from search_spaces import build
+from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["TrainEvaluator", "refuse_test_split"]
+__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "refuse_test_split"]
+
+#: Largest image size a proxy knob accepts: above it one batch of a small network no longer fits
+#: a workstation's memory, and no proxy needs it.
+MAX_PROXY_RESOLUTION = 1024
+
+
+def channels_knob() -> Any:
+    """The ``channels`` knob, read by every evaluator that feeds real images to the network."""
+    return knob(None, "input channels the images are adapted to (gray repeated)", low=1, high=4,
+                none="the genome's in_channels")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Knobs of the ``train`` evaluator (proxy training)."""
+
+    epochs: float = knob(2.0, "passes over the training images (fractions allowed); ignored when steps > 0",
+                         low=0.0, high=10_000.0)
+    steps: int = knob(0, "optimizer steps instead of epochs (0: use epochs)", low=0, high=10_000_000)
+    resolution: int = knob(28, "image size the proxy trains at", low=8, high=MAX_PROXY_RESOLUTION)
+    reference_resolution: int = knob(0, "if > 0, train at resolution * genome.resolution / this (a network scaled "
+                                        "to larger inputs trains on proportionally larger images)", low=0,
+                                     high=MAX_PROXY_RESOLUTION * 10)
+    eval_resolution: int | str = knob(0, "validation image size (0: resolution; larger: FixRes-style testing; fixres: "
+                                   "the progressive preset's)", low=0, high=MAX_PROXY_RESOLUTION, special=("fixres",))
+    batch_size: int = knob(128, "training batch size", low=2, high=65_536)
+    subset: int = knob(6000, "training images used (0: all left after the validation split)", low=0,
+                       high=100_000_000)
+    val_size: int = knob(2000, "held-out training images scored (0: 10% of the training images)", low=0,
+                         high=100_000_000)
+    eval_split: str = knob("val", "what accuracy is measured on: val (held-out training images, for searching) or "
+                                  "test (the official test split, for reporting a final model only)",
+                           choices=EVAL_SPLITS)
+    optimizer: str = knob("sgd", "optimizer", choices=lambda: OPTIMIZERS.names())
+    lr: float = knob(0.1, "peak learning rate", low=0.0, low_open=True, high=100.0)
+    weight_decay: float = knob(5e-5, "weight decay", low=0.0, high=1.0)
+    label_smoothing: float = knob(0.1, "label smoothing of the cross-entropy", low=0.0, high=0.99)
+    warmup_steps: int = knob(0, "linear learning-rate warm-up steps before the cosine decay", low=0,
+                             high=10_000_000)
+    evals: int = knob(1, "validations, evenly spaced (each reported for pruning)", low=1, high=1000)
+    bn_batches: int = knob(20, "training batches re-estimating batch-norm statistics before each validation "
+                               "(0: keep the running averages)", low=0, high=100_000)
+    progressive: str = knob("", "EfficientNetV2 progressive learning preset scaled to resolution (empty: off)",
+                            choices=lambda: ("", *PRESETS.names()))
+    channels: int | None = channels_knob()
+
+    def __post_init__(self) -> None:
+        if self.steps == 0 and self.epochs <= 0:
+            raise UserInputError(f"a proxy needs epochs > 0 or steps > 0, got epochs={self.epochs:g}, steps=0")
+        if self.eval_resolution == "fixres" and not self.progressive:
+            raise UserInputError("eval_resolution=fixres takes the test size of a progressive preset; set progressive "
+                                 "too, or give eval_resolution a size")
 
 
 def refuse_test_split(budget: Mapping[str, Any]) -> None:
@@ -54,17 +95,8 @@ def refuse_test_split(budget: Mapping[str, Any]) -> None:
     The official test split is for reporting what was chosen; choosing on it makes the report optimistic.
     """
     if budget.get("eval_split", "val") != "val":
-        raise UserInputError(f"--set eval_split={budget['eval_split']} would choose architectures on the test "
+        raise UserInputError(f"setting eval_split={budget['eval_split']} would choose architectures on the test "
                              "split; a search selects on the held-out training images (eval_split=val)")
-
-
-def _eval_resolution(value: object) -> int:
-    """``eval_resolution`` budget value: an int, or ``fixres`` (resolved once the schedule is known)."""
-    if value == "fixres":
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserInputError(f"eval_resolution must be an integer or 'fixres', got {value!r}")
-    return value
 
 
 class TrainEvaluator(Evaluator):
@@ -72,30 +104,26 @@ class TrainEvaluator(Evaluator):
 
     name = "train"
     provides = ("accuracy",)
+    settings = TrainSettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        resolution = int(ctx.get("resolution", 28))
-        reference = ctx.get_int("reference_resolution", 0, 0)
-        if reference:
-            resolution = max(8, round(resolution * genome.resolution / reference))
+        s = ctx.settings(TrainSettings)
+        resolution = s.resolution
+        if s.reference_resolution:
+            resolution = max(8, round(resolution * genome.resolution / s.reference_resolution))
+        fixres = s.eval_resolution == "fixres"
         data = DataConfig(source=ctx.data, resolution=resolution,
-                          channels=int(ctx.get("channels", genome.in_channels)),
-                          batch_size=int(ctx.get("batch_size", 128)), subset=int(ctx.get("subset", 6000)),
-                          val_size=int(ctx.get("val_size", 2000)), seed=ctx.seed,
-                          eval_resolution=_eval_resolution(ctx.get("eval_resolution", 0)),
-                          eval_split=str(ctx.get("eval_split", "val")))
-        schedule = TrainConfig(
-            epochs=float(ctx.get("epochs", 2.0)), steps=int(ctx.get("steps", 0)),
-            optimizer=str(ctx.get("optimizer", "sgd")), lr=float(ctx.get("lr", 0.1)),
-            weight_decay=float(ctx.get("weight_decay", 5e-5)), label_smoothing=float(ctx.get("label_smoothing", 0.1)),
-            warmup_steps=int(ctx.get("warmup_steps", 0)), evals=int(ctx.get("evals", 1)),
-            bn_batches=int(ctx.get("bn_batches", 20)))
+                          channels=genome.in_channels if s.channels is None else s.channels,
+                          batch_size=s.batch_size, subset=s.subset, val_size=s.val_size, seed=ctx.seed,
+                          eval_resolution=0 if fixres else s.eval_resolution, eval_split=s.eval_split)
+        schedule = TrainConfig(epochs=s.epochs, steps=s.steps, optimizer=s.optimizer, lr=s.lr,
+                               weight_decay=s.weight_decay, label_smoothing=s.label_smoothing,
+                               warmup_steps=s.warmup_steps, evals=s.evals, bn_batches=s.bn_batches)
         stages: tuple = ()
-        preset = ctx.get("progressive", "")
-        if preset:
-            progressive = ProgressiveSchedule.preset(str(preset)).scaled(data.resolution)
+        if s.progressive:
+            progressive = ProgressiveSchedule.preset(s.progressive).scaled(data.resolution)
             stages = progressive.plan()
-            if ctx.get("eval_resolution", 0) == "fixres":
+            if fixres:
                 data = dataclasses.replace(data, eval_resolution=progressive.eval_image_size)
         device = ctx.torch_device()
         train_batches, val_batches, dataset = loaders(data, device)

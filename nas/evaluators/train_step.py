@@ -11,10 +11,8 @@ the same way at the same batch, resolution, classes and input channels. The refe
 timed once per process per (reference, device, batch, resolution, classes, channels,
 threads, AMP, channels_last) and cached.
 
-Budget keys (``RunContext.budget``), with defaults: ``step_batch`` 32, ``step_resolution``
-the genome's ``resolution``, ``step_warmup`` 3, ``step_repeats`` 5, ``step_reference``
-``efficientnet_b0`` (a zoo name), ``channels_last`` true and ``amp`` true (both CUDA only,
-as in the training loop).
+Knobs: :class:`TrainStepSettings` (batch, resolution, warm-up and timed steps, the reference
+network, AMP and channels_last on CUDA).
 
 Metrics: ``train_step_ms`` (median); extra ``train_step_ratio`` (ours / reference),
 ``train_step_iqr_ms``, ``train_step_reference_ms`` and ``train_step_reference_cached``
@@ -33,12 +31,13 @@ import torch
 from torch import nn
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.evaluators.train import MAX_PROXY_RESOLUTION
+from nas.settings import knob
 from nas.training.loop import OPTIMIZERS, TrainConfig
 from search_spaces import build, zoo
-from search_spaces.errors import UnknownNameError, UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["StepConfig", "TrainStepEvaluator", "clear_reference_cache", "measure_train_step"]
+__all__ = ["StepConfig", "TrainStepEvaluator", "TrainStepSettings", "clear_reference_cache", "measure_train_step"]
 
 #: (reference, device, batch, resolution, classes, channels, threads, amp, channels_last) -> median ms.
 _REFERENCE_MS: dict[tuple[Any, ...], float] = {}
@@ -73,25 +72,27 @@ class StepConfig:
 
     @classmethod
     def from_context(cls, genome: Network, ctx: RunContext) -> StepConfig:
-        """The budget's knobs, validated; the resolution defaults to the genome's."""
-        reference = ctx.get("step_reference", cls.reference)
-        if not isinstance(reference, str) or not reference:
-            raise UserInputError(f"step_reference must be a zoo model name, got {reference!r}")
-        return cls(batch=ctx.get_int("step_batch", cls.batch, 2),
-                   resolution=ctx.get_int("step_resolution", genome.resolution, 8),
-                   warmup=ctx.get_int("step_warmup", cls.warmup, 0),
-                   repeats=ctx.get_int("step_repeats", cls.repeats, 1),
-                   reference=reference, amp=ctx.get_bool("amp", cls.amp),
-                   channels_last=ctx.get_bool("channels_last", cls.channels_last))
+        """The run's :class:`TrainStepSettings`; the resolution defaults to the genome's."""
+        s = ctx.settings(TrainStepSettings)
+        return cls(batch=s.step_batch, resolution=genome.resolution if s.step_resolution is None else s.step_resolution,
+                   warmup=s.step_warmup, repeats=s.step_repeats, reference=s.step_reference, amp=s.amp,
+                   channels_last=s.channels_last)
 
 
+@dataclass(frozen=True)
+class TrainStepSettings:
+    """Knobs of the ``train-step`` evaluator; defaults are :class:`StepConfig`'s."""
 
-
-def _reference_genome(name: str) -> Network:
-    try:
-        return zoo.get(name)
-    except UnknownNameError as err:
-        raise UserInputError(f"step_reference: {err}") from None
+    step_batch: int = knob(StepConfig.batch, "images per timed step (>= 2: batch norm in train mode)", low=2,
+                           high=65_536)
+    step_resolution: int | None = knob(None, "image size of the timed steps", low=8, high=MAX_PROXY_RESOLUTION,
+                                       none="the genome's resolution")
+    step_warmup: int = knob(StepConfig.warmup, "untimed steps first", low=0, high=100_000)
+    step_repeats: int = knob(StepConfig.repeats, "timed steps; the median is reported", low=1, high=100_000)
+    step_reference: str = knob(StepConfig.reference, "zoo model the step time is divided by",
+                               choices=lambda: zoo.names())
+    amp: bool = knob(StepConfig.amp, "mixed precision (CUDA only)")
+    channels_last: bool = knob(StepConfig.channels_last, "channels_last memory format (CUDA only)")
 
 
 def measure_train_step(model: nn.Module, config: StepConfig, device: torch.device, in_channels: int,
@@ -159,11 +160,12 @@ class TrainStepEvaluator(Evaluator):
 
     name = "train-step"
     provides = ("train_step_ms", "train_step_ratio")
+    settings = TrainStepSettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         config = StepConfig.from_context(genome, ctx)
         # The reference is built at the candidate's classes and input channels, so only the body differs.
-        reference = dataclasses.replace(_reference_genome(config.reference), num_classes=genome.num_classes,
+        reference = dataclasses.replace(zoo.get(config.reference), num_classes=genome.num_classes,
                                         in_channels=genome.in_channels)
         device = ctx.torch_device()
         cuda = device.type == "cuda"

@@ -8,13 +8,10 @@ the genome's ``in_channels``, so the architecture does not change for the data).
 weights are PyTorch's default initialisation under ``torch.manual_seed(ctx.seed)``. Every
 proxy scores the same model, which each leaves exactly as it found it.
 
-Budget keys (``RunContext.budget``), with defaults:
-
-- ``zero_cost``: proxies to run, a comma-separated string or a list of names
-  (:data:`nas.zero_cost.PROXIES`); default all;
-- ``zero_cost_batch`` 64: images in the batch (ZiCo splits it into 2 mini-batches);
-- ``zero_cost_resolution``: image size, default the genome's ``resolution``;
-- ``channels``: input channels, default the genome's ``in_channels`` (as ``train``).
+Knobs (:class:`ZeroCostSettings`): ``zero_cost`` (the proxies to run, a comma-separated
+list of :data:`nas.zero_cost.PROXIES` names; empty: all), ``zero_cost_batch`` (images in the
+batch; ZiCo splits it into 2 mini-batches), ``zero_cost_resolution`` (image size; default the
+genome's) and ``channels`` (as ``train``).
 
 Metrics: ``extra["zc_<name>"]`` per requested proxy. No score goes into ``accuracy``:
 proxies are not accuracies (their scales and signs differ), and a reward or ranking reads
@@ -28,18 +25,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.evaluators.train import MAX_PROXY_RESOLUTION, channels_knob
+from nas.settings import knob
 from nas.zero_cost import PROXIES
 from search_spaces import build
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["ZeroCostEvaluator", "proxy_names"]
+__all__ = ["ZeroCostEvaluator", "ZeroCostSettings", "proxy_names"]
 
 
 def proxy_names(value: str | Sequence[str] | None) -> list[str]:
@@ -52,14 +52,28 @@ def proxy_names(value: str | Sequence[str] | None) -> list[str]:
         return PROXIES.names()
     parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else list(value)
     if any(not isinstance(p, str) or not p for p in parts):
-        raise UserInputError(f"zero_cost must be a comma-separated list of proxy names, got {value!r}")
+        raise UserInputError(f"setting 'zero_cost' must be a comma-separated list of proxy names, got {value!r}")
     if len(set(parts)) != len(parts):
-        raise UserInputError(f"zero_cost lists a proxy twice: {value!r}")
+        raise UserInputError(f"setting 'zero_cost' lists a proxy twice: {value!r}")
     for name in parts:
         if name not in PROXIES:
-            raise UserInputError(f"zero_cost: {PROXIES.unknown_message(name)}")
+            raise UserInputError(f"setting 'zero_cost': {PROXIES.unknown_message(name)}")
     return parts
 
+
+
+@dataclass(frozen=True)
+class ZeroCostSettings:
+    """Knobs of the ``zero-cost`` evaluator."""
+
+    zero_cost: str = knob("", "proxies to compute, comma-separated (empty: all)")
+    zero_cost_batch: int = knob(64, "images in the scored batch", low=2, high=4096)
+    zero_cost_resolution: int | None = knob(None, "image size the proxies see", low=8, high=MAX_PROXY_RESOLUTION,
+                                            none="the genome's resolution")
+    channels: int | None = channels_knob()
+
+    def __post_init__(self) -> None:
+        proxy_names(self.zero_cost)  # unknown names, duplicates
 
 
 def real_batch(ctx: RunContext, n: int, resolution: int, channels: int) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -91,12 +105,14 @@ class ZeroCostEvaluator(Evaluator):
 
     name = "zero-cost"
     provides = tuple(f"zc_{name}" for name in PROXIES)
+    settings = ZeroCostSettings
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
-        names = proxy_names(ctx.get("zero_cost", None))
-        n = ctx.get_int("zero_cost_batch", 64, 2)
-        resolution = ctx.get_int("zero_cost_resolution", genome.resolution, 1)
-        channels = ctx.get_int("channels", genome.in_channels, 1)
+        s = ctx.settings(ZeroCostSettings)
+        names = proxy_names(s.zero_cost)
+        n = s.zero_cost_batch
+        resolution = genome.resolution if s.zero_cost_resolution is None else s.zero_cost_resolution
+        channels = genome.in_channels if s.channels is None else s.channels
         x, y, num_classes = real_batch(ctx, n, resolution, channels)
         proxy = dataclasses.replace(genome, resolution=resolution, num_classes=num_classes, in_channels=x.shape[1])
         torch.manual_seed(ctx.seed)

@@ -64,7 +64,6 @@ from nas.search.interrupts import Interrupts
 from nas.search.view import StudyView, has_result, interrupted
 from nas.strategies.base import Outcome, StopSearch, Strategy
 from search_spaces.codec import genome_key, to_yaml
-from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
 
@@ -472,17 +471,3 @@ def _finish_trial(storage: optuna.storages.BaseStorage, trial_id: int, state: Tr
 def _outcome(trial: FrozenTrial) -> Outcome:
     values = tuple(trial.values) if trial.state == TrialState.COMPLETE and trial.values is not None else None
     return Outcome(dict(trial.params), values, values is None, trial.number, "cached_from" in trial.user_attrs)
-
-
-def check_required(reward: Reward, targets: Targets, chosen: Sequence[Evaluator],
-                   available: Sequence[Evaluator]) -> None:
-    """Raise :class:`UserInputError` if the ``chosen`` evaluators cannot give a metric the reward needs.
-
-    The sentence names, for the first missing metric, the ``available`` evaluators that report it.
-    """
-    provided = {m for e in chosen for m in e.provides}
-    lacking = [m for m in reward.required(targets) if m not in provided]
-    if lacking:
-        givers = [e.name for e in available if lacking[0] in e.provides]
-        raise UserInputError(f"reward {reward.name!r} needs {', '.join(lacking)}, which the chosen evaluators do not "
-                             f"report; add {' or '.join(givers) or 'an evaluator that does'} to --evaluator")

@@ -19,7 +19,7 @@ import csv
 import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,11 @@ _METRIC_COLUMNS = ("accuracy", "macs", "params", "latency_ms", "train_step_ms", 
 
 @dataclass(frozen=True)
 class SearchSummary:
-    """How the search was set up (written into ``found.yaml``'s meta and used by the plots)."""
+    """How the search was set up (written into ``found.yaml``'s meta and used by the plots).
+
+    ``budget`` holds the evaluator settings as given (search defaults, then ``--set``);
+    ``settings`` every knob of the run's evaluators and strategy as resolved, defaults included.
+    """
 
     space: str
     strategy: str
@@ -53,6 +57,7 @@ class SearchSummary:
     storage: str
     evaluators: tuple[str, ...]
     budget: dict[str, Any]
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def finished(study: optuna.Study) -> list[FrozenTrial]:
@@ -97,7 +102,7 @@ def _found_meta(trial: FrozenTrial, summary: SearchSummary) -> dict[str, Any]:
         "search": {"space": summary.space, "strategy": summary.strategy, "reward": summary.reward,
                    "seed": summary.seed, "targets": dict(summary.targets), "study": summary.study,
                    "storage": summary.storage, "trial": trial.number, "evaluators": list(summary.evaluators),
-                   "budget": dict(summary.budget)},
+                   "budget": dict(summary.budget), "settings": {k: dict(v) for k, v in summary.settings.items()}},
         "reward": dict(zip(summary.objectives, (float(v) for v in trial.values))),
         "metrics": {k: float(v) for k, v in trial.user_attrs.get("metrics", {}).items()},
     }

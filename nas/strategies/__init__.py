@@ -12,6 +12,7 @@ the one Optuna study (see :mod:`nas.strategies.base`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from nas.strategies.base import Driver, Outcome, StopSearch, Strategy
 from nas.strategies.optuna_samplers import OPTUNA_STRATEGIES
@@ -38,9 +39,9 @@ def names() -> list[str]:
     return STRATEGIES.names()
 
 
-def get(name: str) -> Strategy:
-    """A fresh strategy ``name``; unknown names raise with close suggestions."""
-    return STRATEGIES.get(name)()
+def get(name: str, **options: Any) -> Strategy:
+    """A fresh strategy ``name`` with knobs ``options`` (:mod:`nas.settings`); unknown names raise with close suggestions."""
+    return STRATEGIES.get(name)(**options)
 
 
 def summary(name: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 
 import optuna
 
+from nas import settings
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["Driver", "Outcome", "StopSearch", "Strategy"]
@@ -95,6 +96,18 @@ class Strategy(ABC):
     multi_objective: ClassVar[bool] = False
     #: A one-line description for ``--help``.
     summary: ClassVar[str] = ""
+    #: Its knobs: a settings class (:mod:`nas.settings`), or ``None`` for a strategy without any.
+    settings: ClassVar[type | None] = None
+
+    def __init__(self, **options: Any) -> None:
+        """Take ``options`` (text from ``--set`` or typed values) as the strategy's knobs.
+
+        Raises:
+            nas.settings.SettingError: an option the strategy does not have, or a bad value.
+        """
+        settings.check(options, [settings.Owner("strategy", self.name, self.settings)])
+        #: The resolved knobs (a ``settings`` instance; ``None`` for a strategy without knobs).
+        self.options: Any = settings.resolve(self.settings, options) if self.settings is not None else None
 
     def sampler(self, space: SearchSpace, seed: int, directions: Sequence[str]) -> optuna.samplers.BaseSampler:
         """The sampler the study is created (and resumed) with.

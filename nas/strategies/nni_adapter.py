@@ -80,6 +80,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
+from nas.settings import knob
 from nas.strategies.base import Driver, Strategy
 from nas.strategies.levels import LEVELS, discretize, nearest
 from search_spaces.errors import UserInputError
@@ -150,22 +151,33 @@ def evolution_settings(trials: int, n_params: int, population_size: int | None =
     return population, sample, mutation
 
 
+def levels_knob() -> Any:
+    """The ``levels`` knob of every NNI strategy."""
+    return knob(LEVELS, "values a float or a wide int range is discretised into", low=2, high=10_000)
+
+
+@dataclass(frozen=True)
+class NNISettings:
+    """Knobs of ``nni-random``."""
+
+    levels: int = levels_knob()
+
+
 class NNIStrategy(Strategy):
     """An NNI 3.0 NAS strategy run on the sequential engine, proposals evaluated by the driver.
 
     Subclasses give the NNI strategy (:meth:`nni_strategy`) and may seed it with the
-    study's history (:meth:`warm_start`).
-
-    Args:
-        levels: Levels a large int range or a float range is discretised into (:func:`discretize`).
+    study's history (:meth:`warm_start`); every settings class has ``levels``, the levels a
+    large int range or a float range is discretised into (:func:`discretize`).
     """
 
     multi_objective: ClassVar[bool] = False
+    settings: ClassVar[type | None] = NNISettings
 
-    def __init__(self, *, levels: int = LEVELS) -> None:
-        if levels < 2:
-            raise ValueError(f"{self.name}: levels must be at least 2, got {levels}")
-        self.levels = levels
+    @property
+    def levels(self) -> int:
+        """Levels a large int range or a float range is discretised into."""
+        return int(self.options.levels)
 
     @abstractmethod
     def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
@@ -203,38 +215,39 @@ class NNIStrategy(Strategy):
             strategy.run()
 
 
-class EvolutionStrategy(NNIStrategy):
-    """Regularized (aging) evolution through NNI's ``RegularizedEvolution``.
+@dataclass(frozen=True)
+class EvolutionSettings:
+    """Knobs of ``evolution`` (defaults: :func:`evolution_settings`)."""
 
-    Args:
-        population_size: Individuals kept; ``None``: a fifth of the trials in [10, 100] (:func:`evolution_settings`).
-        sample_size: Tournament size; ``None``: a quarter of the population, at least 2.
-        mutation_prob: Per-parameter mutation probability; ``None``: one over the number of parameters.
-        crossover: Make each child from two tournament winners (NNI's option; the paper does not).
-        levels: Levels a large int range or a float range is discretised into.
-    """
+    population_size: int | None = knob(None, "individuals kept", low=1, high=1_000_000,
+                                       none="a fifth of the trials, within [10, 100]")
+    sample_size: int | None = knob(None, "tournament size", low=1, high=1_000_000,
+                                   none="a quarter of the population, at least 2")
+    mutation_prob: float | None = knob(None, "per-parameter mutation probability", low=0.0, low_open=True, high=1.0,
+                                       none="one over the number of parameters")
+    crossover: bool = knob(False, "make each child from two tournament winners (NNI's option; the paper does not)")
+    levels: int = levels_knob()
+
+    def __post_init__(self) -> None:
+        if self.sample_size is not None and self.population_size is not None and self.sample_size > self.population_size:
+            raise UserInputError(f"evolution: sample_size ({self.sample_size}) must not exceed population_size "
+                                 f"({self.population_size})")
+
+
+class EvolutionStrategy(NNIStrategy):
+    """Regularized (aging) evolution through NNI's ``RegularizedEvolution`` (knobs: :class:`EvolutionSettings`)."""
 
     name = "evolution"
     summary = "NNI RegularizedEvolution: aging evolution with tournament selection (Real et al. 2019)"
-
-    def __init__(self, *, population_size: int | None = None, sample_size: int | None = None,
-                 mutation_prob: float | None = None, crossover: bool = False, levels: int = LEVELS) -> None:
-        super().__init__(levels=levels)
-        if population_size is not None and population_size < 1:
-            raise ValueError(f"evolution: population_size must be at least 1, got {population_size}")
-        if sample_size is not None and not 1 <= sample_size <= (population_size or sample_size):
-            raise ValueError(f"evolution: sample_size must be in [1, population_size], got {sample_size}")
-        if mutation_prob is not None and not 0.0 < mutation_prob <= 1.0:
-            raise ValueError(f"evolution: mutation_prob must be in (0, 1], got {mutation_prob}")
-        self.population_size, self.sample_size, self.mutation_prob = population_size, sample_size, mutation_prob
-        self.crossover = crossover
+    settings = EvolutionSettings
 
     def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
         trials = len(driver.history()) + driver.remaining()
-        population, sample, mutation = evolution_settings(trials, len(levels.values), self.population_size,
-                                                          self.sample_size, self.mutation_prob)
+        o = self.options
+        population, sample, mutation = evolution_settings(trials, len(levels.values), o.population_size,
+                                                          o.sample_size, o.mutation_prob)
         return nni.RegularizedEvolution(population_size=population, sample_size=min(sample, population),
-                                        mutation_prob=mutation, crossover=self.crossover, dedup=True,
+                                        mutation_prob=mutation, crossover=o.crossover, dedup=True,
                                         seed=_nni_seed(driver.seed))
 
     def warm_start(self, strategy: Any, nni: SimpleNamespace, driver: Driver, levels: Levels, sign: float) -> None:
@@ -253,27 +266,25 @@ class EvolutionStrategy(NNIStrategy):
         strategy.load_state_dict(state)
 
 
-class NNITPEStrategy(NNIStrategy):
-    """Tree-structured Parzen estimator through NNI's ``TPE`` (its HPO ``TpeTuner``).
+@dataclass(frozen=True)
+class NNITPESettings:
+    """Knobs of ``nni-tpe``."""
 
-    Args:
-        n_startup_jobs: Random proposals before TPE models the results (NNI's default is 20;
-            10, as our Optuna ``tpe``, suits short searches).
-        levels: Levels a large int range or a float range is discretised into.
-    """
+    startup_trials: int = knob(10, "random proposals before TPE models the results (NNI's default is 20; 10, as "
+                                   "the Optuna tpe, suits short searches)", low=0, high=1_000_000)
+    levels: int = levels_knob()
+
+
+class NNITPEStrategy(NNIStrategy):
+    """Tree-structured Parzen estimator through NNI's ``TPE`` (its HPO ``TpeTuner``)."""
 
     name = "nni-tpe"
     summary = "NNI TPE tuner over the discretised space (Bergstra et al. 2011)"
-
-    def __init__(self, *, n_startup_jobs: int = 10, levels: int = LEVELS) -> None:
-        super().__init__(levels=levels)
-        if n_startup_jobs < 0:
-            raise ValueError(f"nni-tpe: n_startup_jobs must be at least 0, got {n_startup_jobs}")
-        self.n_startup_jobs = n_startup_jobs
+    settings = NNITPESettings
 
     def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
         return nni.TPE(optimize_mode="maximize", seed=_nni_seed(driver.seed),
-                       tpe_args={"n_startup_jobs": self.n_startup_jobs})
+                       tpe_args={"n_startup_jobs": self.options.startup_trials})
 
 
 class NNIRandomStrategy(NNIStrategy):
@@ -286,28 +297,29 @@ class NNIRandomStrategy(NNIStrategy):
         return nni.Random(dedup=True, seed=_nni_seed(driver.seed))
 
 
+@dataclass(frozen=True)
+class GridSettings:
+    """Knobs of ``grid``."""
+
+    shuffle: bool = knob(True, "shuffle the order within each run of 100 candidates (NNI's default)")
+    levels: int = levels_knob()
+
+
 class GridStrategy(NNIStrategy):
     """Every combination of levels through NNI's ``GridSearch``; :meth:`run` returns once all are tried.
 
     NNI enumerates depth first (the first parameter changes slowest) and, with ``shuffle``,
     shuffles each run of 100 candidates with the seed; a budget smaller than the grid
-    therefore explores mostly the last parameters.
-
-    Args:
-        shuffle: Shuffle the order within each run of 100 candidates (NNI's default).
-        levels: Levels a large int range or a float range is discretised into (the grid
-            has the product of the level counts as points).
+    therefore explores mostly the last parameters. The grid has the product of the level
+    counts as points.
     """
 
     name = "grid"
     summary = "NNI GridSearch: every combination of the discretised space, shuffled in blocks of 100"
-
-    def __init__(self, *, shuffle: bool = True, levels: int = LEVELS) -> None:
-        super().__init__(levels=levels)
-        self.shuffle = shuffle
+    settings = GridSettings
 
     def nni_strategy(self, nni: SimpleNamespace, driver: Driver, levels: Levels) -> Any:
-        return nni.GridSearch(shuffle=self.shuffle, seed=_nni_seed(driver.seed), dedup=True)
+        return nni.GridSearch(shuffle=self.options.shuffle, seed=_nni_seed(driver.seed), dedup=True)
 
 
 def _nni_seed(seed: int) -> int:

@@ -66,6 +66,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from nas.settings import knob
 from nas.strategies.base import Driver, Outcome, Strategy
 from nas.strategies.levels import discretize, enumerates, nearest
 from search_spaces.errors import UserInputError
@@ -191,56 +192,54 @@ class _Controller(nn.Module):
         return logp, entropy
 
 
+@dataclass(frozen=True)
+class RLSettings:
+    """Knobs of ``rl`` (see the module docstring for the sources of the defaults).
+
+    The learning rate and PPO's epochs are ``controller_lr`` and ``ppo_epochs``: ``--set`` shares one
+    namespace between the strategy and the evaluators, whose ``lr`` and ``epochs`` train the candidates.
+    """
+
+    algorithm: str = knob("ppo", "ppo (MnasNet, NASNet) or reinforce (Zoph & Le 2017)", choices=("ppo", "reinforce"))
+    hidden: int = knob(64, "LSTM hidden and embedding size (ENAS/NNI: 64; NASNet: 100)", low=1, high=65_536)
+    controller_lr: float = knob(5e-3, "the controller's Adam learning rate (NASNet/ENAS use 3.5e-4 over 20K models)",
+                                low=0.0, low_open=True, high=10.0)
+    batch: int = knob(8, "models sampled per controller update", low=1, high=100_000)
+    entropy: float = knob(1e-4, "weight of the entropy bonus (ENAS)", low=0.0, high=100.0)
+    baseline_decay: float = knob(0.95, "decay of the reward's moving-average baseline (NASNet)", low=0.0, high=0.999999)
+    clip: float = knob(0.2, "PPO's clipping range epsilon (Schulman et al. 2017)", low=0.0, low_open=True, high=10.0)
+    ppo_epochs: int = knob(4, "PPO optimisation steps per batch (reinforce always takes one)", low=1, high=10_000)
+    temperature: float = knob(1.0, "logits are divided by it before tanh_constant (ENAS: 5.0)", low=0.0,
+                              low_open=True, high=1e6)
+    tanh_constant: float | None = knob(None, "ENAS's C * tanh(logits) clipping (ENAS: 2.5)", low=0.0, low_open=True,
+                                       high=1e6, none="off")
+    levels: int = knob(16, "values offered for a float or a wide int range", low=2, high=10_000)
+    max_choices: int = knob(32, "an int range with at most this many values offers every value", low=1, high=10_000)
+    history_limit: int = knob(512, "at most this many most recent earlier outcomes pretrain a resumed controller",
+                              low=0, high=10_000_000)
+
+
 class RLStrategy(Strategy):
     """MnasNet's controller: an LSTM policy over the space's decisions, trained with PPO or REINFORCE.
 
-    See the module docstring for the algorithm, its sources and our deviations.
-
-    Args:
-        algorithm: ``"ppo"`` (MnasNet, NASNet) or ``"reinforce"`` (Zoph & Le 2017).
-        hidden: LSTM hidden and embedding size (64, ENAS/NNI; NASNet uses 100).
-        lr: Adam learning rate (5e-3; NASNet/ENAS use 3.5e-4 over 20K models).
-        batch: Models sampled per controller update (8).
-        entropy: Weight of the entropy bonus (1e-4, ENAS).
-        baseline_decay: Decay of the reward's exponential moving average baseline (0.95, NASNet).
-        clip: PPO's clipping range epsilon (0.2, Schulman et al. 2017).
-        epochs: PPO optimisation steps per batch (4); ``reinforce`` always takes one.
-        temperature: Logits are divided by it before ``tanh_constant`` (1.0; ENAS uses 5.0).
-        tanh_constant: ENAS's ``C * tanh(logits)`` clipping (``None``: off; ENAS uses 2.5).
-        levels: Values offered for a float or a wide int range (16).
-        max_choices: An int range with at most this many values offers every value (32).
-        history_limit: At most this many most recent earlier outcomes pretrain a resumed controller (512).
+    See the module docstring for the algorithm, its sources and our deviations; the knobs
+    are :class:`RLSettings` (``RLStrategy(batch=16)``, or ``--set batch=16``).
     """
 
     name: ClassVar[str] = "rl"
     summary: ClassVar[str] = "MnasNet RL controller (LSTM policy, PPO; Tan et al. 2019)"
     multi_objective: ClassVar[bool] = False
+    settings: ClassVar[type | None] = RLSettings
     #: A resumed study's history is replayed in at most this many controller updates.
     pretrain_updates: ClassVar[int] = 16
 
-    def __init__(self, *, algorithm: str = "ppo", hidden: int = 64, lr: float = 5e-3, batch: int = 8,
-                 entropy: float = 1e-4, baseline_decay: float = 0.95, clip: float = 0.2, epochs: int = 4,
-                 temperature: float = 1.0, tanh_constant: float | None = None, levels: int = 16,
-                 max_choices: int = 32, history_limit: int = 512) -> None:
-        if algorithm not in ("ppo", "reinforce"):
-            raise UserInputError(f"strategy 'rl': option 'algorithm' must be 'ppo' or 'reinforce', got {algorithm!r}")
-        for option, value, low in (("hidden", hidden, 1), ("batch", batch, 1), ("epochs", epochs, 1),
-                                   ("levels", levels, 2), ("max_choices", max_choices, 1),
-                                   ("history_limit", history_limit, 0)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise UserInputError(f"strategy 'rl': option {option!r} must be an integer >= {low}, got {value!r}")
-        for option, value, positive in (("lr", lr, True), ("entropy", entropy, False), ("clip", clip, True),
-                                        ("temperature", temperature, True),
-                                        ("tanh_constant", 1.0 if tanh_constant is None else tanh_constant, True)):
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (positive and value == 0):
-                raise UserInputError(f"strategy 'rl': option {option!r} must be a "
-                                     f"{'positive' if positive else 'non-negative'} number, got {value!r}")
-        if not isinstance(baseline_decay, (int, float)) or not 0 <= baseline_decay < 1:
-            raise UserInputError(f"strategy 'rl': option 'baseline_decay' must be in [0, 1), got {baseline_decay!r}")
-        self.algorithm, self.hidden, self.lr, self.batch = algorithm, hidden, float(lr), batch
-        self.entropy, self.baseline_decay, self.clip, self.epochs = float(entropy), float(baseline_decay), float(clip), epochs
-        self.temperature, self.tanh_constant = float(temperature), tanh_constant
-        self.levels, self.max_choices, self.history_limit = levels, max_choices, history_limit
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        self.algorithm, self.hidden, self.lr, self.batch = o.algorithm, o.hidden, o.controller_lr, o.batch
+        self.entropy, self.baseline_decay, self.clip, self.epochs = o.entropy, o.baseline_decay, o.clip, o.ppo_epochs
+        self.temperature, self.tanh_constant = o.temperature, o.tanh_constant
+        self.levels, self.max_choices, self.history_limit = o.levels, o.max_choices, o.history_limit
 
     # -- set-up ---------------------------------------------------------------------------
 
