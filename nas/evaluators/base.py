@@ -57,6 +57,9 @@ class RunContext:
             accuracy after each epoch, ...) so a pruner can stop the candidate by raising.
         propagate: Exception types an evaluator must not turn into a failed metric.
         threads: CPU threads for torch; ``None`` leaves torch's setting.
+        needs: The metrics the caller will read (a search: its reward's), so an evaluator may
+            skip computing others it could provide (``zero-cost`` computes only the proxies
+            needed); ``None``: everything it provides.
     """
 
     device: str = "cpu"
@@ -66,6 +69,7 @@ class RunContext:
     report: Callable[[int, float], None] | None = None
     propagate: tuple[type[BaseException], ...] = (Pruned,)
     threads: int | None = None
+    needs: frozenset[str] | None = None
     _resolved: dict[type, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def torch_device(self) -> torch.device:

@@ -7,6 +7,7 @@ raising ``optuna.TrialPruned``, which :func:`nas.evaluators.evaluate` lets throu
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from nas.evaluators.base import Pruned, RunContext
@@ -14,12 +15,12 @@ from nas.evaluators.base import Pruned, RunContext
 __all__ = ["optuna_context"]
 
 
-def optuna_context(trial: Any, **settings: Any) -> RunContext:
-    """A :class:`RunContext` (built from ``settings``) whose reports drive ``trial``'s pruner.
+def optuna_context(trial: Any, base: RunContext | None = None) -> RunContext:
+    """``base`` (device, seed, data, settings, ...) with reports that drive ``trial``'s pruner.
 
     Args:
         trial: An ``optuna.trial.Trial``.
-        **settings: Any other :class:`RunContext` fields (device, seed, data, budget...).
+        base: The run's context (default: a fresh one).
     """
     import optuna  # late: evaluators work without a study
 
@@ -28,4 +29,4 @@ def optuna_context(trial: Any, **settings: Any) -> RunContext:
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} with validation accuracy {value:.4f}")
 
-    return RunContext(report=report, propagate=(Pruned, optuna.TrialPruned), **settings)
+    return dataclasses.replace(base or RunContext(), report=report, propagate=(Pruned, optuna.TrialPruned))

@@ -386,8 +386,7 @@ class SearchDriver:
             return earlier.values
         ctx = self.context
         if trial is not None:  # intermediate values reach the study's pruner
-            c = self.context
-            ctx = optuna_context(trial, device=c.device, seed=c.seed, data=c.data, budget=c.budget, threads=c.threads)
+            ctx = optuna_context(trial, self.context)
         with self.interrupts.immediate():
             metrics = evaluate(genome, self.evaluators, ctx)
         attrs["metrics"] = flat = flat_metrics(metrics)
