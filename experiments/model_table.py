@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import torch
 
 import search_spaces as ss
-from nas.info import human
+from search_spaces.units import human
 from search_spaces import zoo
 from search_spaces.reference import counted_macs, n_params, reference_model
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from search_spaces.errors import UserInputError
+from search_spaces.errors import ParameterError, UserInputError
 
 __all__ = ["EXIT_USAGE", "evaluation_flags", "run", "settings_help_requested", "study_flags"]
 
@@ -15,8 +15,13 @@ __all__ = ["EXIT_USAGE", "evaluation_flags", "run", "settings_help_requested", "
 EXIT_USAGE = 2
 
 
-def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, prog: str = "") -> int:
+def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, prog: str = "",
+        flags: Mapping[str, str] | None = None) -> int:
     """Call ``main(argv)``, turning :class:`UserInputError` into ``prog: error: <sentence>`` and exit 2.
+
+    ``flags`` maps parameters of the library the command calls to the flags they came from:
+    a :class:`ParameterError` about one of them names the flag (``--alpha must be a positive
+    number``), since that is what the user typed.
 
     argparse's own exits (``--help``: 0, a usage error: 2, already printed) become return codes.
     Other exceptions are bugs and keep their traceback. Ctrl-C exits with 130 quietly. A reader
@@ -32,7 +37,10 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     except UserInputError as err:
-        print(f"{prog}: error: {err}" if prog else f"error: {err}", file=sys.stderr)
+        text = str(err)
+        if isinstance(err, ParameterError) and flags and err.parameter in flags:
+            text = f"{flags[err.parameter]} {err.problem}"
+        print(f"{prog}: error: {text}" if prog else f"error: {text}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" if prog else "interrupted", file=sys.stderr)

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 
 from nas import evaluators, settings
 from nas.cli import evaluation_flags, run, settings_help_requested
-from nas.info import human, load_genome
+from nas.info import load_genome
+from search_spaces.units import human
 from nas.search.session import check_device, owners
 from search_spaces.errors import UserInputError
 

@@ -23,6 +23,7 @@ from typing import Any
 import search_spaces as ss
 from nas.cli import run
 from search_spaces import zoo
+from search_spaces.units import human
 from search_spaces.blocks import BlockSpec, Plan, plan_cost
 from search_spaces.cost import block_costs
 from search_spaces.errors import UnknownNameError, UserInputError
@@ -107,15 +108,6 @@ class Report:
                 "resolution": self.resolution, "params": self.cost.params, "macs": self.cost.macs,
                 "activations": self.cost.activations,
                 "table": [{**asdict(r), "output": list(r.output)} for r in self.rows]}
-
-
-def human(n: int) -> str:
-    """``5288548 -> '5.29M'``, ``385814752 -> '385.8M'``: two decimals below 100 units, one from 100."""
-    for unit, scale in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if abs(n) >= scale:
-            value = n / scale
-            return f"{value:.2f}{unit}" if abs(value) < 100 else f"{value:.1f}{unit}"
-    return str(n)
 
 
 def load_genome(arg: str) -> tuple[ss.Network, str, str]:

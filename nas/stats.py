@@ -1,53 +1,48 @@
-"""Rank correlations for judging cheap estimates against expensive ones (pure Python + NumPy)."""
+"""Rank correlations for judging cheap estimates against expensive ones: SciPy's, with our input checks.
+
+Spearman's rho and Kendall's tau-b come from :mod:`scipy.stats` (ties averaged, tau-b's
+tie correction); these wrappers refuse sequences of unequal length or fewer than two
+values, and return NaN without a warning when either sequence is constant (no ranking).
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import stats
 
 __all__ = ["kendall", "ranks", "spearman"]
 
 
 def ranks(values: Sequence[float]) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (as ``scipy.stats.rankdata``)."""
-    x = np.asarray(values, dtype=float)
-    order = np.argsort(x, kind="mergesort")
-    out = np.empty(len(x))
-    sorted_x = x[order]
-    i = 0
-    while i < len(x):
-        j = i
-        while j + 1 < len(x) and sorted_x[j + 1] == sorted_x[i]:
-            j += 1
-        out[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
+    """1-based ranks, ties sharing their average rank (``scipy.stats.rankdata``)."""
+    return stats.rankdata(np.asarray(values, dtype=float), method="average")
 
 
-def _check(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _check(a: Sequence[float], b: Sequence[float]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The two sequences as arrays; ``None`` when either is constant (no ranking to correlate)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError(f"need two equally long sequences of at least 2 values, got {x.shape} and {y.shape}")
+    if np.all(x == x[0]) or np.all(y == y[0]):
+        return None
     return x, y
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's rho: Pearson correlation of the (tie-averaged) ranks; NaN if either is constant."""
-    x, y = _check(a, b)
-    rx, ry = ranks(x) - (len(x) + 1) / 2, ranks(y) - (len(y) + 1) / 2
-    denom = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    return float(rx @ ry) / denom if denom else math.nan
+    """Spearman's rho (``scipy.stats.spearmanr``); NaN if either sequence is constant."""
+    pair = _check(a, b)
+    return math.nan if pair is None else float(stats.spearmanr(*pair).statistic)
 
 
 def kendall(a: Sequence[float], b: Sequence[float]) -> float:
-    """Kendall's tau-b (ties in either sequence accounted for); NaN if either is constant."""
-    x, y = _check(a, b)
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
-    iu = np.triu_indices(len(x), 1)
-    sx, sy = dx[iu], dy[iu]
-    concordant_minus_discordant = float((sx * sy).sum())
-    denom = math.sqrt(float((sx != 0).sum()) * float((sy != 0).sum()))
-    return concordant_minus_discordant / denom if denom else math.nan
+    """Kendall's tau-b (``scipy.stats.kendalltau``); NaN if either sequence is constant."""
+    pair = _check(a, b)
+    if pair is None:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.kendalltau(*pair).statistic)

@@ -28,27 +28,19 @@ Running this module is the CLI: ``python -m scaling.compound --base FILE_OR_NAME
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 from search_spaces.rounding import round_resolution
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, positive
 from search_spaces.genome import Network
 from search_spaces.zoo.efficientnet import COEFFICIENTS
 
-__all__ = ["PAPER", "PHIS", "Coefficients", "compound", "flops_factor", "official", "official_row", "positive"]
+__all__ = ["PAPER", "PHIS", "Coefficients", "compound", "flops_factor", "official", "official_row"]
 
 #: The compound coefficients the EfficientNet paper found by grid search at phi = 1 (sec. 4).
 PAPER = (1.2, 1.1, 1.15)
 #: The official family: B0 (phi 0) to B7 (phi 7).
 PHIS = range(8)
-
-
-def positive(value: object, flag: str) -> float:
-    """``value`` as a float if it is a finite positive number, else a one-sentence error naming ``flag``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise UserInputError(f"{flag} must be a positive number, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ class Coefficients:
 
     def __post_init__(self) -> None:
         for name in ("alpha", "beta", "gamma"):
-            object.__setattr__(self, name, positive(getattr(self, name), f"--{name}"))
+            object.__setattr__(self, name, positive(getattr(self, name), name))
 
     @property
     def flops_factor(self) -> float:

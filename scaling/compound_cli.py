@@ -40,6 +40,10 @@ __all__ = ["main", "parse_phis"]
 
 PROG = "scaling.compound"
 
+#: Parameters of the scaling library -> the flags they come from (errors name the flag).
+FLAGS = {"alpha": "--alpha", "beta": "--beta", "gamma": "--gamma", "step": "--grid-step", "tolerance": "--tolerance",
+         "target": "--target", "low": "--grid-range's LOW", "high": "--grid-range's HIGH"}
+
 
 def _parser(required: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -227,4 +231,4 @@ def _members(base: Network, source: str, phis: list[int], args: argparse.Namespa
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: bad input -> one line on stderr, exit code 2."""
-    return run(_main, argv, PROG)
+    return run(_main, argv, PROG, FLAGS)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import search_spaces as ss
-from nas.info import human, load_genome
+from nas.info import load_genome
+from search_spaces.units import human
 from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
 from search_spaces.genome import Network

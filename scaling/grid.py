@@ -32,11 +32,16 @@ from nas.strategies.base import Driver, Strategy
 from search_spaces.codec import genome_key
 from scaling.compound import PAPER, Coefficients, compound, flops_factor
 from search_spaces import cost
-from search_spaces.errors import UserInputError
+from search_spaces.errors import ParameterError, UserInputError, positive
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
 
-__all__ = ["CoefficientSpace", "FeasibleGrid", "GridResult", "GridSettings", "feasible_triples", "grid_search"]
+__all__ = ["MAX_GRID_VALUES", "CoefficientSpace", "FeasibleGrid", "GridResult", "GridSettings", "feasible_triples",
+           "grid_search", "plan_grid"]
+
+#: Most grid values per coefficient: 200 values make 8 million triples to enumerate (seconds);
+#: a finer step would enumerate for minutes or exhaust memory before any evaluation.
+MAX_GRID_VALUES = 200
 
 
 def feasible_triples(low: float = 1.0, high: float = 1.4, step: float = 0.05, target: float = 2.0,
@@ -54,21 +59,27 @@ def feasible_triples(low: float = 1.0, high: float = 1.4, step: float = 0.05, ta
         The feasible triples, closest to ``target`` first (ties in grid order).
 
     Raises:
-        UserInputError: for a non-positive step or tolerance, ``low`` below 1 or above ``high``, or no feasible triple.
+        ParameterError: for a non-positive step, tolerance or target, ``low`` below 1 or above ``high``, more
+            than :data:`MAX_GRID_VALUES` values per coefficient, or no feasible triple.
     """
-    for name, value in (("--grid-step", step), ("--tolerance", tolerance), ("--target", target)):
-        if not math.isfinite(value) or value <= 0:
-            raise UserInputError(f"{name} must be a positive number, got {value!r}")
-    if not (math.isfinite(low) and math.isfinite(high)) or low < 1 or high < low:
-        raise UserInputError(f"--grid-range must be LOW:HIGH with 1 <= LOW <= HIGH, got {low:g}:{high:g}")
+    for name, value in (("step", step), ("tolerance", tolerance), ("target", target)):
+        positive(value, name)
+    if not math.isfinite(low) or low < 1:
+        raise ParameterError("low", f"must be a number >= 1 (the paper's alpha, beta, gamma >= 1), got {low!r}")
+    if not math.isfinite(high) or high < low:
+        raise ParameterError("high", f"must be a number >= low ({low:g}), got {high!r}")
     count = math.floor((high - low) / step + 1e-9) + 1
+    if count > MAX_GRID_VALUES:
+        raise ParameterError("step", f"{step:g} gives {count} values per coefficient from {low:g} to {high:g}, "
+                                     f"{count ** 3:,} triples to enumerate; at most {MAX_GRID_VALUES} values are "
+                                     f"supported (a coarser step or a narrower range)")
     values = [round(low + i * step, 10) for i in range(count)]
     triples = [Coefficients(a, b, g) for a in values for b in values for g in values
                if abs(flops_factor(a, b, g) - target) <= tolerance + 1e-12]
     if not triples:
-        raise UserInputError(f"no (alpha, beta, gamma) on the grid {low:g}:{high:g} step {step:g} has "
-                             f"alpha*beta^2*gamma^2 within {tolerance:g} of {target:g}; widen --grid-range or "
-                             f"--tolerance")
+        raise ParameterError("tolerance", f"{tolerance:g} leaves no (alpha, beta, gamma) on the grid {low:g}:{high:g} "
+                                          f"step {step:g} with alpha*beta^2*gamma^2 within it of {target:g}; widen "
+                                          f"the range or the tolerance")
     return sorted(triples, key=lambda c: abs(c.flops_factor - target))
 
 

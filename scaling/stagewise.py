@@ -32,11 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from scaling.compound import positive
 from scaling.family import is_zoo_model
 from search_spaces.rounding import round_resolution
 from search_spaces import zoo
-from search_spaces.errors import UserInputError
+from search_spaces.errors import ParameterError, UserInputError, positive
 from search_spaces.genome import Network
 
 __all__ = ["OFFICIAL", "V2_RULE", "StagewiseRule", "depth_multipliers", "official", "stagewise"]
@@ -62,9 +61,9 @@ class StagewiseRule:
 
     def __post_init__(self) -> None:
         for name in ("beta", "depth_first", "depth_last", "gamma"):
-            object.__setattr__(self, name, positive(getattr(self, name), f"--{name.replace('_', '-')}"))
+            object.__setattr__(self, name, positive(getattr(self, name), name))
         if isinstance(self.max_resolution, bool) or not isinstance(self.max_resolution, int) or self.max_resolution < 1:
-            raise UserInputError(f"--max-resolution must be a positive integer, got {self.max_resolution!r}")
+            raise ParameterError("max_resolution", f"must be a positive integer, got {self.max_resolution!r}")
 
 
 #: Fitted to EfficientNetV2-M (phi 1) and -L (phi 2) from -S; see the module docstring.

@@ -106,4 +106,5 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: bad input -> one line on stderr, exit code 2."""
-    return run(_main, argv, PROG)
+    return run(_main, argv, PROG, {name: f"--{name.replace('_', '-')}" for name in
+                                   ("beta", "depth_first", "depth_last", "gamma", "max_resolution")})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["GenomeError", "UnknownNameError", "UserInputError"]
+import math
+
+__all__ = ["GenomeError", "ParameterError", "UnknownNameError", "UserInputError", "positive"]
 
 
 class UserInputError(ValueError):
@@ -30,3 +32,26 @@ class UnknownNameError(UserInputError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class ParameterError(UserInputError):
+    """A function's argument is outside its domain.
+
+    The message speaks of the parameter (``alpha must be a positive number, got -1``); a
+    CLI that took the value from a flag names the flag instead (:func:`nas.cli.run`).
+
+    Attributes:
+        parameter: The parameter's name.
+        problem: What is wrong, without the name (``must be a positive number, got -1``).
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter} {problem}")
+        self.parameter, self.problem = parameter, problem
+
+
+def positive(value: object, name: str) -> float:
+    """``value`` as a float if it is a finite number > 0, else a :class:`ParameterError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(name, f"must be a positive number, got {value!r}")
+    return float(value)

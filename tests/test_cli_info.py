@@ -14,7 +14,8 @@ import tomllib
 import torch
 
 import search_spaces as ss
-from nas.info import MACS_NOTE, human, main
+from nas.info import MACS_NOTE, main
+from search_spaces.units import human
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = "mobilenet_v3_small"

@@ -1,4 +1,4 @@
-"""Rank correlations: known values, ties, and agreement with SciPy where it is installed."""
+"""Rank correlations: known values, ties, constant inputs, and agreement with SciPy."""
 
 from __future__ import annotations
 

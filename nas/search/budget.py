@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from search_spaces.cost import cost
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, positive
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["macs_range", "parse_macs", "parse_positive"]
@@ -32,14 +32,12 @@ def parse_macs(text: str, option: str = "--budget") -> float:
 
 
 def parse_positive(text: str, option: str) -> float:
-    """A positive finite number (``--latency-ms 25``), or one sentence naming ``option``."""
+    """A positive finite number from text (``--latency-ms 25``), or one sentence naming ``option``."""
     try:
         value = float(text)
     except ValueError:
         raise UserInputError(f"{option} must be a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise UserInputError(f"{option} must be positive, got {text!r}")
-    return value
+    return positive(value, option)
 
 
 @lru_cache(maxsize=32)

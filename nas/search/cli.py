@@ -1,7 +1,7 @@
 """``python -m nas.search --space mbconv --budget 400M``: search a space, write ``found.yaml``.
 
 The default (only a space and a budget) runs a short training-aware search on real
-Fashion-MNIST that finishes within minutes on a 2-core CPU; more ``--trials``, a GPU, a
+Fashion-MNIST that finishes within minutes on a small CPU (docs/BENCHMARKS.md); more ``--trials``, a GPU, a
 longer proxy (``--set epochs=5``), another dataset (``--data``) or several workers on
 one storage make it a real search. Every trial is recorded in an Optuna study (a SQLite
 file in ``--out`` unless ``--storage`` says otherwise), so an interrupted search loses
@@ -24,7 +24,7 @@ import optuna
 
 from nas import rewards, settings, strategies
 from nas.cli import evaluation_flags, run, settings_help_requested, study_flags
-from nas.info import human
+from search_spaces.units import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
 from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, evaluator_names, \

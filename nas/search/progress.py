@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
 
-from nas.info import human
+from search_spaces.units import human
 from nas.search.driver import TrialRecord
 from nas.strategies.base import Outcome
 

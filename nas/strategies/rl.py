@@ -49,10 +49,10 @@ start from a uniform policy.
 Determinism: the controller is initialised and samples from a private ``torch.Generator``
 seeded with ``driver.seed``; the global torch RNG and thread settings are left untouched.
 
-Cost: about 3 ms of controller time per trial (sampling plus updates) for ``mbconv`` (42
-decisions) and 4 ms for ``nasnet`` (68) with PPO on one CPU thread. On a machine whose
-cores are busy with other processes, several torch intra-op threads can make every small
-op wait for a descheduled thread; the caller's thread setting is kept regardless.
+Cost: a few milliseconds of controller time per trial (sampling plus updates; measured in
+docs/BENCHMARKS.md, "Search overhead per trial"). On a machine whose cores are busy with
+other processes, several torch intra-op threads can make every small op wait for a
+descheduled thread; the caller's thread setting is kept regardless.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from typing import Any, Union
 
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
+from search_spaces.units import human
 
 __all__ = [
     "Categorical", "Condition", "Distribution", "FloatRange", "InfeasibleError", "IntRange", "MacsRange",
@@ -160,14 +161,7 @@ class MacsRange:
         return self.low <= cost(genome).macs <= self.high
 
     def __str__(self) -> str:
-        return f"MACs in [{_human(self.low)}, {_human(self.high)}]"
-
-
-def _human(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.4g}{unit}"
-    return f"{n:g}"
+        return f"MACs in [{human(self.low)}, {human(self.high)}]"
 
 
 class SearchSpace(ABC):
