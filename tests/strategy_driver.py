@@ -8,6 +8,7 @@ Optuna study (enqueued params for :meth:`evaluate`, the study's sampler for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,11 @@ class ToyDriver:
         params = {k: v for k, v in trial.params.items()}
         value = self.reward(genome)
         values = value if isinstance(value, tuple) else (value,)
+        if not all(math.isfinite(v) for v in values):  # a failed candidate, as the real driver records it
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            outcome = Outcome(params, None, True, trial.number)
+            self.outcomes.append(outcome)
+            return outcome
         self.study.tell(trial, list(values) if len(values) > 1 else values[0])
         outcome = Outcome(params, tuple(float(v) for v in values), False, trial.number)
         self.outcomes.append(outcome)
