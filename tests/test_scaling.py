@@ -19,7 +19,8 @@ from scaling.grid import feasible_triples
 from scaling.stagewise import V2_RULE, depth_multipliers, stagewise
 from search_spaces import zoo
 from search_spaces.errors import UserInputError
-from tests.toy import CALLS
+from nas.search.view import counts
+from tests.toy import CALLS, INTERRUPT_AT
 
 B0 = zoo.get("efficientnet_b0")
 V2_S = zoo.get("efficientnetv2_s")
@@ -128,6 +129,23 @@ def test_grid_search_resumes_without_evaluating_a_triple_twice(tmp_path: Path) -
     assert _grid(tmp_path, "--resume") == 0
     assert len(CALLS) == first  # everything was in the study already
     assert _grid(tmp_path) == 2  # starting over an existing study is refused
+
+
+@pytest.mark.parametrize("interrupt_at", [1, 2, 4, 7])
+def test_an_interrupted_grid_resumed_evaluates_every_feasible_triple_exactly_once(tmp_path: Path,
+                                                                                interrupt_at: int) -> None:
+    """Ctrl-C during the n-th evaluation, then --resume: each triple has one counted trial, none is left out."""
+    triples = {(t.alpha, t.beta, t.gamma) for t in feasible_triples(1.0, 1.3, 0.1, 2.0, 0.15)}
+    CALLS.clear()
+    INTERRUPT_AT.append(interrupt_at)
+    assert _grid(tmp_path) == 130
+    INTERRUPT_AT.clear()
+    assert _grid(tmp_path, "--resume") == 0
+    study = optuna.load_study(study_name="efficientnet_b0-compound-grid",
+                              storage=f"sqlite:///{tmp_path / 'grid' / 'study.db'}")
+    counted = [t for t in study.trials if counts(t)]
+    assert sorted((t.params["alpha"], t.params["beta"], t.params["gamma"]) for t in counted) == sorted(triples)
+    assert all(t.state.name == "COMPLETE" for t in counted)
 
 
 def test_grid_trains_the_proxy_at_the_scaled_resolution(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -292,7 +292,7 @@ class SearchDriver:
                 outcome = self._run(self.space.decode(chosen), dict(chosen), distributions, None, retry_of)
             except _Surplus:
                 continue
-            if retry is None:
+            if retry is None or retry.params == params:  # the retry was this very proposal: it is answered
                 return outcome
 
     # ------------------------------------------------------------------ evaluating
