@@ -6,13 +6,54 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from search_spaces.errors import ParameterError, UserInputError
+from search_spaces.files import check_path
 
-__all__ = ["EXIT_USAGE", "evaluation_flags", "run", "settings_help_requested", "study_flags"]
+__all__ = ["EXIT_USAGE", "MAX_SEED", "Parser", "evaluation_flags", "integer", "max_parallel", "path", "run",
+           "settings_help_requested", "study_flags"]
 
 #: Exit code for bad input (same as argparse's usage errors).
 EXIT_USAGE = 2
+#: Largest seed: NumPy's and NNI's generators take seeds below 2**32.
+MAX_SEED = 2**32 - 1
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` whose usage errors are one line (``prog: error: argument --seed: ...``) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def max_parallel() -> int:
+    """Most worker processes or threads a flag accepts: four per core (more only thrash), at least 8."""
+    return max(8, 4 * (os.cpu_count() or 1))
+
+
+def integer(low: int, high: int | Callable[[], int]) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (a number, or a function giving it)."""
+    def parse(text: str) -> int:
+        top = high() if callable(high) else high
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= top:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {top:,}, got {text!r}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def path(text: str) -> Path:
+    """An argparse type: a path the operating system can use (not empty, no NUL, no over-long component)."""
+    try:
+        return check_path(text, "the path")
+    except UserInputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None = None, prog: str = "",
@@ -72,8 +113,10 @@ def evaluation_flags(evaluator_help: str, evaluator_default: str | None = None) 
     g.add_argument("--data", help="dataset (fashion-mnist, cifar10, cifar10:DIR) or an ImageFolder directory; "
                                   "default: Fashion-MNIST from the Debian package dataset-fashion-mnist")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
-    g.add_argument("--seed", type=int, default=0, help="seed of weights, data order and proposals (default 0)")
-    g.add_argument("--threads", type=int, help="torch CPU threads per worker (default: the cores, shared by workers)")
+    g.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
+                   help="seed of weights, data order and proposals (default 0)")
+    g.add_argument("--threads", type=integer(1, max_parallel),
+                   help="torch CPU threads per worker (default: the cores, shared by workers)")
     return p
 
 
@@ -87,7 +130,7 @@ def study_flags(heartbeat: int) -> argparse.ArgumentParser:
                                      "The same command with the same --storage on another machine joins the study")
     g.add_argument("--study-name", help="study name in the storage")
     g.add_argument("--resume", action="store_true", help="continue the existing study")
-    g.add_argument("--heartbeat", type=int, default=heartbeat,
+    g.add_argument("--heartbeat", type=integer(1, 86_400), default=heartbeat,
                    help=f"seconds between a running trial's heartbeats; a trial whose worker died is failed after "
                         f"twice this and run again (default {heartbeat})")
     g.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

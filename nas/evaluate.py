@@ -19,11 +19,10 @@ import sys
 from collections.abc import Sequence
 
 from nas import evaluators, settings
-from nas.cli import evaluation_flags, run, settings_help_requested
+from nas.cli import Parser, evaluation_flags, run, settings_help_requested
 from nas.info import load_genome
 from search_spaces.units import human
 from nas.search.session import check_device, owners
-from search_spaces.errors import UserInputError
 
 __all__ = ["main"]
 
@@ -31,7 +30,7 @@ PROG = "nas.evaluate"
 
 
 def _parser(required: bool = True) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Evaluate one architecture with the named evaluators.",
+    parser = Parser(prog=PROG, description="Evaluate one architecture with the named evaluators.",
                                      parents=[evaluation_flags("cost", "cost")])
     parser.add_argument("model", metavar="NAME_OR_YAML", nargs=None if required else "?",
                         help="a zoo model name or a genome YAML file")
@@ -66,8 +65,6 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     chosen = evaluators.parse(args.evaluator)
     genome, _, _ = load_genome(args.model)
-    if args.threads is not None and args.threads < 1:
-        raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
     used, others = owners(chosen, None)
     given = settings.parse_pairs(args.set)
     settings.check(given, used, others)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -26,7 +27,8 @@ from search_spaces import zoo
 from search_spaces.units import human
 from search_spaces.blocks import BlockSpec, Plan, plan_cost
 from search_spaces.cost import block_costs
-from search_spaces.errors import UnknownNameError, UserInputError
+from search_spaces.errors import GenomeError, UnknownNameError, UserInputError
+from search_spaces.files import NAME_MAX, check_path
 from search_spaces.layers import ConvSpec, Cost, LinearSpec, Size
 
 __all__ = ["MACS_NOTE", "Report", "Row", "format_text", "human", "load_genome", "main", "report"]
@@ -119,10 +121,18 @@ def load_genome(arg: str) -> tuple[ss.Network, str, str]:
     Raises:
         UserInputError: naming ``arg``: unreadable or invalid file, or neither a file nor a zoo model.
     """
+    looks_like_a_file = arg.lower().endswith(YAML_SUFFIXES) or os.sep in arg
+    if looks_like_a_file or len(os.fsencode(arg)) > NAME_MAX:
+        check_path(arg, "genome file")  # an over-long or NUL-holding path is one sentence, not an OSError
     if arg and Path(arg).is_dir():  # Path("") is "."
         raise UserInputError(f"{arg}: is a directory, not a genome file or a zoo model")
-    if Path(arg).is_file() or arg.lower().endswith(YAML_SUFFIXES):
-        return ss.load(arg), arg, ""
+    if Path(arg).is_file() or looks_like_a_file:
+        genome = ss.load(arg)
+        try:
+            ss.resolve(genome)  # rules that need the whole network (strides, widths, names) are checked now
+        except GenomeError as err:
+            raise GenomeError(f"{arg}: {err}", err.field) from None
+        return genome, arg, ""
     try:
         entry = zoo.entry(arg)
     except UnknownNameError as err:

@@ -31,8 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from search_spaces.rounding import round_resolution
-from search_spaces.errors import UserInputError, positive
-from search_spaces.genome import Network
+from search_spaces.errors import GenomeError, ParameterError, UserInputError, positive
+from search_spaces.genome import MAX_RATIO, MAX_RESOLUTION, Network
 from search_spaces.zoo.efficientnet import COEFFICIENTS
 
 __all__ = ["PAPER", "PHIS", "Coefficients", "compound", "flops_factor", "official", "official_row"]
@@ -91,11 +91,35 @@ def compound(genome: Network, phi: float, alpha: float, beta: float, gamma: floa
 
     Returns:
         The scaled genome (a new object; ``genome`` is unchanged).
+
+    Raises:
+        ParameterError: naming ``alpha``, ``beta`` or ``gamma`` when its power at ``phi`` makes a
+            multiplier or a resolution beyond what a genome supports.
     """
     c = Coefficients(alpha, beta, gamma)
-    return replace(genome, name=name or f"{genome.name}_phi{phi:g}",
-                   depth_mult=genome.depth_mult * c.alpha ** phi, width_mult=genome.width_mult * c.beta ** phi,
-                   resolution=round_resolution(genome.resolution, c.gamma ** phi, resolution_divisor))
+    depth, width = genome.depth_mult * _power(c.alpha, phi, "alpha"), genome.width_mult * _power(c.beta, phi, "beta")
+    resolution = genome.resolution * _power(c.gamma, phi, "gamma")
+    for parameter, value, limit, what in (("alpha", depth, MAX_RATIO, "a depth multiplier"),
+                                          ("beta", width, MAX_RATIO, "a width multiplier"),
+                                          ("gamma", resolution, MAX_RESOLUTION, "a resolution")):
+        if value > limit:
+            raise ParameterError(parameter, f"{getattr(c, parameter):g} at phi {phi:g} gives {what} of {value:.3g}, "
+                                            f"beyond the {limit:g} a genome supports")
+    try:
+        return replace(genome, name=name or f"{genome.name}_phi{phi:g}", depth_mult=depth, width_mult=width,
+                       resolution=round_resolution(genome.resolution, c.gamma ** phi, resolution_divisor))
+    except GenomeError as err:  # e.g. too many blocks after depth scaling: say which coefficient did it
+        parameter = {"depth_mult": "alpha", "width_mult": "beta", "resolution": "gamma"}.get(err.field, "alpha")
+        raise ParameterError(parameter, f"{getattr(c, parameter):g} at phi {phi:g} gives an invalid genome: "
+                                        f"{err}") from None
+
+
+def _power(base: float, phi: float, name: str) -> float:
+    """``base ** phi``; an overflow is a :class:`ParameterError` naming ``name``."""
+    try:
+        return base ** phi
+    except OverflowError:
+        raise ParameterError(name, f"{base:g} at phi {phi:g} overflows") from None
 
 
 def official_row(phi: int) -> tuple[float, float, int, float]:

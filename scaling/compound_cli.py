@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from nas import settings as knobs
-from nas.cli import evaluation_flags, run, settings_help_requested, study_flags
+from nas.cli import Parser, evaluation_flags, integer, path, run, settings_help_requested, study_flags
 from nas.search.session import HEARTBEAT_S, owners
 from nas.search.study import safe_url
 from scaling.compound import PAPER, PHIS, Coefficients, compound, official, official_row
-from scaling.family import Member, is_zoo_model, load_base, write_family
+from scaling.family import Member, check_family_dir, is_zoo_model, load_base, write_family
 from scaling.grid import FeasibleGrid, GridSettings, feasible_triples, grid_search, plan_grid
+from nas.search.session import SearchInterrupted
 from search_spaces import cost, zoo
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -46,7 +47,7 @@ FLAGS = {"alpha": "--alpha", "beta": "--beta", "gamma": "--gamma", "step": "--gr
 
 
 def _parser(required: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"python -m {PROG}", description="Derive a family from a base network by compound scaling "
         "(Tan & Le 2019, eq. 3): depth alpha^phi, width beta^phi, resolution gamma^phi. The evaluation and study "
         "flags apply to --grid.",
@@ -60,8 +61,8 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
                    "resolution, dropout) instead of the formula")
     p.add_argument("--phi", default="0-7", help="phi values: one integer or a range A-B within 0-7 "
                    "(default: %(default)s; 0 is the base)")
-    p.add_argument("--out", type=Path, help="output directory (default: runs/BASE-compound)")
-    p.add_argument("--resolution-divisor", type=int, default=4,
+    p.add_argument("--out", type=path, help="output directory (default: runs/BASE-compound)")
+    p.add_argument("--resolution-divisor", type=integer(1, 1024), default=4,
                    help="round scaled resolutions to multiples of this (default: %(default)s, as the official table)")
     p.add_argument("--reference", action="store_true", help="for an EfficientNet-B0 base, add the reference "
                    "implementation's (timm) params and MACs to the table (builds each model; needs timm)")
@@ -142,50 +143,59 @@ def _main(argv: Sequence[str] | None) -> int:
     if given and len(given) != 3:
         missing = [n for n in ("alpha", "beta", "gamma") if n not in given]
         raise UserInputError(f"--alpha, --beta and --gamma go together; --{', --'.join(missing)} missing")
-    if args.resolution_divisor < 1:
-        raise UserInputError(f"--resolution-divisor must be a positive integer, got {args.resolution_divisor}")
     out = args.out or Path(f"runs/{base.name}-compound")
     alpha, beta, gamma = (args.alpha, args.beta, args.gamma) if given else PAPER
+    names = [_member_name(base, phi, args.official) for phi in phis]
+    if not args.grid:  # every member is made (and a bad coefficient refused) before anything is written
+        _members(base, source, phis, args, (alpha, beta, gamma), {})
+        check_family_dir(out, _title(base, args.official, (alpha, beta, gamma)), names)
     notes: list[str] = []
     grid_meta: dict[str, Any] = {}
     if args.grid:
         low, high = _grid_range(args.grid_range)
         triples = feasible_triples(low, high, args.grid_step, args.target, args.tolerance)
-        if args.threads is not None and args.threads < 1:
-            raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
-        if args.heartbeat < 1:
-            raise UserInputError(f"--heartbeat must be at least 1, got {args.heartbeat}")
         settings = GridSettings(reward=args.reward, evaluator=args.evaluator, knobs=knobs.parse_pairs(args.set),
                                 target=args.target, out=out / "grid", storage=args.storage,
                                 study_name=args.study_name, resume=args.resume, seed=args.seed, data=args.data,
                                 device=args.device, threads=args.threads, quiet=args.quiet, plots=not args.no_plots,
                                 heartbeat=args.heartbeat)
         plan = plan_grid(base, triples, settings)  # every bad setting is refused before the first triple
+        check_family_dir(out, _title(base, False, None, grid=True), names, title_prefix=True)
         if not args.quiet:
             print(f"grid search: {len(triples)} feasible (alpha, beta, gamma) on {args.grid_range} step "
                   f"{args.grid_step:g}, |alpha*beta^2*gamma^2 - {args.target:g}| <= {args.tolerance:g}",
                   file=sys.stderr)
-        result = grid_search(base, triples, settings, plan)
+        try:
+            result = grid_search(base, triples, settings, plan)
+        except SearchInterrupted as stop:
+            command = safe_url(" ".join([f"python -m {PROG}", *(a for a in argv if a != "--resume"), "--resume"]))
+            print(f"{PROG}: interrupted; every finished triple is saved. Continue with: {command}", file=sys.stderr)
+            return 128 + stop.signum
         alpha, beta, gamma = result.best.alpha, result.best.beta, result.best.gamma
         grid_meta = {"study": result.study, "storage": safe_url(settings.storage or str(settings.out / "study.db")),
                      "trial": result.trial, "reward": args.reward, "value": result.value, "triples": len(triples)}
         notes.append(f"alpha, beta, gamma = {alpha:g}, {beta:g}, {gamma:g}: best {args.reward} reward "
                      f"{result.value:.4f} (trial {result.trial}) of {len(triples)} feasible triples; grid study "
                      f"in {settings.out}")
-    else:
-        Coefficients(alpha, beta, gamma)  # a bad coefficient is reported before anything is written
     members = _members(base, source, phis, args, (alpha, beta, gamma), grid_meta)
-    if args.official:
-        title = f"{base.name}: official EfficientNet table (width, depth, resolution, dropout)"
-    else:
-        factor = alpha * beta ** 2 * gamma ** 2
-        title = (f"{base.name}: compound scaling alpha={alpha:g}, beta={beta:g}, gamma={gamma:g} "
-                 f"(alpha*beta^2*gamma^2 = {factor:.3f})")
-    written = write_family(out, members, base_meta, title, notes, plot=not args.no_plots)
+    written = write_family(out, members, base_meta, _title(base, args.official, (alpha, beta, gamma), args.grid),
+                           notes, plot=not args.no_plots)
     print(written[len(members)].read_text(), end="")
     print(f"wrote {len(members)} genome files, family.md, family.csv{'' if args.no_plots else ', family.png'} "
           f"in {out}")
     return 0
+
+
+def _title(base: Network, official_mode: bool, coefficients: tuple[float, float, float] | None,
+           grid: bool = False) -> str:
+    """The family's title; without ``coefficients`` (a grid still to run) the part its title will start with."""
+    if official_mode:
+        return f"{base.name}: official EfficientNet table (width, depth, resolution, dropout)"
+    how = f"{base.name}: compound scaling" + (" from a grid search," if grid else "")
+    if coefficients is None:
+        return how
+    alpha, beta, gamma = coefficients
+    return f"{how} alpha={alpha:g}, beta={beta:g}, gamma={gamma:g} (alpha*beta^2*gamma^2 = {alpha * beta ** 2 * gamma ** 2:.3f})"
 
 
 def _members(base: Network, source: str, phis: list[int], args: argparse.Namespace,

@@ -23,14 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import search_spaces as ss
 from nas.info import load_genome
-from search_spaces.units import human
-from search_spaces.errors import UserInputError
-from search_spaces.files import atomic_write, atomic_write_text
+from search_spaces.files import OutputError, atomic_write, atomic_write_text, prepare_dir
 from search_spaces.genome import Network
+from search_spaces.units import human
 
-__all__ = ["Member", "is_zoo_model", "load_base", "write_family"]
+__all__ = ["FAMILY_FILES", "Member", "check_family_dir", "is_zoo_model", "load_base", "write_family"]
+
+#: The files of a family besides its members' YAMLs.
+FAMILY_FILES = ("family.md", "family.csv", "family.png")
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,66 @@ def _markdown(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _meta(path: Path) -> dict[str, Any] | None:
+    """The ``meta`` mapping of a YAML file (``{}`` without one; ``None`` if it cannot be read as YAML)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    meta = data.get("meta") if isinstance(data, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def check_family_dir(out: Path, title: str, names: Sequence[str], title_prefix: bool = False) -> Path:
+    """Create ``out`` and refuse it if writing this family there would replace another run's results.
+
+    Refused: a directory holding a search's results (its ``found.yaml``), another family
+    (``family.md`` with another title), or a genome file a member would replace that no
+    scaling run wrote. Re-running the same family into its own directory is allowed (the
+    same files again). Also checked: that the directory can be written (:func:`prepare_dir`).
+
+    Args:
+        out: The family's directory.
+        title: The family's title (its ``family.md`` heading).
+        names: The members' names (``{name}.yaml`` each).
+        title_prefix: ``title`` is only the start of the title (a grid search decides the rest).
+
+    Raises:
+        OutputError: one sentence naming the directory and whose results it holds.
+    """
+    prepare_dir(out, "output directory", [*(f"{n}.yaml" for n in names), *FAMILY_FILES])
+    if (out / "found.yaml").is_file():
+        meta = _meta(out / "found.yaml")
+        if meta is None or "scaling" not in meta:  # a search's result (a member named found has meta.scaling)
+            search = (meta or {}).get("search")
+            study = search.get("study") if isinstance(search, dict) else None
+            whose = f"search study {study!r}" if study else "another run"
+            raise OutputError(f"{out} holds the results of {whose} (found.yaml); write the family to another "
+                              f"directory")
+    md = out / "family.md"
+    if md.is_file():
+        old = md.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].removeprefix("# ")
+        if not (old.startswith(title) if title_prefix else old == title):
+            raise OutputError(f"{out} already holds another family ({old!r}); write this one to another directory, "
+                              f"or delete {md} to replace it")
+    for name in names:
+        path = out / f"{name}.yaml"
+        if path.is_file() and "scaling" not in (_meta(path) or {}):
+            raise OutputError(f"{path} is a genome file no scaling run wrote; member {name!r} would replace it "
+                              f"(write the family to another directory)")
+    return out
+
+
 def write_family(out: Path, members: Sequence[Member], base_meta: dict[str, Any], title: str,
                  notes: Sequence[str] = (), plot: bool = True) -> list[Path]:
     """Write the members' YAMLs, ``family.md``, ``family.csv`` and (``plot``) ``family.png`` into ``out``.
 
+    The directory is checked first (:func:`check_family_dir`): another run's results are never replaced.
+
     Returns:
         The paths written, YAMLs first.
     """
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserInputError(f"--out {out}: cannot create the directory ({err.strerror})") from None
+    check_family_dir(out, title, [m.genome.name for m in members])
     written = []
     for m in members:
         meta: dict[str, Any] = {"scaling": m.provenance}

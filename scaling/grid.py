@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from nas import rewards
-from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, plan_search
+from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchInterrupted, SearchPlan, SearchSession, StudyPlace, \
+    plan_search
 from nas.strategies.base import Driver, Strategy
 from search_spaces.codec import genome_key
 from scaling.compound import PAPER, Coefficients, compound, flops_factor
@@ -188,6 +189,7 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
     Raises:
         UserInputError: bad reward / evaluator / settings, unreachable storage, a resume with no study,
             or no triple that evaluated successfully.
+        SearchInterrupted: Ctrl-C or SIGTERM stopped it (every finished triple is in the study).
     """
     plan = plan or plan_grid(base, triples, settings)
     place = StudyPlace(settings.out, settings.study_name or f"{base.name}-compound-grid", settings.storage,
@@ -203,7 +205,7 @@ def grid_search(base: Network, triples: Sequence[Coefficients], settings: GridSe
     finally:
         best = session.write({}, plots=settings.plots)
     if session.interrupted:
-        raise KeyboardInterrupt
+        raise SearchInterrupted(session.signum)
     if best is None:
         raise UserInputError(f"no (alpha, beta, gamma) evaluated successfully; see {settings.out / 'trials.csv'} "
                              f"for the reasons")

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.cli import run
+from nas.cli import Parser, integer, path, run
 from scaling.compound_cli import parse_phis
-from scaling.family import Member, is_zoo_model, load_base, write_family
+from scaling.family import Member, check_family_dir, is_zoo_model, load_base, write_family
 from scaling.stagewise import OFFICIAL, V2_RULE, StagewiseRule, official, stagewise
 from search_spaces import cost, zoo
+from search_spaces.genome import MAX_RESOLUTION
 
 __all__ = ["main"]
 
@@ -31,7 +32,7 @@ OFFICIAL_PHIS = range(3)
 
 def _parser() -> argparse.ArgumentParser:
     d = V2_RULE
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog=f"python -m {PROG}", description="Derive a family from a base network by non-uniform, stage-wise "
         "scaling (EfficientNetV2 sec. 3.4): later stages get more layers, resolution capped.")
     p.add_argument("--base", required=True, help="zoo model name or genome YAML (a search's found.yaml works)")
@@ -45,9 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth-last", type=float, default=d.depth_last,
                    help="depth base of the last stage (default: %(default)s)")
     p.add_argument("--gamma", type=float, default=d.gamma, help="resolution base (default: %(default)s)")
-    p.add_argument("--max-resolution", type=int, default=d.max_resolution,
+    p.add_argument("--max-resolution", type=integer(1, MAX_RESOLUTION), default=d.max_resolution,
                    help="resolution cap (default: %(default)s, as EfficientNetV2)")
-    p.add_argument("--out", type=Path, help="output directory (default: runs/BASE-stagewise)")
+    p.add_argument("--out", type=path, help="output directory (default: runs/BASE-stagewise)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     return p
 
@@ -62,6 +63,12 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         phis = parse_phis(args.phi, RULE_PHIS, "the base and up to 7 steps")
     by_phi = {phi: name for name, phi in OFFICIAL.items()}
+    out = args.out or Path(f"runs/{base.name}-stagewise")
+    title = (f"{base.name}: official EfficientNetV2 family" if args.official else
+             f"{base.name}: stage-wise scaling, width {rule.beta:g}^phi, stage depth ramp {rule.depth_first:g} -> "
+             f"{rule.depth_last:g} (^phi), resolution {rule.gamma:g}^phi capped at {rule.max_resolution}")
+    names = [base.name if phi == 0 else by_phi[phi] if args.official else f"{base.name}_phi{phi}" for phi in phis]
+    check_family_dir(out, title, names)  # another run's results are never replaced; checked before any work
     v2_s = is_zoo_model(base, "efficientnetv2_s")
     base_macs = cost(base).macs
     members = []
@@ -93,11 +100,7 @@ def _main(argv: Sequence[str] | None) -> int:
             if args.official:
                 compare["equals zoo"] = "yes" if genome == target else "no"
         members.append(Member(genome, phi, provenance, compare))
-    title = (f"{base.name}: official EfficientNetV2 family" if args.official else
-             f"{base.name}: stage-wise scaling, width {rule.beta:g}^phi, stage depth ramp {rule.depth_first:g} -> "
-             f"{rule.depth_last:g} (^phi), resolution {rule.gamma:g}^phi capped at {rule.max_resolution}")
-    written = write_family(args.out or Path(f"runs/{base.name}-stagewise"), members, base_meta, title,
-                           plot=not args.no_plots)
+    written = write_family(out, members, base_meta, title, plot=not args.no_plots)
     print(written[len(members)].read_text(), end="")
     print(f"wrote {len(members)} genome files, family.md, family.csv{'' if args.no_plots else ', family.png'} "
           f"in {written[0].parent}")

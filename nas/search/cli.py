@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 
 from nas import rewards, settings, strategies
-from nas.cli import evaluation_flags, run, settings_help_requested, study_flags
+from nas.cli import Parser, evaluation_flags, integer, max_parallel, path, run, settings_help_requested, study_flags
 from search_spaces.units import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
@@ -54,7 +54,7 @@ class _Formatter(argparse.HelpFormatter):
 def _parser(required: bool = True) -> argparse.ArgumentParser:
     reward_help = "; ".join(f"{n}: {rewards.REWARDS.get(n).summary}" for n in rewards.names())
     strategy_help = "; ".join(f"{n}: {strategies.summary(n)}" for n in strategies.names())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG, formatter_class=_Formatter,
         parents=[evaluation_flags("what the reward needs (train, train-step, latency, cost); search settings: " +
                                   ", ".join(f"{k}={v}" for k, v in SEARCH_BUDGET.items())),
@@ -68,12 +68,14 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
                                              "evaluator or predicted by latency-lut)")
     parser.add_argument("--strategy", default="tpe", help=f"who proposes architectures. {strategy_help}")
     parser.add_argument("--reward", default="v2", help=f"what the search maximises. {reward_help}")
-    parser.add_argument("--trials", type=int, default=20, help="total trials of the study (a resumed one included)")
+    parser.add_argument("--trials", type=integer(1, 10_000_000), default=20,
+                        help="total trials of the study (a resumed one included)")
     parser.add_argument("--timeout", help="stop starting trials after this long: seconds, or 30m, 2h")
-    parser.add_argument("--out", help="run directory for found.yaml, trials.csv, plots and the default study "
+    parser.add_argument("--out", type=path, help="run directory for found.yaml, trials.csv, plots and the default study "
                                       "database (default: runs/SPACE-BUDGET)")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes sharing the study")
-    parser.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=integer(1, max_parallel), default=1,
+                        help="local worker processes sharing the study")
+    parser.add_argument("--worker-index", type=integer(0, max_parallel), default=0, help=argparse.SUPPRESS)
     return parser
 
 
@@ -134,12 +136,6 @@ def _main(argv: Sequence[str] | None) -> int:
     targets = _targets(args)
     if targets.macs is not None:
         _check_budget(space, targets.macs)
-    for name, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1),
-                             ("--heartbeat", args.heartbeat, 1)):
-        if value < low:
-            raise UserInputError(f"{name} must be at least {low}, got {value}")
-    if args.threads is not None and args.threads < 1:
-        raise UserInputError(f"--threads must be a positive integer, got {args.threads}")
     timeout = parse_duration(args.timeout)
     plan = plan_search(space, args.strategy, args.reward, targets, args.evaluator, settings.parse_pairs(args.set),
                        data=args.data, device=args.device)

@@ -33,7 +33,10 @@ from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
 from search_spaces.genome import Network
 
-__all__ = ["SearchSummary", "best_trial", "finished", "front", "write_outputs"]
+__all__ = ["OUTPUTS", "SearchSummary", "best_trial", "finished", "front", "write_outputs"]
+
+#: The files a search writes into its run directory.
+OUTPUTS = ("found.yaml", "trials.csv", "pareto.yaml", "reward.png", "tradeoff.png")
 
 _METRIC_COLUMNS = ("accuracy", "macs", "params", "latency_ms", "train_step_ms", "train_step_ratio", "wall_s")
 

@@ -26,14 +26,15 @@ from nas.evaluators import Evaluator, RunContext
 from nas.evaluators.train import refuse_test_split
 from nas.rewards import Reward, Targets
 from nas.search.driver import SearchDriver
-from nas.search.outputs import SearchSummary, check_out, write_outputs
+from nas.search.outputs import OUTPUTS, SearchSummary, check_out, write_outputs
 from nas.search.progress import SearchProgress
 from nas.search.study import open_study, safe_url
 from nas.strategies import Strategy
 from search_spaces.errors import UserInputError
+from search_spaces.files import prepare_dir
 from search_spaces.spaces.base import SearchSpace
 
-__all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchPlan", "SearchSession", "StudyPlace", "check_device",
+__all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StudyPlace", "check_device",
            "check_required", "evaluator_names", "plan_search", "sampler_seed"]
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
@@ -50,6 +51,18 @@ HEARTBEAT_S = 30
 #: Which evaluator provides each metric a reward may need, when no evaluators are named.
 _DEFAULT_PROVIDER = {"accuracy": "train", "latency_ms": "latency", "train_step_ratio": "train-step",
                      "macs": "cost", "params": "cost", "zc_naswot": "zero-cost"}
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a search; everything finished is in its study.
+
+    Attributes:
+        signum: The signal (``SIGINT`` 2, ``SIGTERM`` 15); a command exits with ``128 + signum``.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -266,6 +279,7 @@ class SearchSession:
                  data: str | None, device: str, threads: int | None = None, timeout: float | None = None,
                  worker: int = 0, quiet: bool = False, join: bool = False) -> None:
         self.plan, self.place, self.seed, self.worker = plan, place, seed, worker
+        prepare_dir(place.out, "run directory", OUTPUTS)  # before the study: nothing is started that cannot end
         check_out(place.out, place.name)
         strategy, directions = plan.strategy, plan.directions
         self.study = open_study(place.url, place.name, directions, strategy.sampler(plan.space, seed + worker,
