@@ -22,7 +22,7 @@ from nas import evaluators, settings
 from nas.cli import Parser, evaluation_flags, run, settings_help_requested
 from nas.info import load_genome
 from search_spaces.units import human
-from nas.search.session import check_device, owners
+from nas.search.session import check_device, check_evaluators, owners
 
 __all__ = ["main"]
 
@@ -70,13 +70,7 @@ def _main(argv: Sequence[str] | None) -> int:
     settings.check(given, used, others)
     check_device(args.device)
     ctx = evaluators.RunContext(device=args.device, seed=args.seed, data=args.data, budget=given, threads=args.threads)
-    for evaluator in chosen:  # each evaluator's own cross-checks, before any work
-        if evaluator.settings is not None:
-            ctx.settings(evaluator.settings)
-    if args.data is not None or any(e.name == "train" for e in chosen):
-        from nas.data import open_dataset  # check the data up front: a missing dataset is bad input, not a failure
-
-        open_dataset(args.data)
+    check_evaluators(chosen, ctx)  # settings, data: the user's mistakes are exit 2, never a failed candidate
     metrics = evaluators.evaluate(genome, chosen, ctx)
     print(json.dumps({"model": genome.name, **metrics.to_dict()}, indent=2) if args.json else _text(genome.name, metrics))
     return 1 if metrics.failed else 0

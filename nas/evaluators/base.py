@@ -148,6 +148,18 @@ class Evaluator(ABC):
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         """Evaluate ``genome``; may raise for this candidate (:func:`evaluate` records it)."""
 
+    def check(self, ctx: RunContext) -> None:
+        """Refuse, before any evaluation, what would make every candidate fail: the user's mistake, not a candidate's.
+
+        The default resolves the evaluator's settings (their own cross-checks run); evaluators
+        that read data or files check those too.
+
+        Raises:
+            UserInputError: one sentence naming the setting, the dataset or the file.
+        """
+        if self.settings is not None:
+            ctx.settings(self.settings)
+
     def __call__(self, genome: Network, ctx: RunContext | None = None) -> Metrics:
         """Run safely: see :func:`evaluate`."""
         return evaluate(genome, [self], ctx)

@@ -106,6 +106,20 @@ class TrainEvaluator(Evaluator):
     provides = ("accuracy",)
     settings = TrainSettings
 
+    def check(self, ctx: RunContext) -> None:
+        """The settings, and that the dataset exists and its split can give the images asked for."""
+        from nas.data import open_dataset
+
+        s = ctx.settings(TrainSettings)
+        dataset = open_dataset(ctx.data)
+        n = len(dataset.train_labels) if dataset.in_memory else len(dataset.folder_train)  # type: ignore[arg-type]
+        held = s.val_size or max(1, round(n * DataConfig.val_fraction))
+        if held >= n:
+            raise UserInputError(f"setting val_size={held} holds out every one of the {n} training images of "
+                                 f"{dataset.name}; a proxy needs some left to train on")
+        if s.eval_split == "test" and dataset.test_labels is None and dataset.folder_test is None:
+            raise UserInputError(f"setting eval_split=test: dataset {dataset.name} has no test split")
+
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         s = ctx.settings(TrainSettings)
         resolution = s.resolution

@@ -193,8 +193,17 @@ def _print_result(best: optuna.trial.FrozenTrial | None, out: Path, summary: Sea
 def _spawn_workers(argv: Sequence[str], workers: int) -> list[subprocess.Popen[bytes]]:
     """Start workers 1..N-1 as processes running the same command on the same study."""
     base = [a for a in argv if a != "--resume"]
-    return [subprocess.Popen([sys.executable, "-m", PROG, *base, "--worker-index", str(i), "--quiet"])
-            for i in range(1, workers)]
+    children: list[subprocess.Popen[bytes]] = []
+    for i in range(1, workers):
+        try:
+            children.append(subprocess.Popen([sys.executable, "-m", PROG, *base, "--worker-index", str(i), "--quiet"]))
+        except OSError as err:  # the OS refuses more processes: stop the ones started, leave no orphan
+            for child in children:
+                child.terminate()
+                child.wait()
+            raise UserInputError(f"--workers {workers}: worker {i} cannot be started ({err.strerror or err}); "
+                                 f"use fewer workers") from None
+    return children
 
 
 def _wait(child: subprocess.Popen[bytes], signum: int | None) -> int:

@@ -35,7 +35,7 @@ from search_spaces.files import prepare_dir
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StudyPlace", "check_device",
-           "check_required", "evaluator_names", "plan_search", "sampler_seed"]
+           "check_evaluators", "check_required", "evaluator_names", "plan_search", "sampler_seed"]
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
 #: 4000 Fashion-MNIST images at 28 px, 1000 held out) and the training step timed at batch
@@ -156,6 +156,17 @@ def owners(chosen: Sequence[Evaluator], strategy: Strategy | None) -> tuple[list
     return used, [o for o in others if o not in used]
 
 
+def check_evaluators(chosen: Sequence[Evaluator], ctx: RunContext) -> None:
+    """Each evaluator's own checks (settings, data, files) before the first trial; ``--data`` must open even
+    if no evaluator reads it, since the user named it."""
+    for evaluator in chosen:
+        evaluator.check(ctx)
+    if ctx.data is not None:
+        from nas.data import open_dataset
+
+        open_dataset(ctx.data)
+
+
 def plan_search(space: SearchSpace, strategy: str | type[Strategy], reward: str, targets: Targets, named: str | None,
                 given: Mapping[str, Any], *, data: str | None, device: str,
                 defaults: Mapping[str, Any] = SEARCH_BUDGET, single_objective: str = "") -> SearchPlan:
@@ -194,15 +205,8 @@ def plan_search(space: SearchSpace, strategy: str | type[Strategy], reward: str,
     settings.check(knobs_given, used, others)
     knobs = {**defaults, **knobs_given}
     refuse_test_split(knobs)
-    ctx = RunContext(budget=knobs)
-    for e in chosen:  # each evaluator's own cross-checks (defaults included), before the first trial
-        if e.settings is not None:
-            ctx.settings(e.settings)
     check_device(device)
-    if data is not None or any(e.name == "train" for e in chosen):
-        from nas.data import open_dataset  # a missing dataset is bad input, found before any trial
-
-        open_dataset(data)
+    check_evaluators(chosen, RunContext(device=device, data=data, budget=knobs))
     return SearchPlan(space, strategy_, reward_, targets, tuple(chosen), knobs, strategy_options)
 
 
