@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from search_spaces.errors import ParameterError, UserInputError
 from search_spaces.files import check_path
@@ -67,14 +69,23 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     argparse's own exits (``--help``: 0, a usage error: 2, already printed) become return codes.
     Other exceptions are bugs and keep their traceback. Ctrl-C exits with 130 quietly. A reader
     of standard output that goes away (``| head``) ends the command quietly with 141, as a
-    shell reports a program stopped by SIGPIPE.
+    shell reports a program stopped by SIGPIPE; a standard output that cannot be written
+    (``> /dev/full``) is one sentence and exit code 2.
     """
+    real = sys.stdout
+    sys.stdout = _GuardedStdout(real)  # type: ignore[assignment]
     try:
-        return main(argv)
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
-        return 141
+        code = main(argv)
+        sys.stdout.flush()  # a full or closed standard output is found here, inside the handlers below
+        return code
+    except _StdoutFailed as failed:
+        sys.stdout = real
+        _silence_stdout()
+        if isinstance(failed.cause, BrokenPipeError):
+            return 141
+        print(f"{prog}: error: cannot write the results to standard output: {failed.cause.strerror or failed.cause}",
+              file=sys.stderr)
+        return EXIT_USAGE
     except SystemExit as stop:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     except UserInputError as err:
@@ -86,6 +97,47 @@ def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None 
     except KeyboardInterrupt:
         print(f"{prog}: interrupted" if prog else "interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = real
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the interpreter's final flush does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+class _StdoutFailed(Exception):
+    """Writing the results to standard output failed (``cause``: the operating system's error)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _GuardedStdout:
+    """Standard output whose write errors are told apart from every other ``OSError`` of a command."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as err:
+            raise _StdoutFailed(err) from err
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as err:
+            raise _StdoutFailed(err) from err
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def evaluation_flags(evaluator_help: str, evaluator_default: str | None = None) -> argparse.ArgumentParser:

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import search_spaces as ss
-from nas.cli import run
+from nas.cli import Parser, integer, run
 from search_spaces import zoo
 from search_spaces.units import human
 from search_spaces.blocks import BlockSpec, Plan, plan_cost
 from search_spaces.cost import block_costs
 from search_spaces.errors import GenomeError, UnknownNameError, UserInputError
 from search_spaces.files import NAME_MAX, check_path
+from search_spaces.genome import MAX_RESOLUTION
 from search_spaces.layers import ConvSpec, Cost, LinearSpec, Size
 
 __all__ = ["MACS_NOTE", "Report", "Row", "format_text", "human", "load_genome", "main", "report"]
@@ -220,18 +221,8 @@ def format_text(rep: Report) -> str:
     return "\n".join([head, *_align(_text_rows(rep))])
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Print each model's exact cost (params, MACs, activations) and its resolved stage table "
                     "(after width/depth scaling and rounding). Nothing is built: the cost is pure arithmetic.",
@@ -242,7 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("models", nargs="+", metavar="NAME_OR_YAML",
                         help="a zoo model (" + ", ".join(zoo.names()) + ") or a genome YAML file (an existing "
                              "file, or any path ending in .yaml/.yml); several are printed in order")
-    parser.add_argument("-r", "--resolution", type=_positive_int, metavar="R",
+    parser.add_argument("-r", "--resolution", type=integer(1, MAX_RESOLUTION), metavar="R",
                         help="input size R x R (positive integer) for every model; default: each genome's own")
     parser.add_argument("--json", action="store_true",
                         help="print a JSON list with one object per argument (even for one): name, source, "

@@ -233,7 +233,7 @@ def test_bad_resolution_is_a_usage_error(capsys: pytest.CaptureFixture[str], val
     assert main([SMALL, "--resolution", value]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "Traceback" not in err
-    assert f"argument -r/--resolution: must be a positive integer, got {value!r}" in err
+    assert f"argument -r/--resolution: must be an integer from 1 to 10,000, got {value!r}" in err
 
 
 def test_module_entry_point_and_exit_codes(tmp_path: Path) -> None:

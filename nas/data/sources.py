@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from nas.data.idx import read_idx
+from search_spaces.files import check_path
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
@@ -232,6 +233,7 @@ def open_dataset(source: str | None = None) -> Dataset:
     if key in _CACHE:
         return _CACHE[key]
     name, _, rest = key.partition(":")
+    check_path(rest if name in SOURCES and rest else key, "dataset")  # an over-long name is one sentence, not OSError
     if name == "fashion-mnist" and rest == "download":
         dataset = _fashion_mnist_download(None)
     elif name in SOURCES:
@@ -240,7 +242,7 @@ def open_dataset(source: str | None = None) -> Dataset:
         directory = Path(key).expanduser()
         dataset = SOURCES.get(_detect(directory))(directory)
     else:
-        raise UserInputError(f"--data {key!r} is neither a dataset name ({', '.join(SOURCES.names())}) nor a "
+        raise UserInputError(f"dataset {key!r} is neither a dataset name ({', '.join(SOURCES.names())}) nor a "
                              "directory")
     _CACHE[key] = dataset
     return dataset

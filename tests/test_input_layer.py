@@ -1,0 +1,151 @@
+"""Every entry point's input layer, as a table of cases: input, exit code, the words of the one-sentence error.
+
+Careless or hostile input to any CLI ends before any work starts in one line on stderr naming
+the input, exit code 2, no traceback, and nothing already written is changed. Numbers are
+bounded, paths are checked before the operating system sees them, output directories are
+created and probed before the first trial, settings are typed, the data are checked, and
+another run's results are never replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from nas import evaluate, info
+from nas.search.cli import main as search_main
+from scaling import compound_cli, stagewise_cli
+from tests import toy  # noqa: F401  (registers the toy evaluator)
+
+ROOT = Path(__file__).resolve().parents[1]
+LONG = "a" * 300  # a path component longer than any file system's 255 bytes
+SEARCH = ["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--trials", "2",
+          "--quiet", "--no-plots"]
+CLIS: dict[str, Callable[[Sequence[str] | None], int]] = {
+    "search": search_main, "evaluate": evaluate.main, "info": info.main, "compound": compound_cli.main,
+    "stagewise": stagewise_cli.main,
+}
+
+#: (command, arguments ({tmp} is this test's directory), the words the error must hold).
+CASES: list[tuple[str, list[str], list[str]]] = [
+    # unbounded numbers
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--seed", "-1"], ["--seed", "from 0 to 4,294,967,295"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--seed", str(2**32)], ["--seed"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--workers", "1000"], ["--workers", "must be an integer"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--threads", "100000"], ["--threads"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--trials", "abc"], ["--trials"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--heartbeat", "0"], ["--heartbeat"]),
+    ("compound", ["--base", "efficientnet_b0", "--grid", "--grid-step", "1e-6", "--out", "{tmp}/o"],
+     ["--grid-step", "values per coefficient"]),
+    ("compound", ["--base", "efficientnet_b0", "--alpha", "1e308", "--beta", "1.1", "--gamma", "1.1", "--out",
+                  "{tmp}/o"], ["--alpha", "depth multiplier"]),
+    ("compound", ["--base", "efficientnet_b0", "--alpha", "3", "--beta", "1.1", "--gamma", "1.1", "--out",
+                  "{tmp}/o"], ["--alpha 3 at phi 5"]),
+    ("compound", ["--base", "efficientnet_b0", "--resolution-divisor", "0", "--out", "{tmp}/o"],
+     ["--resolution-divisor"]),
+    ("stagewise", ["--base", "efficientnetv2_s", "--max-resolution", "0", "--out", "{tmp}/o"], ["--max-resolution"]),
+    ("info", ["efficientnet_b0", "--resolution", "0"], ["--resolution"]),
+    # settings found only inside an evaluator before: the user's mistake, not a failed candidate
+    ("search", ["--space", "mbconv", "--budget", "400M", "--evaluator", "zero-cost", "--reward", "zero-cost",
+                "--set", "zero_cost_batch=abc", "--out", "{tmp}/o"], ["zero_cost_batch", "must be an integer"]),
+    ("search", ["--space", "mbconv", "--budget", "400M", "--evaluator", "zero-cost", "--reward", "zero-cost",
+                "--set", "zero_cost=bogus", "--out", "{tmp}/o"], ["zero_cost", "bogus"]),
+    ("search", ["--space", "mbconv", "--budget", "400M", "--set", "val_size=70000", "--out", "{tmp}/o"],
+     ["val_size=70000", "training images"]),
+    ("search", ["--space", "mbconv", "--budget", "400M", "--set", "zero_cost_resolution=3000", "--out", "{tmp}/o"],
+     ["zero_cost_resolution"]),
+    ("evaluate", ["efficientnet_b0", "-e", "train", "--set", "val_size=70000"], ["val_size=70000"]),
+    ("evaluate", ["efficientnet_b0", "-e", "zero-cost", "--set", "zero_cost_resolution=3000"],
+     ["zero_cost_resolution", "1,024"]),
+    # paths
+    ("search", [*SEARCH, "--out", ""], ["--out", "empty"]),
+    ("search", [*SEARCH, "--out", f"{{tmp}}/{LONG}"], ["--out", "255"]),
+    ("search", [*SEARCH, "--out", "/proc/no-such/run"], ["/proc/no-such/run", "cannot be created"]),
+    ("search", [*SEARCH, "--out", "{tmp}/a-file"], ["{tmp}/a-file", "cannot be created"]),
+    ("search", [*SEARCH, "--out", "{tmp}/csv-dir"], ["trials.csv is a directory"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--data", f"{{tmp}}/{LONG}"], ["255"]),
+    ("evaluate", [f"{LONG}.yaml"], ["255"]),
+    ("evaluate", [LONG], ["255"]),
+    ("info", [f"{{tmp}}/{LONG}/x.yaml"], ["255"]),
+    ("compound", ["--base", f"{LONG}.yaml", "--out", "{tmp}/o"], ["255"]),
+    ("compound", ["--base", "efficientnet_b0", "--out", ""], ["--out", "empty"]),
+    ("compound", ["--base", "efficientnet_b0", "--out", "/proc/no-such/family"], ["cannot be created"]),
+    ("stagewise", ["--base", "efficientnetv2_s", "--out", ""], ["--out", "empty"]),
+    # genome errors found when the whole network is resolved name their file
+    ("evaluate", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml", "stages[0]"]),
+    ("info", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml"]),
+    # another run's results are never replaced
+    ("compound", ["--base", "efficientnet_b0", "--out", "{tmp}/search-run", "--phi", "0-1"],
+     ["search study 'mbconv-flops-tpe'"]),
+    ("compound", ["--base", "efficientnet_b0", "--out", "{tmp}/family", "--alpha", "1.1", "--beta", "1.1",
+                  "--gamma", "1.1", "--phi", "0-1"], ["already holds another family"]),
+    ("stagewise", ["--base", "efficientnetv2_s", "--out", "{tmp}/family", "--phi", "0-1"],
+     ["already holds another family"]),
+]
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A search's run directory, a compound family, a plain file, a run directory with a directory in the way."""
+    root = tmp_path_factory.mktemp("inputs")
+    assert search_main([*SEARCH, "--out", str(root / "search-run")]) == 0
+    assert compound_cli.main(["--base", "efficientnet_b0", "--out", str(root / "family"), "--phi", "0-1",
+                              "--no-plots"]) == 0
+    (root / "a-file").write_text("not a directory\n")
+    (root / "csv-dir" / "trials.csv").mkdir(parents=True)
+    (root / "bad-block.yaml").write_text(
+        "name: bad\nstem: {channels: 16}\nstages:\n- {block: basic, depth: 1, channels: 16, group_width: 4}\n")
+    return root
+
+
+@pytest.mark.parametrize(("command", "args", "words"), CASES, ids=[f"{c}-{i}" for i, (c, _, _) in enumerate(CASES)])
+def test_bad_input_is_one_sentence_exit_2_and_nothing_written(prepared: Path, capsys: pytest.CaptureFixture[str],
+                                                             command: str, args: list[str], words: list[str]) -> None:
+    before = digest(prepared)
+    argv = [a.replace("{tmp}", str(prepared)) for a in args]
+    code = CLIS[command](argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for word in words:
+        assert word.replace("{tmp}", str(prepared)) in lines[0], (word, lines[0])
+    assert digest(prepared) == before
+    assert not (prepared / "o").exists()
+
+
+def test_a_full_standard_output_is_one_sentence_and_exit_2() -> None:
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "nas.info", "efficientnet_b0"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "standard output" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "nas.info", *(["efficientnet_b7"] * 200)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT)
+    assert proc.stdout is not None
+    proc.stdout.read(100)
+    proc.stdout.close()  # like `| head -c 100`
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 141) and b"Traceback" not in err
+
+
+def test_the_device_must_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert evaluate.main(["efficientnet_b0", "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert search_main([*SEARCH, "--out", os.devnull + "-never", "--device", "cuda"]) == 2
