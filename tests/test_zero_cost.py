@@ -228,6 +228,18 @@ def test_proxies_see_the_train_resolution_unless_told(monkeypatch: pytest.Monkey
     assert seen == [size]
 
 
+@pytest.mark.usefixtures("synthetic_data")
+def test_proxies_score_on_one_thread_unless_told_to_use_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setitem(PROXIES._entries, "naswot", lambda *args: seen.append(torch.get_num_threads()) or 1.0)
+    torch.set_num_threads(2)
+    budget = {"zero_cost": "naswot", "zero_cost_batch": 4}
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget=budget, threads=2))
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={**budget, "zero_cost_threads": 0}, threads=2))
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={**budget, "zero_cost_threads": 3}, threads=2))
+    assert seen == [1, 2, 3] and torch.get_num_threads() == 2
+
+
 def test_the_resolution_knob_is_trains_own_declaration() -> None:
     from nas import settings
     from nas.evaluators.train import TrainSettings

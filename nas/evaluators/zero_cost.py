@@ -20,9 +20,14 @@ score the network on the images a proxy training would see, and a 224 px genome 
 what a 28 px forward pass costs. docs/BENCHMARKS.md ("Evaluator fidelity") compares the
 rank correlations at both sizes.
 
+With how many threads: ``zero_cost_threads`` torch CPU threads (default 1; 0: the run's
+``--threads``). A proxy-resolution batch is a few small tensors per layer, too little work to
+share among threads; on a CPU other processes also use, extra threads mostly wait for each
+other (docs/BENCHMARKS.md, "Zero-cost evaluator speed", measures both).
+
 Knobs (:class:`ZeroCostSettings`): ``zero_cost``, ``zero_cost_batch`` (images in the batch;
-ZiCo splits it into 2 mini-batches), ``zero_cost_resolution``, ``resolution`` (shared with
-``train``) and ``channels`` (as ``train``).
+ZiCo splits it into 2 mini-batches), ``zero_cost_resolution``, ``zero_cost_threads``,
+``resolution`` (shared with ``train``) and ``channels`` (as ``train``).
 
 Metrics: ``extra["zc_<name>"]`` per proxy run. No score goes into ``accuracy``: proxies are
 not accuracies (their scales and signs differ), and a reward or ranking reads the one it
@@ -47,6 +52,7 @@ from torch.nn import functional as F
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.evaluators.train import MAX_PROXY_RESOLUTION, TrainSettings, channels_knob
 from nas.settings import knob
+from nas.threads import fixed_threads
 from nas.zero_cost import PROXIES
 from search_spaces import build
 from search_spaces.errors import UserInputError
@@ -93,6 +99,8 @@ class ZeroCostSettings:
     zero_cost_resolution: int | str | None = knob(
         None, f"image size the proxies see ({GENOME_RESOLUTION}: the genome's own resolution)", low=8,
         high=MAX_PROXY_RESOLUTION, special=(GENOME_RESOLUTION,), none="the resolution setting (train's image size)")
+    zero_cost_threads: int = knob(1, "torch CPU threads while building and scoring (0: the run's --threads)", low=0,
+                                  high=4096)
     resolution: int = _shared_knob(TrainSettings, "resolution")
     channels: int | None = channels_knob()
 
@@ -164,12 +172,13 @@ class ZeroCostEvaluator(Evaluator):
         channels = genome.in_channels if s.channels is None else s.channels
         x, y, num_classes = real_batch(ctx, s.zero_cost_batch, resolution, channels)
         proxy = dataclasses.replace(genome, resolution=resolution, num_classes=num_classes, in_channels=x.shape[1])
-        torch.manual_seed(ctx.seed)
-        model = build(proxy).to(ctx.torch_device())
         extra: dict[str, float] = {}
         reasons: list[str] = []
-        for name in names:
-            extra[f"zc_{name}"], reason = _score(name, model, x, y, ctx)
-            if reason:
-                reasons.append(reason)
+        with fixed_threads(s.zero_cost_threads or None):  # 0: the run's setting, already in effect
+            torch.manual_seed(ctx.seed)
+            model = build(proxy).to(ctx.torch_device())
+            for name in names:
+                extra[f"zc_{name}"], reason = _score(name, model, x, y, ctx)
+                if reason:
+                    reasons.append(reason)
         return Metrics(failed=len(reasons) == len(names), reason="; ".join(reasons), extra=extra)
