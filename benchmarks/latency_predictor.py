@@ -22,13 +22,15 @@ Usage:
     python benchmarks/latency_predictor.py                    # 40 fitting + 100 held-out models
     python benchmarks/latency_predictor.py --quick            # smoke run (numbers mean little)
     python benchmarks/latency_predictor.py --save table.json  # also keep table + correction for latency-lut
+
+A table for a search alone, without this evaluation, is ``python -m nas.latency table`` (the
+package's :mod:`nas.latency.space_table`, whose sampling and whole-model timing this script uses).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import shlex
 import statistics
 import sys
@@ -36,8 +38,8 @@ import time
 
 import search_spaces as ss
 from nas.latency.lut import LatencyTable
-from nas.latency.measure import measure_genome
 from nas.latency.predictor import Accuracy, LatencyPredictor, accuracy, features
+from nas.latency.space_table import measure_models, sample_split
 from search_spaces.genome import Network
 
 from common import machine  # benchmarks/common.py (scripts run from this directory)
@@ -46,47 +48,6 @@ from cost_engine import LoadMeter, revision
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def sample(space_name: str, resolution: int, train: int, test: int, train_seed: int,
-           test_seed: int) -> tuple[list[Network], list[Network]]:
-    """Fitting and held-out genomes from disjoint seed ranges; held-out duplicates of fitting genomes skipped."""
-    space = ss.spaces.get(space_name, resolution=resolution)
-    fit = [space.sample(train_seed + i) for i in range(train)]
-    seen, held, seed = set(fit), [], test_seed
-    while len(held) < test:
-        genome = space.sample(seed)
-        seed += 1
-        if genome not in seen:
-            seen.add(genome)
-            held.append(genome)
-    return fit, held
-
-
-def measure_models(genomes: list[Network], table: LatencyTable,
-                   args: argparse.Namespace) -> tuple[list[list[float]], list[float]]:
-    """Each model's median per pass, and each single measurement's wall time (s).
-
-    Before every pass but the first, the table's parts are timed once more (keeping the
-    lower value), so table and whole models are sampled over the same stretch of time and
-    a drift in the machine's load hits both. Each pass visits the models in its own order.
-    """
-    medians = [[0.0] * len(genomes) for _ in range(args.passes)]
-    walls: list[float] = []
-    for p in range(args.passes):
-        if p:
-            progress(f"  pass {p + 1}/{args.passes}: timing the table's {len(table)} parts again")
-            table.refine(genomes)
-        order = random.Random(p).sample(range(len(genomes)), len(genomes))
-        for n, i in enumerate(order, 1):
-            start = time.perf_counter()
-            stats = measure_genome(genomes[i], args.batch, args.resolution, warmup=args.warmup, repeats=args.repeats,
-                                   threads=args.threads)
-            walls.append(time.perf_counter() - start)
-            medians[p][i] = stats.median_ms
-            if n % 20 == 0 or n == len(genomes):
-                progress(f"  pass {p + 1}/{args.passes}: measured {n}/{len(genomes)} whole models")
-    return medians, walls
 
 
 def row(name: str, acc: Accuracy) -> str:
@@ -134,9 +95,11 @@ def main() -> None:
     meter = LoadMeter()
     command = "python benchmarks/latency_predictor.py " + shlex.join(sys.argv[1:])
 
-    fit, held = sample(args.space, args.resolution, args.train, args.test, args.train_seed, args.test_seed)
+    space = ss.spaces.get(args.space, resolution=args.resolution)
+    fit, held = sample_split(space, args.train, args.test, args.train_seed, args.test_seed)
+    # Stable timings: this process only measures, so it opts in to the steady allocator (table and whole models).
     table = LatencyTable(batch=args.batch, threads=args.threads, warmup=args.table_warmup,
-                         repeats=args.table_repeats)
+                         repeats=args.table_repeats, steady=True)
     progress(f"filling the table for {len(fit) + len(held)} models...")
     start = time.perf_counter()
 
@@ -147,7 +110,8 @@ def main() -> None:
     table.measure_missing(fit + held, progress=parts_done)
     table_s = time.perf_counter() - start
     progress("measuring whole models...")
-    medians, walls = measure_models(fit + held, table, args)
+    medians, walls = measure_models(fit + held, table, resolution=args.resolution, warmup=args.warmup,
+                                    repeats=args.repeats, passes=args.passes)
     measured = [min(m) for m in zip(*medians)]
     fit_ms, held_ms = measured[:len(fit)], measured[len(fit):]
 

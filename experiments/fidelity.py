@@ -3,7 +3,9 @@
 Samples ``--genomes`` networks of the ``mbconv`` space whose MACs (224 px) lie within
 ``--band`` of 400M, then evaluates each with
 
-- ``zero-cost``: every training-free proxy (``nas.zero_cost``) on one real batch;
+- ``zero-cost``: the training-free proxies (``nas.zero_cost``; ``--zero-cost``, default all)
+  on one real batch (``--zero-cost-batch`` images at ``--zero-cost-resolution``, default
+  ``--resolution``; ``genome`` scores at the genome's own 224 px);
 - ``short``: proxy training for ``--short-epochs`` epochs (default 1);
 - ``long``: proxy training for ``--long-epochs`` epochs (default 5, the reference),
 
@@ -55,7 +57,8 @@ def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     common = {"resolution": args.resolution, "subset": args.subset, "val_size": args.val_size,
               "batch_size": args.batch_size, "lr": args.lr}
     if kind == "zero-cost":
-        return {"zero_cost_resolution": args.resolution, "zero_cost_batch": 64}
+        size = args.zero_cost_resolution or args.resolution
+        return {"zero_cost_resolution": size, "zero_cost_batch": args.zero_cost_batch, "zero_cost": args.zero_cost}
     return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs}
 
 
@@ -97,6 +100,11 @@ def study(args: argparse.Namespace) -> None:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise UserInputError(f"--only must list kinds among {', '.join(KINDS)}, got {', '.join(unknown)}")
+    if "zero-cost" in kinds:  # a bad zero-cost option is one sentence now, not 30 failed records later
+        from nas.evaluators.zero_cost import ZeroCostSettings
+        from nas.settings import resolve
+
+        resolve(ZeroCostSettings, _budget(args, "zero-cost"))
     finished = done(args.out)
     jobs = [(seed, genome, kind, _budget(args, kind), args.threads)
             for seed, genome in candidates(args.genomes, args.band) for kind in kinds
@@ -175,6 +183,10 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--short-epochs", type=float, default=1.0)
     parser.add_argument("--long-epochs", type=float, default=5.0)
+    parser.add_argument("--zero-cost", default="", help="zero-cost proxies, comma-separated (default: all)")
+    parser.add_argument("--zero-cost-batch", type=int, default=64, help="images the proxies score (default 64)")
+    parser.add_argument("--zero-cost-resolution", help="image size of the proxies: a number or 'genome' "
+                                                       "(default: --resolution)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

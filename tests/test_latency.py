@@ -6,6 +6,7 @@ Tiny networks and few timed calls throughout; no assertion is made on how long a
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import subprocess
@@ -19,15 +20,19 @@ import torch
 
 import search_spaces as ss
 from nas.evaluators import RunContext, evaluate, get
-from nas.evaluators.latency import LatencyEvaluator, LatencyLUTEvaluator, clear_table_cache
+from nas.evaluators.latency import LatencyEvaluator, LatencyLUTEvaluator, LatencySettings, clear_table_cache
+from nas.latency import cache as lat_cache
+from nas.latency.cli import main as latency_main
 from nas.latency.lut import LatencyTable, MissingEntryError, spec_key
 from nas.latency.measure import LatencyStats, device_fingerprint, measure, measure_genome
 from nas.latency.predictor import FEATURES, LatencyPredictor, accuracy, features, fit_correction
+from nas.latency.space_table import TableRecipe
 from search_spaces.errors import UserInputError
 from search_spaces.spaces.cells import PNASNET_5, cell_network
 from search_spaces.testing import random_network
 
 ROOT = Path(__file__).resolve().parents[1]
+lat_measure = importlib.import_module("nas.latency.measure")  # the module: the package re-exports `measure`
 TINY = dataclasses.replace(ss.zoo.get("efficientnet_b0"), resolution=32, num_classes=10)
 CELLS = cell_network("tiny_pnas", PNASNET_5, None, cells=1, filters=8, stem=8, resolution=33, num_classes=10)
 # The steady allocator is process-wide; only a subprocess test turns it on, the suite's process keeps glibc's defaults.
@@ -109,6 +114,17 @@ def test_steady_allocator_stops_repeated_calls_from_page_faulting() -> None:
     if ok != "True":
         pytest.skip("the C library is not glibc")
     assert int(before) > 5000 and int(after) < 100
+
+
+def test_the_allocator_is_left_alone_unless_a_caller_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(lat_measure, "steady_allocator", lambda: calls.append("steady") or True)
+    measure(ss.build(TINY), (1, 3, 32, 32), warmup=0, repeats=1)
+    measure_genome(TINY, warmup=0, repeats=1)
+    assert calls == []
+    measure(ss.build(TINY), (1, 3, 32, 32), warmup=0, repeats=1, steady=True)
+    assert calls == ["steady"]
+    assert not LatencyTable().steady and not LatencySettings().latency_steady_allocator
 
 
 def test_device_fingerprint_names_threads_and_torch_version() -> None:
@@ -314,9 +330,9 @@ def test_lut_evaluator_predicts_from_a_saved_table(filled: LatencyTable, tmp_pat
 def test_lut_evaluator_fails_cleanly_without_a_table_saying_how_to_make_one(tmp_path: Path) -> None:
     absent = evaluate(TINY, [get("latency-lut")], RunContext(budget={"latency_table": str(tmp_path / "no.json")}))
     assert absent.failed and absent.latency_ms is None
-    assert "latency_table" in absent.reason and "no.json" in absent.reason and "--save" in absent.reason
-    unset = evaluate(TINY, [get("latency-lut")], RunContext())
-    assert unset.failed and "latency_table" in unset.reason
+    assert "latency_table" in absent.reason and "no.json" in absent.reason and "nas.latency table" in absent.reason
+    unset = evaluate(TINY, [get("latency-lut")], RunContext())  # a zoo model: no space to build a table for
+    assert unset.failed and "latency_space" in unset.reason and "latency_table" in unset.reason
 
 
 def test_lut_evaluator_fails_a_genome_the_table_does_not_cover(filled: LatencyTable, tmp_path: Path) -> None:
@@ -328,3 +344,98 @@ def test_lut_evaluator_fails_a_genome_the_table_does_not_cover(filled: LatencyTa
     measured = evaluate(dataclasses.replace(TINY, resolution=48), [get("latency-lut")],
                         RunContext(budget={"latency_table": str(path), "latency_missing": "measure"}))
     assert not measured.failed and measured.latency_ms > 0
+
+
+# ---------------------------------------------------------------------- tables for a space, on first use
+
+#: A table command small enough for the default suite: 32 px, few samples, one timed call per part.
+TINY_TABLE = ["--space", "mbconv", "--resolution", "32", "--num-classes", "10", "--samples", "8", "--warmup", "0",
+              "--repeats", "1", "--model-warmup", "0", "--model-repeats", "1", "--quiet"]
+
+
+def test_table_command_writes_a_table_and_correction_covering_its_samples(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "tables" / "mbconv.json"
+    # This process is the test suite's: it keeps glibc's allocator (the command's default is steady).
+    assert latency_main(["table", *TINY_TABLE, "--fit", "7", "--no-steady-allocator", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    predictor = LatencyPredictor.load(out)
+    assert predictor.correction is not None and predictor.correction.train.n == 7
+    assert predictor.table.settings()["steady"] is False and predictor.table.batch == 1
+    space = ss.spaces.get("mbconv", resolution=32, num_classes=10)
+    assert all(predictor.predict(space.sample(seed)) > 0 for seed in range(8))  # every sample's parts are in it
+    assert [p.name for p in out.parent.iterdir()] == ["mbconv.json"]  # written atomically: no temporary left
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    (["--space", "mbconvv"], "unknown search space 'mbconvv'; did you mean 'mbconv'?"),
+    (["--fit", "3"], "at least 7"),
+    (["--fit", "9"], "cannot exceed samples"),
+    (["--resolution", "4"], "resolution must be an integer from 8"),
+    (["--threads", "0"], "threads must be an integer from 1"),
+])
+def test_table_command_refuses_bad_input_in_one_sentence(extra: list[str], needle: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "table.json"
+    assert latency_main(["table", *TINY_TABLE, *extra, "--no-steady-allocator", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_cache_directory_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NAS_TOOLKIT_CACHE", str(tmp_path / "mine"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert lat_cache.cache_dir() == tmp_path / "mine" / "latency"
+    monkeypatch.delenv("NAS_TOOLKIT_CACHE")
+    assert lat_cache.cache_dir() == tmp_path / "xdg" / "nas-toolkit" / "latency"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert lat_cache.cache_dir() == tmp_path / "home" / ".cache" / "nas-toolkit" / "latency"
+    assert latency_main(["where"]) == 0
+
+
+def test_cached_tables_are_keyed_by_space_resolution_batch_threads_and_settings() -> None:
+    base = TableRecipe(space="mbconv", resolution=224)
+    path = lat_cache.cache_path(base)
+    assert path == lat_cache.cache_path(TableRecipe(space="mbconv", resolution=224))  # stable
+    assert path.name.startswith("mbconv_224px_b1_t1_cpu_")
+    others = [dataclasses.replace(base, **change) for change in ({"space": "fused"}, {"resolution": 192},
+                                                                  {"batch": 8}, {"threads": 2}, {"samples": 100},
+                                                                  {"steady": True})]
+    assert len({lat_cache.cache_path(r) for r in [base, *others]}) == len(others) + 1
+
+
+def test_the_space_is_read_from_a_sampled_genomes_name() -> None:
+    for name in ss.spaces.names():
+        assert lat_cache.space_of(ss.spaces.get(name).sample(0)) == name
+    assert lat_cache.space_of(TINY) is None  # a zoo model
+
+
+def test_lut_evaluator_reads_this_devices_cached_table_for_the_genomes_space(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("NAS_TOOLKIT_CACHE", str(tmp_path))
+    genome = ss.spaces.get("mbconv", resolution=32, num_classes=10).sample(3)
+    recipe = TableRecipe(space="mbconv", resolution=32, num_classes=10, steady=True)  # what latency-lut asks for
+    table = quick_table()
+    table.measure_missing([genome])
+    table.save(lat_cache.cache_path(recipe))
+    metrics = evaluate(genome, [get("latency-lut")], RunContext(device="cpu"))
+    assert not metrics.failed, metrics.reason
+    assert metrics.latency_ms == pytest.approx(table.predict(genome))
+
+
+def test_two_processes_needing_the_same_missing_table_build_it_once(tmp_path: Path) -> None:
+    code = ("from nas.latency.cache import cached_table; from nas.latency.space_table import TableRecipe; "
+            "print(cached_table(TableRecipe(space='mbconv', resolution=32, num_classes=10, samples=4, fit=0, "
+            "warmup=0, repeats=1, steady=True)))")
+    env = {**os.environ, "NAS_TOOLKIT_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    paths = {out.strip() for out, _ in outs}
+    assert len(paths) == 1
+    errors = "".join(err for _, err in outs)
+    assert errors.count("building one for space 'mbconv'") == 1 and errors.count("estimated time:") == 1
+    table = LatencyTable.load(paths.pop())
+    assert table.steady and len(table) > 0  # measured steady, in the builder's own process

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 import search_spaces as ss
 from nas.evaluators import RunContext, evaluate, get
 from nas.evaluators import zero_cost as zc_eval
-from nas.evaluators.zero_cost import ZeroCostEvaluator, proxy_names
+from nas.evaluators.zero_cost import ZeroCostEvaluator, ZeroCostSettings, proxy_names
 from nas.zero_cost import PROXIES, grad_norm, naswot, snip, synflow, zico
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Head, Network, Stage, Stem
@@ -198,6 +198,69 @@ def test_evaluator_reports_each_requested_proxy_in_extra_not_accuracy() -> None:
 def test_evaluator_runs_every_proxy_by_default() -> None:
     metrics = evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={"zero_cost_batch": 8}))
     assert sorted(metrics.extra) == [f"zc_{n}" for n in PROXIES.names()] and not metrics.reason
+
+
+@pytest.mark.usefixtures("synthetic_data")
+def test_evaluator_runs_only_the_proxies_the_run_reads_unless_told() -> None:
+    reads_naswot = frozenset({"zc_naswot", "macs"})
+    metrics = evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={"zero_cost_batch": 8}, needs=reads_naswot))
+    assert sorted(metrics.extra) == ["zc_naswot"] and not metrics.reason
+    named = RunContext(budget={"zero_cost_batch": 8, "zero_cost": "snip"}, needs=reads_naswot)
+    assert sorted(evaluate(TINY, [ZeroCostEvaluator()], named).extra) == ["zc_snip"]  # the knob wins
+    no_proxy_read = RunContext(budget={"zero_cost_batch": 8}, needs=frozenset({"accuracy"}))
+    assert len(evaluate(TINY, [ZeroCostEvaluator()], no_proxy_read).extra) == len(PROXIES.names())
+
+
+@pytest.mark.parametrize(("budget", "size"), [
+    ({}, 28),  # the train evaluator's resolution setting, by default
+    ({"resolution": 20}, 20),  # ... whatever the run sets it to
+    ({"resolution": 20, "zero_cost_resolution": 24}, 24),
+    ({"zero_cost_resolution": "genome"}, 224),
+])
+def test_proxies_see_the_train_resolution_unless_told(monkeypatch: pytest.MonkeyPatch, budget: dict,
+                                                       size: int) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(zc_eval, "real_batch", lambda ctx, n, r, c: seen.append(r) or (*_batch(n, c, r), 10))
+    genome = dataclasses.replace(TINY, resolution=224)
+    metrics = evaluate(genome, [ZeroCostEvaluator()], RunContext(budget={**budget, "zero_cost": "naswot",
+                                                                          "zero_cost_batch": 4}))
+    assert not metrics.failed, metrics.reason
+    assert seen == [size]
+
+
+@pytest.mark.usefixtures("synthetic_data")
+def test_proxies_score_on_one_thread_unless_told_to_use_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[int] = []
+    monkeypatch.setitem(PROXIES._entries, "naswot", lambda *args: seen.append(torch.get_num_threads()) or 1.0)
+    torch.set_num_threads(2)
+    budget = {"zero_cost": "naswot", "zero_cost_batch": 4}
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget=budget, threads=2))
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={**budget, "zero_cost_threads": 0}, threads=2))
+    evaluate(TINY, [ZeroCostEvaluator()], RunContext(budget={**budget, "zero_cost_threads": 3}, threads=2))
+    assert seen == [1, 2, 3] and torch.get_num_threads() == 2
+
+
+def test_the_resolution_knob_is_trains_own_declaration() -> None:
+    from nas import settings
+    from nas.evaluators.train import TrainSettings
+
+    (shared,) = [k for k in settings.knobs(ZeroCostSettings) if k.name == "resolution"]
+    assert shared == next(k for k in settings.knobs(TrainSettings) if k.name == "resolution")
+    zero_cost_only = [settings.Owner("evaluator", "zero-cost", ZeroCostSettings)]
+    settings.check({"resolution": "32", "zero_cost_resolution": "genome"}, zero_cost_only)  # both accepted
+    with pytest.raises(UserInputError, match="zero_cost_resolution"):
+        settings.check({"zero_cost_resolution": "native"}, zero_cost_only)
+
+
+def test_the_real_batch_is_read_once_per_process() -> None:
+    zc_eval._cached_batch.cache_clear()
+    ctx = RunContext(seed=4)
+    first = zc_eval.real_batch(ctx, 6, 12, 1)
+    again = zc_eval.real_batch(RunContext(seed=4, budget={"epochs": 3}), 6, 12, 1)
+    assert all(a is b for a, b in zip(first, again))
+    other = zc_eval.real_batch(RunContext(seed=5), 6, 12, 1)
+    assert first[0].shape == (6, 1, 12, 12) and not torch.equal(first[0], other[0])
+    zc_eval._cached_batch.cache_clear()
 
 
 def test_evaluator_builds_for_the_data(monkeypatch: pytest.MonkeyPatch) -> None:

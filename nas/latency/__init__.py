@@ -7,6 +7,12 @@
   saved as JSON; a prediction is the sum of a network's parts.
 - :mod:`nas.latency.predictor`: :class:`LatencyPredictor`, the table sum corrected by a
   linear model fitted on measured whole networks, and :func:`accuracy` against measurement.
+- :mod:`nas.latency.space_table`: a table and correction for a whole search space
+  (:func:`~nas.latency.space_table.build_predictor`), and the sampling and whole-network
+  timing the latency benchmark shares.
+- :mod:`nas.latency.cache`: this device's tables cached on disk, built once (in a child
+  process, under a file lock) when ``latency-lut`` first needs one.
+- :mod:`nas.latency.cli`: ``python -m nas.latency table --space mbconv --out FILE``.
 """
 
 from nas.latency.lut import LatencyTable, MissingEntryError

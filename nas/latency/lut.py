@@ -190,8 +190,10 @@ class LatencyTable:
             the entry.
         channels_last: Measure in the channels_last memory format.
         steady: Make the allocator steady before measuring
-            (:func:`~nas.latency.measure.steady_allocator`); whole models compared with the
-            table should be measured the same way.
+            (:func:`~nas.latency.measure.steady_allocator`: process-wide and permanent, so
+            off unless asked; a table loaded from a file keeps the setting it was measured
+            with, and parts it measures later switch the process too). Whole models compared
+            with the table should be measured the same way.
         on_missing: What :meth:`predict` does for parts not in the table: ``raise``
             (:class:`MissingEntryError`, naming how many and how to fill them) or ``measure``
             (time them now, on this device, and remember them).
@@ -199,7 +201,7 @@ class LatencyTable:
     """
 
     def __init__(self, *, device: str = "cpu", batch: int = 1, threads: int = 1, warmup: int = 10,
-                 repeats: int = 30, rounds: int = 1, channels_last: bool = False, steady: bool = True,
+                 repeats: int = 30, rounds: int = 1, channels_last: bool = False, steady: bool = False,
                  on_missing: str = "raise", seed: int = 0) -> None:
         _check_choice("on_missing", on_missing)
         for name, value, low in (("batch", batch, 1), ("threads", threads, 1), ("warmup", warmup, 0),

@@ -5,14 +5,15 @@ random input (seeded, so two measurements of one model feed it the same values).
 the device is synchronised before and after each call, so a sample is the whole call.
 The thread count is set for the measurement and put back afterwards, whatever happens.
 
-By default the process's allocator is first made *steady* (:func:`steady_allocator`):
-with glibc's defaults, large tensors are mapped fresh from the kernel and returned after
-each call, so every call of a large network page-faults its activations back in. On a
-2-core VM that was half the batch-1 time of an ``mbconv`` sample of 0.67 GMACs (11,000
-page faults and 21 ms of kernel time in a 50 ms call; 27 ms without them), and how much
-of it a model pays depends on the allocator's history, which no latency model can know:
-over 80 ``mbconv`` samples, measured time / sum of isolated block times ranged over
-0.88-1.52 with glibc's defaults and 1.08-1.34 with the steady allocator. PyTorch's CPU
+The *steady allocator* (:func:`steady_allocator`) is opt-in (``steady=True``): with glibc's
+defaults, tensors above its mmap threshold are mapped fresh from the kernel and handed back
+after each call, so every call of a large network page-faults its activations back in, and
+how much of that a model pays depends on the allocator's history, which no latency model
+can know. Made steady, the process keeps freed memory and repeated calls reuse it. It is a
+process-wide switch that cannot be undone, so a library call never flips it by default;
+the commands that want stable timings (``python -m nas.latency table``, the latency
+benchmarks) ask for it, as does the ``latency`` evaluator when its ``latency_steady_allocator``
+knob is set. docs/BENCHMARKS.md ("Latency") has the measurements behind this. PyTorch's CPU
 performance guide recommends a caching allocator (jemalloc, TCMalloc) for the same reason.
 
 :func:`device_fingerprint` names the machine and settings a measurement belongs to;
@@ -86,12 +87,15 @@ _STEADY: bool | None = None  # None: not tried yet; then whether it took effect
 
 
 def steady_allocator() -> bool:
-    """Keep freed memory in this process, so repeated calls stop page-faulting (glibc only).
+    """Keep freed memory in this process, so repeated calls stop page-faulting (glibc only; opt-in).
 
     Sets glibc's ``M_MMAP_THRESHOLD`` high (large blocks come from the heap, not fresh
     mappings) and ``M_TRIM_THRESHOLD`` to its maximum (freed memory is not handed back to
-    the kernel). The process keeps its peak memory. Process-wide and not undone: glibc
-    has no way back to its adaptive defaults. Idempotent.
+    the kernel). Effects: the process keeps its peak memory for the rest of its life, and
+    every later allocation anywhere in it (training, data loading, other libraries) follows
+    the new thresholds. Process-wide and cannot be undone: glibc has no way back to its
+    adaptive defaults. Call it only in a process that exists to measure (a table build, a
+    benchmark), or run the measurement in a subprocess. Idempotent.
 
     Returns:
         Whether it is in effect (``False`` where the C library is not glibc).
@@ -177,7 +181,7 @@ def _inputs(shapes: Shape | Sequence[Shape | None], device: torch.device, channe
 
 def measure(model: nn.Module, input_shape: Shape | Sequence[Shape | None], *, warmup: int = 5, repeats: int = 20,
             threads: int | None = None, channels_last: bool = False, compile: bool = False,
-            device: str | torch.device = "cpu", seed: int = 0, steady: bool = True) -> LatencyStats:
+            device: str | torch.device = "cpu", seed: int = 0, steady: bool = False) -> LatencyStats:
     """Inference latency of ``model`` on a random input of ``input_shape``.
 
     The model is moved to ``device`` and put in eval mode (it stays there). Timed calls run
@@ -195,8 +199,9 @@ def measure(model: nn.Module, input_shape: Shape | Sequence[Shape | None], *, wa
             give it at least one warm-up call).
         device: ``cpu``, ``cuda``, ``cuda:1``...
         seed: Seed of the random input.
-        steady: Call :func:`steady_allocator` first (see the module docstring). ``False``
-            leaves the allocator as it is, which is steady anyway once anything made it so.
+        steady: Call :func:`steady_allocator` first: process-wide and permanent (see the
+            module docstring), so off by default. ``False`` leaves the allocator as it is,
+            which is steady anyway once anything made it so.
 
     Returns:
         Median, interquartile range and every timed call, in milliseconds.
@@ -217,7 +222,7 @@ def measure(model: nn.Module, input_shape: Shape | Sequence[Shape | None], *, wa
 def measure_genome(genome: Network, batch: int = 1, resolution: int | None = None, *, warmup: int = 5,
                    repeats: int = 20, threads: int | None = None, channels_last: bool = False,
                    compile: bool = False, device: str | torch.device = "cpu", seed: int = 0,
-                   steady: bool = True) -> LatencyStats:
+                   steady: bool = False) -> LatencyStats:
     """Build ``genome`` (seeded initialisation) and :func:`measure` it on ``batch`` images.
 
     Args:
