@@ -57,6 +57,8 @@ class RunContext:
             accuracy after each epoch, ...) so a pruner can stop the candidate by raising.
         propagate: Exception types an evaluator must not turn into a failed metric.
         threads: CPU threads for torch; ``None`` leaves torch's setting.
+        space: The search space the genomes come from, when a search runs (a table of its parts
+            can be built for it); ``None`` otherwise.
         needs: The metrics the caller will read (a search: its reward's), so an evaluator may
             skip computing others it could provide (``zero-cost`` computes only the proxies
             needed); ``None``: everything it provides.
@@ -70,6 +72,7 @@ class RunContext:
     propagate: tuple[type[BaseException], ...] = (Pruned,)
     threads: int | None = None
     needs: frozenset[str] | None = None
+    space: str | None = None
     _resolved: dict[type, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def torch_device(self) -> torch.device:

@@ -130,7 +130,7 @@ def _table_path(s: LatencyLUTSettings, genome: Network, ctx: RunContext) -> str:
     from nas.latency.cache import cached_table, space_of  # late: only a table built on first use needs them
     from nas.latency.space_table import TableRecipe
 
-    space = s.latency_space or space_of(genome)
+    space = s.latency_space or (ctx.space if ctx.space in ss.spaces.names() else None) or space_of(genome)
     if space is None:
         raise UserInputError(f"latency-lut cannot tell which search space {genome.name!r} comes from, so it cannot "
                              f"build a latency table for it; set latency_space (one of {', '.join(ss.spaces.names())}) "

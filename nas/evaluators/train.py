@@ -34,11 +34,17 @@ from search_spaces import build
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "refuse_test_split"]
+__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "channels_knob", "refuse_test_split",
+           "resolution_knob"]
 
 #: Largest image size a proxy knob accepts: above it one batch of a small network no longer fits
 #: a workstation's memory, and no proxy needs it.
 MAX_PROXY_RESOLUTION = 1024
+
+
+def resolution_knob() -> Any:
+    """The ``resolution`` knob: the proxy's image size, read by ``train`` and ``zero-cost`` alike."""
+    return knob(28, "image size the proxy trains (and zero-cost scores) at", low=8, high=MAX_PROXY_RESOLUTION)
 
 
 def channels_knob() -> Any:
@@ -54,7 +60,7 @@ class TrainSettings:
     epochs: float = knob(2.0, "passes over the training images (fractions allowed); ignored when steps > 0",
                          low=0.0, high=10_000.0)
     steps: int = knob(0, "optimizer steps instead of epochs (0: use epochs)", low=0, high=10_000_000)
-    resolution: int = knob(28, "image size the proxy trains at", low=8, high=MAX_PROXY_RESOLUTION)
+    resolution: int = resolution_knob()
     reference_resolution: int = knob(0, "if > 0, train at resolution * genome.resolution / this (a network scaled "
                                         "to larger inputs trains on proportionally larger images)", low=0,
                                      high=MAX_PROXY_RESOLUTION * 10)

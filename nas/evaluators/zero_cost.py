@@ -43,14 +43,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
-from nas.evaluators.train import MAX_PROXY_RESOLUTION, TrainSettings, channels_knob
+from nas.evaluators.train import MAX_PROXY_RESOLUTION, channels_knob, resolution_knob
 from nas.settings import knob
 from nas.threads import fixed_threads
 from nas.zero_cost import PROXIES
@@ -84,12 +83,6 @@ def proxy_names(value: str | Sequence[str] | None) -> list[str]:
     return parts
 
 
-def _shared_knob(cls: type, name: str) -> Any:
-    """A field declaring the same knob as ``cls.name`` (one declaration, read by two evaluators)."""
-    source = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return dataclasses.field(default=source.default, metadata=source.metadata)
-
-
 @dataclass(frozen=True)
 class ZeroCostSettings:
     """Knobs of the ``zero-cost`` evaluator."""
@@ -101,7 +94,7 @@ class ZeroCostSettings:
         high=MAX_PROXY_RESOLUTION, special=(GENOME_RESOLUTION,), none="the resolution setting (train's image size)")
     zero_cost_threads: int = knob(1, "torch CPU threads while building and scoring (0: the run's --threads)", low=0,
                                   high=4096)
-    resolution: int = _shared_knob(TrainSettings, "resolution")
+    resolution: int = resolution_knob()
     channels: int | None = channels_knob()
 
     def __post_init__(self) -> None:

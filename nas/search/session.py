@@ -294,7 +294,7 @@ class SearchSession:
         if done and self.study.sampler is not None:  # a resumed sampler must not replay its first proposals
             self.study.sampler = strategy.sampler(plan.space, sampler_seed(seed, worker, done), directions)
         context = RunContext(device=device, seed=seed, data=data, budget=plan.knobs, threads=threads,
-                             needs=frozenset(plan.reward.required(plan.targets)))
+                             needs=frozenset(plan.reward.required(plan.targets)), space=plan.space.name)
         self.driver = SearchDriver(self.study, plan.space, strategy, plan.reward, plan.targets, plan.evaluators,
                                    context, trials, timeout, worker=worker)
         objectives = plan.reward.objective_names(plan.targets)
