@@ -104,6 +104,7 @@ def fill(url: str, study_name: str, n: int) -> None:
 
     import search_spaces as ss
     from search_spaces.codec import genome_key
+    from nas.search.optuna_compat import study_id
     from nas.search.study import storage
     from search_spaces.codec import to_yaml
 
@@ -120,7 +121,7 @@ def fill(url: str, study_name: str, n: int) -> None:
             params=trial.params, distributions=trial.distributions, value=0.5 + 1e-6 * i,
             user_attrs={"genome_key": genome_key(genome), "genome": to_yaml(genome), "strategy": "random",
                         "worker": 0, "metrics": {"accuracy": 0.5, "macs": 4e8, "params": 5e6}, "reward": [0.5]})
-        store.create_new_trial(study._study_id, template_trial=frozen)
+        store.create_new_trial(study_id(study), template_trial=frozen)
         if (i + 1) % 1000 == 0:
             progress(f"  filled {i + 1}/{n}")
 

@@ -29,6 +29,7 @@ from nas.evaluators import RunContext
 from nas.evaluators.cost import CostEvaluator
 from nas.rewards import Targets
 from nas.search.driver import SearchDriver
+from nas.search import optuna_compat
 from search_spaces.codec import genome_key
 from nas.search.study import open_study, storage
 from nas.search.view import counts, has_result, interrupted
@@ -65,14 +66,15 @@ def _add_other_trial(study: optuna.Study, seed: int, beat: bool) -> int:
                                        distributions=trial.distributions,
                                        user_attrs={"genome_key": genome_key(genome), "genome": to_yaml(genome),
                                                    "worker": 9})
-    trial_id = study._storage.create_new_trial(study._study_id, template_trial=frozen)
+    store = optuna_compat.study_storage(study)
+    trial_id = store.create_new_trial(optuna_compat.study_id(study), template_trial=frozen)
     if not beat:  # a worker killed before its first heartbeat was due: the row exists, and ages
         return trial_id
     stop = threading.Event()
 
     def beating() -> None:
         while not stop.wait(0.3):
-            study._storage.record_heartbeat(trial_id)
+            store.record_heartbeat(trial_id)
 
     threading.Thread(target=beating, daemon=True).start()
     _BEATERS[trial_id] = stop
@@ -84,9 +86,10 @@ _BEATERS: dict[int, threading.Event] = {}
 
 def _finish_other(study: optuna.Study, trial_id: int, accuracy: float = 0.8) -> None:
     _BEATERS.pop(trial_id).set()
-    study._storage.set_trial_user_attr(trial_id, "metrics", {"accuracy": accuracy})
-    study._storage.set_trial_user_attr(trial_id, "reward", [accuracy])
-    study._storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [accuracy])
+    store = optuna_compat.study_storage(study)
+    store.set_trial_user_attr(trial_id, "metrics", {"accuracy": accuracy})
+    store.set_trial_user_attr(trial_id, "reward", [accuracy])
+    store.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [accuracy])
 
 
 # ---------------------------------------------------------------------- in-process: one rule each
@@ -97,7 +100,7 @@ def test_a_dead_workers_trial_is_failed_by_heartbeat_and_run_again(tmp_path: Pat
     dead_id = _add_other_trial(study, seed=1, beat=False)  # its worker died: no more heartbeats
     _driver(study, trials=3).run()
     trials = study.get_trials(deepcopy=False)
-    dead_trial = next(t for t in trials if t._trial_id == dead_id)
+    dead_trial = next(t for t in trials if optuna_compat.trial_id(t) == dead_id)
     assert dead_trial.state.name == "FAIL" and interrupted(dead_trial)
     retry = [t for t in trials if t.user_attrs.get("retry_of") == dead_trial.number]
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE" and retry[0].params == dead_trial.params
@@ -107,7 +110,7 @@ def test_a_dead_workers_trial_is_failed_by_heartbeat_and_run_again(tmp_path: Pat
 def test_a_genome_another_worker_is_evaluating_is_waited_for_not_evaluated_again(tmp_path: Path) -> None:
     study = _study(tmp_path, heartbeat=1)
     other_id = _add_other_trial(study, seed=2, beat=True)
-    params = next(t for t in study.get_trials(deepcopy=False) if t._trial_id == other_id).params
+    params = next(t for t in study.get_trials(deepcopy=False) if optuna_compat.trial_id(t) == other_id).params
     driver = _driver(study, trials=2)
     threading.Timer(1.0, _finish_other, (study, other_id)).start()
     outcome = driver.evaluate(params)  # an external strategy proposes the same genome

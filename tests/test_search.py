@@ -28,6 +28,7 @@ from nas.rewards import Targets
 from nas.search import budget as budget_mod
 from nas.search.cli import main, parse_duration
 from nas.search.driver import SearchDriver
+from nas.search.optuna_compat import tpe_grouped
 from search_spaces.codec import genome_key
 from nas.search.view import counts
 from nas.strategies.base import Strategy
@@ -447,7 +448,7 @@ def test_tpe_groups_parameters_only_for_a_space_with_conditions() -> None:
 
     tpe = strategies.get("tpe")
     mbconv = ss.spaces.get("mbconv")
-    assert tpe.sampler(mbconv, 0, ["maximize"])._group is False  # one group: the whole space
+    assert tpe_grouped(tpe.sampler(mbconv, 0, ["maximize"])) is False  # one group: the whole space
 
     def proposals(sampler: optuna.samplers.BaseSampler) -> list[dict]:
         study = optuna.create_study(direction="maximize", sampler=sampler)
@@ -458,7 +459,7 @@ def test_tpe_groups_parameters_only_for_a_space_with_conditions() -> None:
                                          n_startup_trials=tpe.options.startup_trials)
     assert proposals(tpe.sampler(mbconv, 0, ["maximize"])) == proposals(grouped)  # dropping the group changes nothing
     sampler = tpe.sampler(Conditional(), 0, ["maximize"])
-    assert sampler._group is True
+    assert tpe_grouped(sampler) is True
     study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(lambda t: float(Conditional().suggest(t).get("k", 0)), n_trials=15)  # TPE models past startup
     assert all(("k" in t.params) == (t.params["op"] == "conv") for t in study.trials)

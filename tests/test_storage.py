@@ -9,6 +9,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
+from nas.search.optuna_compat import stale_trial_ids, study_id
 from nas.search.rdb import FastRDBStorage
 
 DISTRIBUTIONS = {"op": CategoricalDistribution(["mbconv", "fused"]), "kernel": IntDistribution(3, 7, step=2),
@@ -76,7 +77,7 @@ def test_a_finished_trial_gets_its_results_and_state_in_one_write(tmp_path: Path
     study = optuna.create_study(storage=store, study_name="s")
     running = create_trial(state=TrialState.RUNNING, params={"op": "fused"},
                            distributions={"op": DISTRIBUTIONS["op"]}, user_attrs={"genome": "g"})
-    trial_id = store.create_new_trial(study._study_id, template_trial=running)
+    trial_id = store.create_new_trial(study_id(study), template_trial=running)
     store.finish_trial(trial_id, TrialState.COMPLETE, [0.5], {"metrics": {"accuracy": 0.5}, "reward": [0.5]})
     trial = study.trials[0]
     assert (trial.state, trial.values, trial.params) == (TrialState.COMPLETE, [0.5], {"op": "fused"})
@@ -87,19 +88,32 @@ def test_a_finished_trial_gets_its_results_and_state_in_one_write(tmp_path: Path
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_finished_trial_has_a_duration(tmp_path: Path, kind: str) -> None:
+    import datetime
+
+    store = _stores(tmp_path)[kind]
+    study = optuna.create_study(storage=store, study_name="s")
+    running = create_trial(state=TrialState.RUNNING, params={}, distributions={})
+    running.datetime_start = datetime.datetime.now()
+    store.finish_trial(store.create_new_trial(study_id(study), template_trial=running), TrialState.COMPLETE, [0.5], {})
+    duration = study.trials[0].duration  # Optuna 4.x: a finish time with a zone minus a start without one raised
+    assert duration is not None and datetime.timedelta(0) <= duration < datetime.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_a_running_trial_without_heartbeats_goes_stale_after_the_grace_period(tmp_path: Path, kind: str) -> None:
     import time
 
     store = _stores(tmp_path)[kind]
     study = optuna.create_study(storage=store, study_name="s")
     running = create_trial(state=TrialState.RUNNING, params={}, distributions={})
-    dead = store.create_new_trial(study._study_id, template_trial=running)  # its first heartbeat comes with it
-    alive = store.create_new_trial(study._study_id, template_trial=running)
-    assert store._get_stale_trial_ids(study._study_id) == []
+    dead = store.create_new_trial(study_id(study), template_trial=running)  # its first heartbeat comes with it
+    alive = store.create_new_trial(study_id(study), template_trial=running)
+    assert stale_trial_ids(store, study_id(study)) == []
     for _ in range(4):
         time.sleep(0.9)
         store.record_heartbeat(alive)
-    assert store._get_stale_trial_ids(study._study_id) == [dead]  # grace: twice the 1 s interval
+    assert stale_trial_ids(store, study_id(study)) == [dead]  # grace: twice the 1 s interval
 
 
 def test_a_half_written_last_line_of_a_journal_file_is_ignored_by_readers(tmp_path: Path) -> None:

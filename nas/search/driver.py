@@ -59,6 +59,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
+from nas.search import optuna_compat
 from nas.search.heartbeat import Heartbeat, StaleTrials
 from nas.search.interrupts import Interrupts
 from nas.search.view import StudyView, has_result, interrupted
@@ -114,18 +115,6 @@ class _Surplus(Exception):
     """Internal: the trial was created when the budget was already full."""
 
 
-class _Template(FrozenTrial):
-    """A trial template that Optuna's RDB storage copies shallowly.
-
-    ``RDBStorage._create_new_trial`` returns a deep copy of the template, which nobody here
-    reads; for a genome of 40-odd params and its YAML that copy was the largest single cost
-    of writing a trial. Nothing mutates the template's params or attributes afterwards.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTrial:
-        return copy.copy(self)
-
-
 class SearchDriver:
     """Runs one worker's share of a search on a study.
 
@@ -167,7 +156,7 @@ class SearchDriver:
         self.interrupts = Interrupts()
         self.view = StudyView(study)
         self._stale = StaleTrials(study)
-        self._heartbeat = Heartbeat(study._storage)
+        self._heartbeat = Heartbeat(optuna_compat.study_storage(study))
         self._stale.check(force=True)
         self._refresh()
 
@@ -177,7 +166,7 @@ class SearchDriver:
         """Read what changed in the study; take in other workers' (and earlier runs') finished trials."""
         self._refreshed = time.monotonic()
         for trial in self.view.refresh():
-            if not trial.state.is_finished() or trial._trial_id in self._own:
+            if not trial.state.is_finished() or optuna_compat.trial_id(trial) in self._own:
                 continue
             if interrupted(trial) or "surplus" in trial.user_attrs:
                 continue
@@ -203,7 +192,7 @@ class SearchDriver:
         self._refresh()
         params = dict(params)
         trials = (self.view.trials[i] for i in self.view.by_key.get(genome_key(self.space.decode(params)), ()))
-        return any(t.params == params and (has_result(t) or t._trial_id in self.view.running) for t in trials)
+        return any(t.params == params and (has_result(t) or optuna_compat.trial_id(t) in self.view.running) for t in trials)
 
     def request_stop(self) -> None:
         """Ask the search to stop before its next trial (a signal handler or a callback may call it)."""
@@ -338,12 +327,12 @@ class SearchDriver:
         frozen = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
                                            user_attrs=attrs)
         frozen.datetime_start = started  # the time the evaluation started, for durations in optuna-dashboard
-        frozen.__class__ = _Template
-        trial_id = self.view.storage.create_new_trial(self.study._study_id, template_trial=frozen)
-        self._own.add(trial_id)
-        self.view.written(trial_id, frozen)
+        # Never mutated after: the storage may keep it instead of a deep copy.
+        created = self.view.storage.create_new_trial(optuna_compat.study_id(self.study), template_trial=optuna_compat.shallow_template(frozen))
+        self._own.add(created)
+        self.view.written(created, frozen)
         self._refresh()  # every trial created before this one is visible now
-        return trial_id
+        return created
 
     def _finish(self, trial_id: int, trial: optuna.Trial | None, state: TrialState,
                 values: tuple[float, ...] | None, attrs: dict[str, Any]) -> bool:
@@ -409,7 +398,7 @@ class SearchDriver:
         while True:
             if key in self._cache:
                 return self._cache[key]
-            if not self._stale.enabled or not any(t._trial_id in self.view.running
+            if not self._stale.enabled or not any(optuna_compat.trial_id(t) in self.view.running
                                                   for t in self.view.claims(key, trial_id)):
                 return None
             time.sleep(self.poll)

@@ -13,11 +13,10 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
+
+from nas.search import optuna_compat
 
 __all__ = ["Heartbeat", "StaleTrials"]
 
@@ -25,29 +24,34 @@ __all__ = ["Heartbeat", "StaleTrials"]
 class Heartbeat:
     """Records heartbeats for the trial a worker is running, from one background thread for its life.
 
-    (One thread per trial cost a start and a join on every trial of a search.)
+    (One thread per trial cost a start and a join on every trial of a search.) The first
+    heartbeat of a trial is the one its storage writes with it (``heartbeat_with_new_trial``);
+    with other storages it is written when :meth:`beating` starts.
     """
 
     def __init__(self, storage: optuna.storages.BaseStorage) -> None:
         self.storage = storage
-        self.enabled = is_heartbeat_enabled(storage)
+        self.enabled = optuna_compat.heartbeat_enabled(storage)
+        self._first_written = bool(getattr(optuna_compat.uncached(storage), "heartbeat_with_new_trial", False))
         self._trial: int | None = None
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def beating(self, trial_id: int) -> Iterator[None]:
-        """Beat for ``trial_id`` while the block runs (nothing if the storage has no heartbeats)."""
-        if not self.enabled:
-            yield
-            return
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
-            self._thread.start()
-        self._trial = trial_id
-        try:
-            yield
-        finally:
-            self._trial = None
+    def beating(self, trial_id: int) -> Heartbeat:
+        """Beat for ``trial_id`` until the ``with`` block this is used in ends (nothing without heartbeats)."""
+        if self.enabled:
+            if not self._first_written:
+                self.storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+                self._thread.start()
+            self._trial = trial_id
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self._trial = None
 
     def _beat(self) -> None:
         interval = float(self.storage.get_heartbeat_interval())  # type: ignore[attr-defined]
@@ -71,8 +75,8 @@ class StaleTrials:
 
     def __init__(self, study: optuna.Study) -> None:
         self.study = study
-        storage = study._storage
-        self.enabled = is_heartbeat_enabled(storage)
+        storage = optuna_compat.study_storage(study)
+        self.enabled = optuna_compat.heartbeat_enabled(storage)
         self.interval = float(storage.get_heartbeat_interval()) if self.enabled else 0.0  # type: ignore[attr-defined]
         self._last = -float("inf")
 

@@ -19,17 +19,15 @@ import copy
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-from optuna.storages.journal._file import get_lock_file
-from optuna.storages.journal._storage import JournalOperation
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import optuna_compat
 
 __all__ = ["LOCK_GRACE_S", "JournalStore"]
 
@@ -39,7 +37,7 @@ LOCK_GRACE_S = 10
 _HEARTBEAT = "heartbeat"
 
 
-class JournalStore(JournalStorage, BaseHeartbeat):
+class JournalStore(JournalStorage, optuna_compat.HeartbeatStorage):
     """A journal file storage whose running trials have heartbeats.
 
     Args:
@@ -48,9 +46,13 @@ class JournalStore(JournalStorage, BaseHeartbeat):
         grace_period: A trial is stale after this many seconds without one (default twice the interval).
     """
 
+    #: A trial created ``RUNNING`` gets its first heartbeat in the same log line (:meth:`create_new_trial`).
+    heartbeat_with_new_trial = True
+
     def __init__(self, path: str, heartbeat_interval: int | None = None, grace_period: int | None = None) -> None:
-        backend = JournalFileBackend(path, lock_obj=JournalFileOpenLock(path, grace_period=LOCK_GRACE_S))
-        _drop_half_written_line(backend, Path(path))
+        lock = JournalFileOpenLock(path, grace_period=LOCK_GRACE_S)
+        backend = JournalFileBackend(path, lock_obj=lock)
+        _drop_half_written_line(lock, Path(path))
         super().__init__(backend)
         self.path = path
         self.heartbeat_interval = heartbeat_interval
@@ -64,20 +66,16 @@ class JournalStore(JournalStorage, BaseHeartbeat):
 
     def changed_trials(self, study_id: int, known: int, watch: Collection[int]) -> list[FrozenTrial]:
         """The study's trials after its first ``known`` ones, and those with ids in ``watch``: O(changes), not O(trials)."""
-        with self._thread_lock:
-            self._sync_with_backend()
-            replay = self._replay_result
-            ids = replay._study_id_to_trial_ids.get(study_id, [])
-            return [replay._trials[i] for i in ids[known:]] + [replay._trials[i] for i in watch if i in replay._trials]
+        return optuna_compat.journal_changed_trials(self, study_id, known, watch)
 
     def record_heartbeat(self, trial_id: int) -> None:
         self.set_trial_system_attr(trial_id, _HEARTBEAT, time.time())
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         assert self.heartbeat_interval is not None
         grace = self.grace_period or 2 * self.heartbeat_interval
         now = time.time()
-        return [t._trial_id for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        return [optuna_compat.trial_id(t) for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
                 if _HEARTBEAT in t.system_attrs and now - float(t.system_attrs[_HEARTBEAT]) > grace]
 
     def get_heartbeat_interval(self) -> int | None:
@@ -91,26 +89,12 @@ class JournalStore(JournalStorage, BaseHeartbeat):
         """Append the results (user attributes, values, state) as one write, so no reader sees half of them.
 
         ``new_keys`` is accepted for the RDB storage's signature (appending costs the same either way).
-        The lines carry a worker id of their own: if another process failed the trial as stale
-        first, every replay (this process's included) skips them quietly instead of raising
-        on a later, unrelated read.
+        (:func:`nas.search.optuna_compat.journal_finish` says how.)
 
         Raises:
             optuna.exceptions.UpdateFinishedTrialError: the trial was already finished (failed as stale).
         """
-        writer = self._replay_result.worker_id + "-finish"
-        logs = [{"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": writer, "trial_id": trial_id,
-                 "user_attr": {key: value}} for key, value in attrs.items()]
-        logs.append({"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": writer, "trial_id": trial_id,
-                     "state": state, "values": None if values is None else list(values),
-                     "datetime_complete": datetime.now(tz=timezone.utc).isoformat(timespec="microseconds")})
-        with self._thread_lock:
-            self._sync_with_backend()
-            before = self._replay_result._trials[trial_id]
-            if not before.state.is_finished():
-                self._backend.append_logs(logs)
-                self._sync_with_backend()
-            trial = self._replay_result._trials[trial_id]
+        before, trial = optuna_compat.journal_finish(self, trial_id, state, values, attrs)
         written = (not before.state.is_finished() and trial.state == state
                    and trial.values == (None if values is None else list(values))
                    and all(trial.user_attrs.get(key) == value for key, value in attrs.items()))
@@ -119,7 +103,7 @@ class JournalStore(JournalStorage, BaseHeartbeat):
                 f"trial {trial.number} was finished by another process ({trial.state.name}) before its results")
 
 
-def _drop_half_written_line(backend: JournalFileBackend, path: Path) -> None:
+def _drop_half_written_line(lock: JournalFileOpenLock, path: Path) -> None:
     """Cut a last line left half-written by a killed writer, under the journal's lock.
 
     Readers already skip such a line, but the next append would land after it and make one
@@ -128,15 +112,16 @@ def _drop_half_written_line(backend: JournalFileBackend, path: Path) -> None:
     """
     if not path.exists() or path.stat().st_size == 0:
         return
-    with get_lock_file(backend._lock), path.open("rb+") as log:
-        log.seek(0, os.SEEK_END)
-        size = log.tell()
-        log.seek(max(0, size - 1))
-        if log.read(1) == b"\n":
-            return
-        log.seek(0)
-        keep = log.read().rfind(b"\n") + 1
-        log.truncate(keep)
+    lock.acquire()
+    try:
+        with path.open("rb+") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 1))
+            if log.read(1) != b"\n":
+                log.seek(0)
+                log.truncate(log.read().rfind(b"\n") + 1)
+    finally:
+        lock.release()
 
 
 def _with_system_attr(trial: FrozenTrial, key: str, value: Any) -> FrozenTrial:

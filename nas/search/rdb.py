@@ -41,17 +41,30 @@ from typing import Any
 
 import sqlalchemy
 from optuna import distributions
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
+from nas.search.optuna_compat import (
+    RDB_WRITES,
+    TrialHeartbeatModel,
+    TrialModel,
+    TrialParamModel,
+    TrialUserAttributeModel,
+    TrialValueModel,
+    rdb_session,
+    supported,
+)
 from nas.search.storage_guard import GuardedRDBStorage
 
 __all__ = ["FastRDBStorage"]
 
 
 class FastRDBStorage(GuardedRDBStorage):
-    """:class:`optuna.storages.RDBStorage` with parameter writes checked from memory."""
+    """:class:`optuna.storages.RDBStorage` with parameter writes checked from memory.
+
+    The write hooks are :class:`~nas.search.optuna_compat.RDBHooks`'s (Optuna's private ones
+    under public names). With an Optuna whose hooks changed, Optuna's own writes run instead,
+    and :meth:`finish_trial` writes through the public API.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,17 +72,22 @@ class FastRDBStorage(GuardedRDBStorage):
         self._known: dict[tuple[int, str], distributions.BaseDistribution] = {}
         self._creating = threading.local()  # set while a trial is created from a template in this thread
 
-    def _get_prepared_new_trial(self, study_id: int, template_trial: Any, session: Any) -> Any:
+    @property
+    def heartbeat_with_new_trial(self) -> bool:
+        """Whether a trial created ``RUNNING`` gets its first heartbeat in the creating transaction."""
+        return self.heartbeat_interval is not None and supported(RDB_WRITES)
+
+    def prepare_new_trial(self, study_id: int, template_trial: Any, session: Any) -> Any:
         self._creating.active = True
         self._creating.rows = rows = defaultdict(list)  # model -> rows, inserted in one statement each
         try:
-            trial = super()._get_prepared_new_trial(study_id, template_trial, session)
+            trial = super().prepare_new_trial(study_id, template_trial, session)
         finally:
             self._creating.active = False
         for model, batch in rows.items():
             session.execute(sqlalchemy.insert(model), batch)  # executemany: no ORM object per row
         if trial.state == TrialState.RUNNING and self.heartbeat_interval is not None:
-            session.add(models.TrialHeartbeatModel(trial_id=trial.trial_id))  # the database's clock
+            session.add(TrialHeartbeatModel(trial_id=trial.trial_id))  # the database's clock
         return trial
 
     def finish_trial(self, trial_id: int, state: TrialState, values: Sequence[float] | None,
@@ -82,9 +100,14 @@ class FastRDBStorage(GuardedRDBStorage):
             optuna.exceptions.UpdateFinishedTrialError: the trial is already finished (another
                 worker failed it as stale).
         """
-        attr = models.TrialUserAttributeModel
-        with _create_scoped_session(self.scoped_session, True) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
+        if not supported(RDB_WRITES):  # an untested Optuna: its public writes, one transaction each
+            for key, value in attrs.items():
+                self.set_trial_user_attr(trial_id, key, value)
+            self.set_trial_state_values(trial_id, state, values)
+            return
+        attr = TrialUserAttributeModel
+        with rdb_session(self, True) as session:
+            trial = TrialModel.find_or_raise_by_id(trial_id, session, for_update=True)
             self.check_trial_is_updatable(trial_id, trial.state)
             existing = {} if new_keys else {
                 row.key: row for row in session.query(attr).filter(attr.trial_id == trial_id, attr.key.in_(attrs))}
@@ -94,33 +117,30 @@ class FastRDBStorage(GuardedRDBStorage):
                 else:
                     session.add(attr(trial_id=trial_id, key=key, value_json=json.dumps(value)))
             for objective, value in enumerate(values or ()):
-                stored, kind = models.TrialValueModel.value_to_stored_repr(value)
-                session.add(models.TrialValueModel(trial_id=trial_id, objective=objective, value=stored,
-                                                   value_type=kind))
+                stored, kind = TrialValueModel.value_to_stored_repr(value)
+                session.add(TrialValueModel(trial_id=trial_id, objective=objective, value=stored, value_type=kind))
             trial.state = state
             trial.datetime_complete = datetime.datetime.now()
 
-    def _set_trial_attr_without_commit(self, session: Any, model_cls: Any, trial_id: int, key: str,
-                                       value: Any) -> None:
-        trial = session.get(models.TrialModel, trial_id) if getattr(self._creating, "active", False) else None
+    def add_trial_attr(self, session: Any, model_cls: Any, trial_id: int, key: str, value: Any) -> None:
+        trial = session.get(TrialModel, trial_id) if getattr(self._creating, "active", False) else None
         if trial is None:  # an existing trial: Optuna's upsert
-            return super()._set_trial_attr_without_commit(session, model_cls, trial_id, key, value)
+            return super().add_trial_attr(session, model_cls, trial_id, key, value)
         self.check_trial_is_updatable(trial_id, trial.state)
         self._creating.rows[model_cls].append({"trial_id": trial_id, "key": key, "value_json": json.dumps(value)})
         return None
 
-    def _set_trial_param_without_commit(self, session: Any, trial_id: int, param_name: str,
-                                        param_value_internal: float, distribution: distributions.BaseDistribution,
-                                        previous_distribution: distributions.BaseDistribution | None = None) -> None:
-        trial = session.get(models.TrialModel, trial_id)  # identity map: no SELECT for a trial of this session
+    def add_trial_param(self, session: Any, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: distributions.BaseDistribution,
+                        previous_distribution: distributions.BaseDistribution | None = None) -> None:
+        trial = session.get(TrialModel, trial_id)  # identity map: no SELECT for a trial of this session
         if trial is None:  # let Optuna raise its own error
-            return super()._set_trial_param_without_commit(session, trial_id, param_name, param_value_internal,
-                                                           distribution, previous_distribution)
+            return super().add_trial_param(session, trial_id, param_name, param_value_internal, distribution,
+                                           previous_distribution)
         key = (trial.study_id, param_name)
         known = previous_distribution or self._known.get(key)
         if known is None:  # first use in this process: Optuna's query finds the study's stored distribution
-            super()._set_trial_param_without_commit(session, trial_id, param_name, param_value_internal,
-                                                    distribution, None)
+            super().add_trial_param(session, trial_id, param_name, param_value_internal, distribution, None)
             self._known[key] = distribution  # compatible with the stored one, or the call above raised
             return None
         self.check_trial_is_updatable(trial_id, trial.state)
@@ -128,7 +148,7 @@ class FastRDBStorage(GuardedRDBStorage):
         row = {"trial_id": trial_id, "param_name": param_name, "param_value": param_value_internal,
                "distribution_json": distributions.distribution_to_json(distribution)}
         if getattr(self._creating, "active", False):
-            self._creating.rows[models.TrialParamModel].append(row)
+            self._creating.rows[TrialParamModel].append(row)
         else:
-            session.add(models.TrialParamModel(**row))
+            session.add(TrialParamModel(**row))
         return None

@@ -28,6 +28,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial
 
+from nas.search.optuna_compat import RDBHooks, validate
 from search_spaces.errors import UserInputError
 
 __all__ = ["GuardedRDBStorage", "StorageDamagedError", "check_sqlite_file", "sqlite_path"]
@@ -128,7 +129,7 @@ def _guarded(read: _F, also: tuple[type[Exception], ...] = ()) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-class GuardedRDBStorage(optuna.storages.RDBStorage):
+class GuardedRDBStorage(RDBHooks):
     """:class:`optuna.storages.RDBStorage` that checks a SQLite file first and names damage in one sentence."""
 
     def __init__(self, url: str, *args: Any, **kwargs: Any) -> None:
@@ -145,10 +146,10 @@ class GuardedRDBStorage(optuna.storages.RDBStorage):
         return StorageDamagedError(f"study storage {where} cannot be read ({_describe(err)}); if it is damaged, "
                                    f"restore it from a backup or start the study elsewhere (another --out or --storage)")
 
-    def _build_frozen_trial_from_trial_model(self, trial: Any) -> FrozenTrial:
+    def frozen_trial(self, trial: Any) -> FrozenTrial:
         try:
-            frozen = super()._build_frozen_trial_from_trial_model(trial)
-            frozen._validate()  # Optuna's own check of a trial it is given (state, values, params in range)
+            frozen = super().frozen_trial(trial)
+            validate(frozen)  # Optuna's own check of a trial it is given (state, values, params in range)
             if not isinstance(frozen.number, int):
                 raise TypeError(f"trial {trial.trial_id} has number {frozen.number!r}")
         except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:  # stored data that is not Optuna's
@@ -162,7 +163,7 @@ class GuardedRDBStorage(optuna.storages.RDBStorage):
     get_study_user_attrs = _guarded(optuna.storages.RDBStorage.get_study_user_attrs)
     get_study_system_attrs = _guarded(optuna.storages.RDBStorage.get_study_system_attrs)
     get_trial = _guarded(optuna.storages.RDBStorage.get_trial, (ValueError, TypeError))
-    _get_trials = _guarded(optuna.storages.RDBStorage._get_trials, (ValueError, TypeError))
+    read_trials = _guarded(RDBHooks.read_trials, (ValueError, TypeError))
     get_trial_user_attrs = _guarded(optuna.storages.RDBStorage.get_trial_user_attrs)
     get_trial_system_attrs = _guarded(optuna.storages.RDBStorage.get_trial_system_attrs)
     get_trial_param = _guarded(optuna.storages.RDBStorage.get_trial_param)

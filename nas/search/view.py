@@ -19,15 +19,12 @@ What the trial states mean to a search (user attributes written by the driver):
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
 
 import optuna
-import sqlalchemy
-from optuna.storages._cached_storage import _CachedStorage
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
+
+from nas.search import optuna_compat
 
 __all__ = ["StudyView", "counts", "has_result", "interrupted"]
 
@@ -61,10 +58,8 @@ class StudyView:
 
     def __init__(self, study: optuna.Study) -> None:
         #: The storage itself, past Optuna's caching wrapper of RDB storages: this view is the cache.
-        self.storage = study._storage
-        if isinstance(self.storage, _CachedStorage):
-            self.storage = self.storage._backend
-        self._study_id = study._study_id
+        self.storage = optuna_compat.uncached(optuna_compat.study_storage(study))
+        self._study_id = optuna_compat.study_id(study)
         self.trials: dict[int, FrozenTrial] = {}
         self.counting: set[int] = set()
         self.running: set[int] = set()
@@ -81,58 +76,52 @@ class StudyView:
         """
         self._written[trial_id] = trial
         if trial_id in self.trials:
-            known = self.trials[trial_id]
-            trial = copy.copy(trial)
-            trial.number, trial._trial_id = known.number, trial_id
-            self._index(trial, new=False)
+            self._index(optuna_compat.with_ids(trial, self.trials[trial_id].number, trial_id), new=False)
             if trial.state.is_finished():  # never read again (only new and running trials are)
                 del self._written[trial_id]
 
     def refresh(self) -> list[FrozenTrial]:
         """Read what changed since the last refresh; the trials that are new or changed state, oldest first."""
+        fresh = None
         if isinstance(self.storage, optuna.storages.RDBStorage):
             fresh = self._read_rdb()
         elif hasattr(self.storage, "changed_trials"):  # the journal storage: its replay of the log, in memory
             fresh = self.storage.changed_trials(self._study_id, len(self.trials), self.running)
-        else:
+        if fresh is None:
             fresh = [t for t in self.storage.get_all_trials(self._study_id, deepcopy=False)
-                     if t._trial_id > self._max_id or t._trial_id in self.running]
+                     if optuna_compat.trial_id(t) > self._max_id or optuna_compat.trial_id(t) in self.running]
         changed = []
-        for trial in sorted(fresh, key=lambda t: t._trial_id):
-            old = self.trials.get(trial._trial_id)
+        for trial in sorted(fresh, key=optuna_compat.trial_id):
+            old = self.trials.get(optuna_compat.trial_id(trial))
             if old is not None and old.state == trial.state:
                 continue
             self._index(trial, new=old is None)
             changed.append(trial)
         return changed
 
-    def _read_rdb(self) -> list[FrozenTrial]:
+    def _read_rdb(self) -> list[FrozenTrial] | None:
         """New and formerly running trials: ids and states in one light query, then only what must be loaded.
 
         A trial this worker wrote is not read back (its 40-odd params and attributes would be
         most of the cost); only trials of other workers, or of its own that changed behind its
-        back (failed as stale), are loaded in full.
+        back (failed as stale), are loaded in full. ``None``: no light query with this Optuna.
         """
-        trial = models.TrialModel
-        with _create_scoped_session(self.storage.scoped_session) as session:
-            rows = session.query(trial.trial_id, trial.number, trial.state).filter(
-                trial.study_id == self._study_id,
-                sqlalchemy.or_(trial.trial_id > self._max_id, trial.trial_id.in_(self.running))).all()
+        rows = optuna_compat.rdb_trial_states(self.storage, self._study_id, self._max_id, self.running)
+        if rows is None:
+            return None
         fresh, load = [], set()
-        for trial_id, number, state in rows:
-            mine = self._written.get(trial_id)
+        for tid, number, state in rows:
+            mine = self._written.get(tid)
             if mine is not None and mine.state == state:
-                mine = copy.copy(mine)
-                mine.number, mine._trial_id = number, trial_id
-                fresh.append(mine)
-            elif trial_id not in self.trials or self.trials[trial_id].state != state:
-                load.add(trial_id)
+                fresh.append(optuna_compat.with_ids(mine, number, tid))
+            elif tid not in self.trials or self.trials[tid].state != state:
+                load.add(tid)
         if load:
-            fresh += [t for t in self.storage._get_trials(self._study_id, None, load, max(load)) if t._trial_id in load]
+            fresh += optuna_compat.rdb_trials(self.storage, self._study_id, load)
         return fresh
 
     def _index(self, trial: FrozenTrial, new: bool) -> None:
-        tid = trial._trial_id
+        tid = optuna_compat.trial_id(trial)
         self.trials[tid] = trial
         self._max_id = max(self._max_id, tid)
         for ids, member in ((self.counting, counts(trial)), (self.running, trial.state == TrialState.RUNNING)):
