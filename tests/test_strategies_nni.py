@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import search_spaces
-from nas.strategies import nni_adapter
+from nas.strategies import nni_adapter, nni_compat
 from nas.strategies.base import StopSearch
 from nas.strategies.nni_adapter import (
     EvolutionStrategy, GridStrategy, Levels, NNIRandomStrategy, NNITPEStrategy, discretize,
@@ -129,12 +129,12 @@ def test_stop_search_propagates_out_of_run(strategy_cls: type) -> None:
 
 def test_missing_nni_is_a_user_input_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "nni", None)  # makes `import nni` raise ImportError
-    nni_adapter._load_nni.cache_clear()
+    nni_compat.load.cache_clear()
     try:
         with pytest.raises(UserInputError, match=r"'evolution'.*pip install nni pytorch-lightning"):
             EvolutionStrategy().run(ToyDriver(TinySpace(), EvolutionStrategy(), lambda p: 0.0, trials=3))
     finally:
-        nni_adapter._load_nni.cache_clear()
+        nni_compat.load.cache_clear()
 
 
 @pytest.mark.parametrize("space_name", names())

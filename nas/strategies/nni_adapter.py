@@ -70,17 +70,16 @@ driver's own record of the failed trial say more.
 
 from __future__ import annotations
 
-import functools
 import logging
-import warnings
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from nas.settings import knob
+from nas.strategies import nni_compat
 from nas.strategies.base import Driver, Strategy
 from nas.strategies.levels import LEVELS, discretize, nearest
 from search_spaces.errors import UserInputError
@@ -257,13 +256,8 @@ class EvolutionStrategy(NNIStrategy):
             sample = levels.encode(outcome.params)
             if sample is not None:
                 individuals.append(nni.Individual(sample, sign * outcome.value))
-        if not individuals:
-            return
-        state = strategy.state_dict()
-        state["population"] = individuals
-        # NNI's dedup history holds each sample as a frozenset of its items.
-        state["dedup_history"] = list(state["dedup_history"]) + [frozenset(i.x.items()) for i in individuals]
-        strategy.load_state_dict(state)
+        if individuals:
+            nni_compat.seed_population(strategy, individuals)
 
 
 @dataclass(frozen=True)
@@ -330,69 +324,12 @@ def _nni_seed(seed: int) -> int:
 def _nni(strategy: str) -> SimpleNamespace:
     """NNI's classes and ours built on them; :class:`UserInputError` naming ``strategy`` if NNI is missing."""
     try:
-        return _load_nni()
+        nni = nni_compat.load()
     except ImportError as err:
         raise UserInputError(f"strategy {strategy!r} needs NNI 3.0, which cannot be imported ({err}); "
                              f"install it with: pip install nni pytorch-lightning") from err
-
-
-@functools.cache
-def _load_nni() -> SimpleNamespace:
-    with warnings.catch_warnings():
-        # NNI 3.0 warns about every torch.nn class newer than itself ("is found to be not a nn.Module").
-        warnings.simplefilter("ignore", RuntimeWarning)
-        import nni
-        from nni.mutable import Categorical, MutableDict
-        from nni.nas.execution import SequentialExecutionEngine
-        from nni.nas.space import ExecutableModelSpace, ModelStatus
-        from nni.nas.strategy import TPE, GridSearch, Random, RegularizedEvolution
-        from nni.nas.strategy.evolution import Individual
-
-    class ProposalSpace(ExecutableModelSpace):
-        """Our space as NNI sees it: labelled choices; executing a frozen model evaluates its sample."""
-
-        def __init__(self, mutables: MutableDict, evaluate: Callable[[Mapping[str, int]], float | None]) -> None:
-            super().__init__()
-            self.mutables, self.evaluate = mutables, evaluate
-            self.evaluator = None
-            self.sample = None
-
-        def leaf_mutables(self, is_leaf: Callable[[Any], bool]) -> Iterator[Any]:
-            yield from self.mutables.leaf_mutables(is_leaf)
-
-        def check_contains(self, sample: Mapping[str, Any]) -> Any:
-            return self.mutables.check_contains(sample)
-
-        def freeze(self, sample: Mapping[str, Any]) -> ProposalSpace:
-            self.validate(sample)
-            model = ProposalSpace(self.mutables, self.evaluate)
-            model.sample, model.status = dict(sample), ModelStatus.Frozen
-            return model
-
-        def execute(self) -> None:
-            metric = self.evaluate(self.sample)
-            if metric is not None:
-                nni.report_final_result(metric)
-
-    class SequentialTPE(TPE):
-        """NNI's TPE wrapper without its one-second sleep per proposal (nothing to poll on the sequential engine)."""
-
-        def _run(self) -> None:
-            space = {label: mutable.as_legacy_dict() for label, mutable in self.model_space.simplify().items()}
-            self.tuner.update_search_space(space)
-            while self.engine.budget_available():
-                try:
-                    params = self.tuner.generate_parameters(self._model_count)
-                except nni.NoMoreTrialError:
-                    return
-                model = self.model_space.freeze(params)
-                self._model_to_id[model] = self._model_count
-                self._model_count += 1
-                self.engine.submit_models(model)
-
-    return SimpleNamespace(Categorical=Categorical, MutableDict=MutableDict, ProposalSpace=ProposalSpace,
-                           SequentialExecutionEngine=SequentialExecutionEngine, RegularizedEvolution=RegularizedEvolution,
-                           TPE=SequentialTPE, Random=Random, GridSearch=GridSearch, Individual=Individual)
+    nni_compat.require(nni_compat.SPACE)
+    return nni
 
 
 class _DropNoise(logging.Filter):
