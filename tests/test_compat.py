@@ -79,8 +79,9 @@ def _search(url: str, tmp_path: Path) -> list[tuple]:
     study = open_study(url, "s", ["maximize"], strategies.get("random").sampler(SPACE, 0, ["maximize"]),
                        {"space": "mbconv"}, resume=False, out=tmp_path, heartbeat=1)
     _driver(study, trials=6).run()
+    trials = optuna.load_study(study_name="s", storage=storage(url)).trials
     return [(t.number, t.state, t.params, t.values, {k: v for k, v in t.user_attrs.items() if k != "metrics"},
-             t.user_attrs["metrics"]["accuracy"]) for t in optuna.load_study(study_name="s", storage=storage(url)).trials]
+             t.user_attrs["metrics"]["accuracy"]) for t in trials]
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])

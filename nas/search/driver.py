@@ -192,7 +192,8 @@ class SearchDriver:
         self._refresh()
         params = dict(params)
         trials = (self.view.trials[i] for i in self.view.by_key.get(genome_key(self.space.decode(params)), ()))
-        return any(t.params == params and (has_result(t) or optuna_compat.trial_id(t) in self.view.running) for t in trials)
+        running = self.view.running
+        return any(t.params == params and (has_result(t) or optuna_compat.trial_id(t) in running) for t in trials)
 
     def request_stop(self) -> None:
         """Ask the search to stop before its next trial (a signal handler or a callback may call it)."""
@@ -327,8 +328,8 @@ class SearchDriver:
         frozen = optuna.trial.create_trial(state=TrialState.RUNNING, params=params, distributions=distributions,
                                            user_attrs=attrs)
         frozen.datetime_start = started  # the time the evaluation started, for durations in optuna-dashboard
-        # Never mutated after: the storage may keep it instead of a deep copy.
-        created = self.view.storage.create_new_trial(optuna_compat.study_id(self.study), template_trial=optuna_compat.shallow_template(frozen))
+        template = optuna_compat.shallow_template(frozen)  # never mutated after: no deep copy needed
+        created = self.view.storage.create_new_trial(optuna_compat.study_id(self.study), template_trial=template)
         self._own.add(created)
         self.view.written(created, frozen)
         self._refresh()  # every trial created before this one is visible now

@@ -75,7 +75,8 @@ class JournalStore(JournalStorage, optuna_compat.HeartbeatStorage):
         assert self.heartbeat_interval is not None
         grace = self.grace_period or 2 * self.heartbeat_interval
         now = time.time()
-        return [optuna_compat.trial_id(t) for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        return [optuna_compat.trial_id(t) for t in running
                 if _HEARTBEAT in t.system_attrs and now - float(t.system_attrs[_HEARTBEAT]) > grace]
 
     def get_heartbeat_interval(self) -> int | None:

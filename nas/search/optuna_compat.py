@@ -34,11 +34,11 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.compat import PrivateAPI, needs
 
 __all__ = [
-    "PRIVATE_API", "TESTED", "HeartbeatStorage", "OptunaCompatError", "OptunaCompatWarning", "RDBHooks", "TrialHeartbeatModel",
-    "TrialModel", "TrialParamModel", "TrialUserAttributeModel", "TrialValueModel", "check", "forget", "heartbeat_enabled",
-    "journal_changed_trials", "journal_finish", "rdb_session", "rdb_trial_states", "rdb_trials", "shallow_template",
-    "stale_trial_ids", "study_id", "study_storage", "supported", "tpe_grouped", "trial_id", "uncached", "validate",
-    "with_ids",
+    "PRIVATE_API", "TESTED", "HeartbeatStorage", "OptunaCompatError", "OptunaCompatWarning", "RDBHooks",
+    "TrialHeartbeatModel", "TrialModel", "TrialParamModel", "TrialUserAttributeModel", "TrialValueModel", "check",
+    "forget", "heartbeat_enabled", "journal_changed_trials", "journal_finish", "rdb_session", "rdb_trial_states",
+    "rdb_trials", "shallow_template", "stale_trial_ids", "study_id", "study_storage", "supported", "tpe_grouped",
+    "trial_id", "uncached", "validate", "with_ids",
 ]
 
 #: The Optuna releases this module was tested with.
@@ -53,7 +53,7 @@ _NEEDS = needs("""
 core        optuna.study:Study()._storage
 core        optuna.study:Study()._study_id
 core        optuna.trial:FrozenTrial()._trial_id
-cache       optuna.storages._cached_storage:_CachedStorage()._backend
+cache       optuna.storages:_CachedStorage()._backend
 heartbeat   optuna.storages._heartbeat:BaseHeartbeat._get_stale_trial_ids(study_id)
 heartbeat   optuna.storages._heartbeat:is_heartbeat_enabled(storage)
 rdb-writes  optuna.storages._rdb.storage:RDBStorage._get_prepared_new_trial(study_id, template_trial, session)
@@ -204,9 +204,12 @@ def shallow_template(trial: FrozenTrial) -> FrozenTrial:
     return trial
 
 
+_CACHED = getattr(optuna.storages, "_CachedStorage", None)  # the wrapper optuna.create_study puts around RDB storages
+
+
 def uncached(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
     """The storage behind Optuna's cache of an RDB storage (the search keeps its own view of the study)."""
-    if type(storage).__name__ == "_CachedStorage" and supported(CACHE):
+    if _CACHED is not None and isinstance(storage, _CACHED) and supported(CACHE):
         return storage._backend  # type: ignore[attr-defined]
     return storage
 
@@ -265,7 +268,8 @@ try:  # the rows of Optuna's RDB schema
         TrialValueModel,
     )
 except ImportError:  # an Optuna without them fails the rdb-writes and rdb-reads checks, so none is used
-    TrialHeartbeatModel = TrialModel = TrialParamModel = TrialUserAttributeModel = TrialValueModel = None  # type: ignore
+    TrialHeartbeatModel = TrialModel = TrialParamModel = None  # type: ignore[assignment,misc]
+    TrialUserAttributeModel = TrialValueModel = None  # type: ignore[assignment,misc]
 
 
 def rdb_session(storage: optuna.storages.RDBStorage, ignore_integrity_error: bool = False) -> Any:

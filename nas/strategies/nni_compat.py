@@ -33,7 +33,8 @@ from typing import Any
 from nas.compat import PrivateAPI, needs
 
 __all__ = [
-    "TESTED", "NNICompatError", "NNICompatWarning", "check", "forget", "load", "require", "seed_population", "supported",
+    "TESTED", "NNICompatError", "NNICompatWarning", "check", "forget", "load", "require", "seed_population",
+    "supported",
 ]
 
 #: The NNI releases this module was tested with.
