@@ -174,10 +174,13 @@ def _run_with_killer(tmp_path: Path, url: str, strategy: str, trials: int = 200,
         if not alive:
             break
         # Mostly a worker in the middle of a trial (what must be recovered), sometimes any (starting, waiting).
+        # A restarted worker takes seconds to start (torch, NNI; longer on a busy machine): wait long enough for
+        # one to be evaluating, polling gently so the waiting does not slow their start.
         busy: set[int] = set()
-        wait_busy = time.monotonic() + (3.0 if rng.random() < 0.7 else 0.0)
+        wait_busy = time.monotonic() + (20.0 if rng.random() < 0.7 else 0.0)
         while not busy and time.monotonic() < wait_busy:
             busy = _evaluating(url, {procs[i].pid for i in alive})
+            time.sleep(0 if busy else 0.1)
         victim = rng.choice([i for i in alive if procs[i].pid in busy] or alive)
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
