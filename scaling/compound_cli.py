@@ -28,7 +28,7 @@ from nas import settings as knobs
 from nas.cli import Parser, evaluation_flags, integer, path, run, settings_help_requested, study_flags
 from nas.search.session import HEARTBEAT_S, owners
 from nas.search.study import safe_url
-from scaling.compound import PAPER, PHIS, Coefficients, compound, official, official_row
+from scaling.compound import PAPER, PHIS, compound, official, official_row
 from scaling.family import Member, check_family_dir, is_zoo_model, load_base, write_family
 from scaling.grid import FeasibleGrid, GridSettings, feasible_triples, grid_search, plan_grid
 from nas.search.session import SearchInterrupted
