@@ -16,10 +16,9 @@ activation, norm) are checked against their registries by :func:`search_spaces.r
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -126,7 +125,7 @@ def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
         if block not in BLOCKS:
             return None  # an unknown name: check_names refuses it with suggestions
         reads = set(COMMON_STAGE_FIELDS) | set(BLOCKS.get(block).stage_fields)
-        unread = _UNREAD[block] = tuple((f.name, f.default) for f in dataclasses.fields(Stage) if f.name not in reads)
+        unread = _UNREAD[block] = tuple((f.name, f.default) for f in fields(Stage) if f.name not in reads)
     return unread
 
 

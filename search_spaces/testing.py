@@ -73,14 +73,14 @@ def _stage(rng: random.Random, slot: Slot, block: str, strides: Sequence[int] = 
     return Stage(block, **{**drawn, **fixed})
 
 
-def plain(strides: Sequence[int] = (1, 1, 2), **fixed: Sequence[Any]) -> Draw:
+def _plain(strides: Sequence[int] = (1, 1, 2), **fixed: Sequence[Any]) -> Draw:
     """A drawer of one stage with ``strides``, its fields drawn (``fixed``: a field's own choices)."""
     def draw(rng: random.Random, slot: Slot, block: str) -> tuple[Stage, ...]:
         return (_stage(rng, slot, block, strides, **{k: rng.choice(v) for k, v in fixed.items()}),)
     return draw
 
 
-def after(prepare: str, prepare_strides: Sequence[int], **fixed: Sequence[Any]) -> Draw:
+def _after(prepare: str, prepare_strides: Sequence[int], **fixed: Sequence[Any]) -> Draw:
     """A drawer of a ``prepare`` stage, then a stage of the block that needs its input width equal to its own."""
     def draw(rng: random.Random, slot: Slot, block: str) -> tuple[Stage, ...]:
         first = _stage(rng, slot, prepare, prepare_strides, depth=1)
@@ -113,14 +113,14 @@ def _cell(rng: random.Random, slot: Slot, block: str) -> tuple[Stage, ...]:
 
 #: Block type -> how to draw valid random stages of it.
 STAGES: dict[str, Draw] = {
-    **{name: plain() for name in ("conv", "ds", "mbconv", "fused", "bottleneck", "basic", "preact_bottleneck",
+    **{name: _plain() for name in ("conv", "ds", "mbconv", "fused", "bottleneck", "basic", "preact_bottleneck",
                                   "preact_basic", "inception_conv", "inception_conv_valid", "van_embed")},
-    "transition": plain((1, 2)),
-    **{name: plain((1,)) for name in ("fire", "dense", "norm_act", "van_norm")},
-    **{name: plain((2,), kernel=(2, 3)) for name in ("pool", "avgpool", "pool_ceil", "inception_pool",
+    "transition": _plain((1, 2)),
+    **{name: _plain((1,)) for name in ("fire", "dense", "norm_act", "van_norm")},
+    **{name: _plain((2,), kernel=(2, 3)) for name in ("pool", "avgpool", "pool_ceil", "inception_pool",
                                                      "convnext_down")},
-    "van": after("van_embed", (1, 2)),
-    "convnext": after("convnext_down", (2,), kernel=(3, 7)),
+    "van": _after("van_embed", (1, 2)),
+    "convnext": _after("convnext_down", (2,), kernel=(3, 7)),
     "shuffle_v1": _shuffle,
     "shuffle_v2": _shuffle,
     "cell": _cell,
