@@ -121,12 +121,12 @@ class ResidualFamily(BlockType):
     def residual_spec(self, stage: Stage, ctx: BlockContext, mid: int, groups: int) -> BottleneckSpec:
         """The spec of a residual block of ``stage`` at ``ctx`` with middle width ``mid`` in ``groups`` groups."""
         reshape = ctx.cin != ctx.cout or ctx.stride != 1
-        return BottleneckSpec(
-            kind=stage.block, cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
-            groups=groups, se=self.se_width(stage, ctx, mid), act=ctx.act, se_act=ctx.quirks.se_act or ctx.act,
-            se_gate=ctx.quirks.se_gate, residual=stage.skip and not reshape, projection=stage.skip and reshape,
-            norm=ctx.norm, padding=ctx.quirks.padding, se_out=stage.se > 0 and ctx.quirks.se_base == "out",
-            drop_path=ctx.drop_path,
+        q, act, se = ctx.quirks, ctx.act, self.se_width(stage, ctx, mid) if stage.se > 0 else 0
+        return BottleneckSpec(  # positional, in field order: the hottest call of resolve(); keywords cost a third more
+            stage.block, ctx.cin, ctx.cout, ctx.stride,  # kind, cin, cout, stride
+            stage.kernel, mid, groups, se, act, q.se_act or act, q.se_gate,  # kernel, mid, groups, se, acts
+            stage.skip and not reshape, stage.skip and reshape,  # residual, projection
+            ctx.norm, q.padding, se > 0 and q.se_base == "out", ctx.drop_path,  # norm, padding, se_out, drop_path
         )
 
 

@@ -81,7 +81,7 @@ class ConvNeXtDown(BlockType):
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
         padding = "valid" if stage.kernel == ctx.stride else ctx.quirks.padding
-        return PlainSpec("convnext_down", ctx.cin, ctx.cout, ctx.stride, stage.kernel, norm=ctx.norm, padding=padding)
+        return PlainSpec("convnext_down", ctx.cin, ctx.cout, ctx.stride, stage.kernel, "", ctx.norm, padding)
 
     def plan(self, spec: PlainSpec) -> Plan:
         return Plan((

@@ -94,8 +94,7 @@ class TransitionType(BlockType):
     stage_fields = ("act",)
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
-        return PlainSpec("transition", ctx.cin, ctx.cout, ctx.stride, act=ctx.act, norm=ctx.norm,
-                         padding=ctx.quirks.padding, drop_path=ctx.drop_path)
+        return PlainSpec("transition", ctx.cin, ctx.cout, ctx.stride, 1, ctx.act, ctx.norm, ctx.quirks.padding)
 
     def plan(self, spec: PlainSpec) -> Plan:
         layers = _norm_act(spec.cin, spec.norm, spec.act) + (  # type: ignore[arg-type]
@@ -114,8 +113,7 @@ class NormActType(BlockType):
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
         if ctx.stride != 1:
             raise GenomeError(f"stride must be 1 for a norm_act stage, got {ctx.stride}", "stride")
-        return PlainSpec("norm_act", ctx.cin, ctx.cin, 1, act=ctx.act, norm=ctx.norm, padding=ctx.quirks.padding,
-                         drop_path=ctx.drop_path)
+        return PlainSpec("norm_act", ctx.cin, ctx.cin, 1, 1, ctx.act, ctx.norm, ctx.quirks.padding)
 
     def plan(self, spec: PlainSpec) -> Plan:
         return Plan(_norm_act(spec.cin, spec.norm, spec.act))  # type: ignore[arg-type]

@@ -36,8 +36,8 @@ class PoolBlock(BlockType):
         self.ceil_mode = ceil_mode
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
-        return PlainSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel,
-                         padding=self.padding or ctx.quirks.padding)
+        return PlainSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel, "", None,
+                         self.padding or ctx.quirks.padding)
 
     def plan(self, spec: PlainSpec) -> Plan:
         return Plan((("pool", PoolSpec(self.pool, spec.kernel, spec.stride, spec.padding, self.ceil_mode)),))

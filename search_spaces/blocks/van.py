@@ -111,7 +111,7 @@ class VANEmbed(BlockType):
     stage_fields = ("kernel",)
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
-        return PlainSpec("van_embed", ctx.cin, ctx.cout, ctx.stride, stage.kernel, norm=ctx.norm)
+        return PlainSpec("van_embed", ctx.cin, ctx.cout, ctx.stride, stage.kernel, "", ctx.norm)
 
     def plan(self, spec: PlainSpec) -> Plan:
         return Plan((("proj", ConvSpec(spec.cin, spec.cout, spec.kernel, spec.stride, norm=spec.norm, bias=True)),))
@@ -123,7 +123,7 @@ class VANNorm(BlockType):
     def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
         if ctx.stride != 1:
             raise GenomeError(f"stride must be 1 in a van_norm stage, got {ctx.stride}", "stride")
-        return PlainSpec("van_norm", ctx.cin, ctx.cin, 1, norm=layer_norm(STAGE_NORM_EPS))
+        return PlainSpec("van_norm", ctx.cin, ctx.cin, 1, 1, "", layer_norm(STAGE_NORM_EPS))
 
     def plan(self, spec: PlainSpec) -> Plan:
         return Plan((("norm", NormSpec(spec.cin, spec.norm)),))  # type: ignore[arg-type]
