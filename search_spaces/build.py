@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_spaces.blocks import BLOCKS, ChainBlock, next_prev
+from search_spaces.blocks import BLOCKS, PlanModule, next_prev
 from search_spaces.genome import Network
 from search_spaces.resolve import ResolvedNet, resolve
 
@@ -29,7 +29,7 @@ class Net(nn.Module):
         self.stages = nn.Sequential(*(
             nn.Sequential(*(BLOCKS.get(b.kind).build(b) for b in stage)) for stage in spec.stages
         ))
-        self.head = ChainBlock(spec.head)
+        self.head = PlanModule(spec.head)
         blocks = list(spec.blocks())
         # Cells also read the input before their own (h_{i-1}); other nets run as a plain chain.
         self._wiring = tuple((BLOCKS.get(b.kind).two_inputs, b) for b in blocks)

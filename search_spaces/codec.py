@@ -2,8 +2,23 @@
 
 A genome file is a mapping with the :class:`~search_spaces.genome.Network` fields and an
 optional ``meta`` mapping (search results, provenance) that is returned separately.
-Every field is written, defaults included, so a saved genome never changes meaning
-when a default changes later.
+
+The written form is short: a field at its default value is left out (of the network, its
+stem, head, norm and quirks, and of every stage, so a stage lists only fields its block type
+reads, as the others must stay at their defaults), a stage or a part is one line, and a
+whole number in a float field is written without its ``.0``::
+
+    name: efficientnet_b0
+    stem: {channels: 32}
+    stages:
+    - {block: ds, depth: 1, channels: 16, se: 0.25}
+    - {block: mbconv, depth: 2, channels: 24, stride: 2, expand: 6, se: 0.25}
+    ...
+
+The defaults are therefore part of the file format: changing one changes what old short
+files mean. Loading accepts this form and the long one that lists every field
+(``to_yaml(genome, short=False)``, and every file written before the short form), and
+both give the same genome.
 """
 
 from __future__ import annotations
@@ -162,9 +177,27 @@ _Dumper.add_representer(
     _FlowMap, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
 
 
-def to_yaml(genome: Network, meta: dict[str, Any] | None = None) -> str:
-    """YAML text of ``genome`` (one stage per line), plus an optional ``meta`` mapping."""
-    data = to_dict(genome)
+def _compact(value: Any) -> Any:
+    """Plain data with every whole-number float as an int (``6.0`` -> ``6``); loading turns them back into floats."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def to_yaml(genome: Network, meta: dict[str, Any] | None = None, short: bool = True) -> str:
+    """YAML text of ``genome`` (one stage per line), plus an optional ``meta`` mapping.
+
+    Args:
+        genome: The network.
+        meta: Written under ``meta`` (search results, provenance), as given.
+        short: Leave out fields at their default value and write whole-number floats as
+            integers (the module docstring); ``False`` writes every field as stored.
+    """
+    data = _compact(to_dict(genome, short=True)) if short else to_dict(genome)
     data["stages"] = [_FlowMap(stage) for stage in data["stages"]]
     if meta:
         data[_META] = meta

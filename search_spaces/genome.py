@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
 from search_spaces.errors import GenomeError
 from search_spaces.rounding import round_repeats
 
-__all__ = ["MAX_BLOCKS", "MAX_DEPTH", "MAX_KERNEL", "MAX_RATIO", "MAX_RESOLUTION", "MAX_WIDTH", "Head", "Network", "Norm",
-           "Quirks", "Stage", "Stem"]
+__all__ = ["COMMON_STAGE_FIELDS", "MAX_BLOCKS", "MAX_DEPTH", "MAX_KERNEL", "MAX_RATIO", "MAX_RESOLUTION", "MAX_WIDTH",
+           "Head", "Network", "Norm", "Quirks", "Stage", "Stem"]
 
 PADDINGS = ("symmetric", "same")
 SE_BASES = ("in", "mid", "out")
@@ -107,6 +107,45 @@ def _name(obj: Any, name: str) -> None:
 
 
 COMBINES = ("add", "concat")
+
+#: The stage fields every block type reads (the resolver does): which block, how many, how wide, which
+#: stride. Every other field is read only by the block types that declare it (``BlockType.stage_fields``).
+COMMON_STAGE_FIELDS = ("block", "depth", "channels", "stride")
+
+#: Block type -> ``(field, default)`` of the stage fields it does not read; filled on first use.
+_UNREAD: dict[str, tuple[tuple[str, Any], ...]] = {}
+
+
+def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
+    """The ``(field, default)`` pairs block type ``block`` does not read; ``None`` for an unknown block."""
+    unread = _UNREAD.get(block)
+    if unread is None:
+        from search_spaces.blocks import BLOCKS  # late: block types import this module
+
+        if block not in BLOCKS:
+            return None  # an unknown name: check_names refuses it with suggestions
+        reads = set(COMMON_STAGE_FIELDS) | set(BLOCKS.get(block).stage_fields)
+        unread = _UNREAD[block] = tuple((f.name, f.default) for f in fields(Stage) if f.name not in reads)
+    return unread
+
+
+def _shown(value: Any) -> str:
+    """A field value as a genome file writes it (a tuple is a YAML list)."""
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def _check_read(stage: Stage) -> None:
+    """Refuse a field the stage's block type does not read, set away from its default (it would be ignored)."""
+    unread = _unread_fields(stage.block)
+    for name, default in unread or ():
+        value = getattr(stage, name)
+        if value != default:
+            from search_spaces.blocks import BLOCKS  # late, as above
+
+            own = BLOCKS.get(stage.block).stage_fields
+            reads = f"it reads {', '.join(own)}" if own else "it reads only " + ", ".join(COMMON_STAGE_FIELDS)
+            raise GenomeError(f"{name} is not read by block {stage.block!r} ({reads}); leave it out or at its "
+                              f"default {_shown(default)}, got {_shown(value)}", name)
 
 
 def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
@@ -197,9 +236,12 @@ class Quirks:
         se_base: Squeeze-excitation width is a ratio of the block's ``in``put channels
             (EfficientNet, MnasNet) or of its expanded ``mid`` width (MobileNetV3); ``out``:
             SE over the block's output width, after its last conv and norm, before the
-            addition (SENet, Hu et al. 2018, fig. 3; timm's SE-ResNet / SE-ResNeXt).
-        se_divisor: SE width rounding: 1 truncates to an int (TF code), 8 applies
-            ``make_divisible(., 8)`` (torchvision MobileNetV3).
+            addition (SENet, Hu et al. 2018, fig. 3; timm's SE-ResNet / SE-ResNeXt). A
+            block type that cannot place SE that way (the MBConv family has no SE on its
+            output) refuses it (``BlockType.se_width``, the one SE width rule).
+        se_divisor: SE width rounding: 1 rounds to an integer (each block type names how:
+            the MBConv family truncates as the TF code, residual blocks round as pycls),
+            8 rounds to a multiple of 8 (torchvision MobileNetV3, timm's SE-ResNet).
         se_act: SE's inner activation; empty means the block's own activation.
         se_gate: SE's gate activation (``sigmoid``, ``hard_sigmoid``).
         reduction_skip: In cell networks, a reduction cell that follows a normal cell
@@ -271,6 +313,14 @@ class Stem:
 class Stage:
     """A run of ``depth`` blocks of one type; the first block carries the stride.
 
+    Which fields a stage holds depends on its block type: every type reads ``block``,
+    ``depth``, ``channels`` and ``stride`` (:data:`COMMON_STAGE_FIELDS`), and each declares
+    the others it reads (``BlockType.stage_fields``). A field the block type does not read
+    must stay at its default: setting it is refused, rather than silently ignored, and a
+    genome file leaves it out. ``channels`` is required of every stage; a block type whose
+    width follows from its input (``pool``, ``dense``, ``norm_act``, ``van_norm``...) does
+    not read it, so there it is free (the zoo records the width, or 1).
+
     Attributes:
         block: Registered block type (``conv``, ``ds``, ``mbconv``, ``fused``, ...).
         depth: Number of blocks before depth scaling.
@@ -340,6 +390,7 @@ class Stage:
         _int(self, "growth", low=0, high=MAX_WIDTH)
         _int(self, "groups", low=1, high=MAX_WIDTH)
         object.__setattr__(self, "branches", _widths(self.branches, "branches"))
+        _check_read(self)
 
 
 @dataclass(frozen=True)

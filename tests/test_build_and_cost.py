@@ -11,11 +11,12 @@ from torch.nn import functional as F
 import search_spaces as ss
 from search_spaces import Network, Quirks, Stage, Stem, zoo
 from search_spaces.blocks import BLOCKS
-from search_spaces.genome import Head
-from search_spaces.layers import ACTIVATIONS, make_act
+from search_spaces.genome import SE_BASES, Head
+from search_spaces.layers import ACTIVATIONS, SE_ROUNDINGS, make_act, se_channels
 from search_spaces.layers.conv import ConvSpec, conv_out_size
 from search_spaces.registry import Registry
-from search_spaces.testing import random_network
+from search_spaces.spaces.cells import PNASNET_5, cell_network
+from search_spaces.testing import STAGES, random_network
 from tests.conftest import counted_macs, n_params
 
 
@@ -24,15 +25,30 @@ def tiny(*stages: Stage, **kw) -> Network:
     return Network(name="tiny", stem=Stem(channels=16), stages=stages, resolution=32, num_classes=10, **kw)
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_analytic_cost_equals_built_module_on_random_genomes(seed: int) -> None:
-    genome = random_network(seed)
+def _assert_build_equals_cost(genome: Network) -> None:
     model = ss.build(genome)
     cost = ss.cost(genome)
     shape = (1, genome.in_channels, genome.resolution, genome.resolution)
+    assert model.train()(torch.randn(2, *shape[1:])).shape == (2, genome.num_classes)
     assert cost.params == n_params(model)
     assert cost.macs == counted_macs(model, shape)
-    assert model(torch.randn(2, *shape[1:])).shape == (2, genome.num_classes)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_analytic_cost_equals_built_module_on_random_genomes(seed: int) -> None:
+    _assert_build_equals_cost(random_network(seed))
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("block", BLOCKS.names())
+def test_every_block_type_costs_what_it_builds(block: str, seed: int) -> None:
+    genome = random_network(seed, blocks=(block,))
+    assert block in {stage.block for stage in genome.stages}
+    _assert_build_equals_cost(genome)
+
+
+def test_random_networks_can_draw_every_registered_block_type() -> None:
+    assert set(STAGES) == set(BLOCKS.names())  # a new block type needs an entry, and is then drawn by the tests
 
 
 def test_activations_count_conv_and_linear_outputs() -> None:
@@ -66,6 +82,35 @@ def test_mobilenet_v3_squeezes_the_expanded_width_rounded_to_eight() -> None:
     spec = ss.resolve(zoo.get("mobilenet_v3_large"))
     block = spec.stages[3][0]  # expanded 72 -> SE make_divisible(18, 8) = 24
     assert (block.mid, block.se, block.se_gate, block.se_act) == (72, 24, "hard_sigmoid", "relu")
+
+
+@pytest.mark.parametrize("se_base", SE_BASES)
+@pytest.mark.parametrize("block", [name for name in BLOCKS.names() if BLOCKS.get(name).se_bases])
+def test_se_base_is_used_as_named_or_refused_never_remapped(block: str, se_base: str) -> None:
+    kind = BLOCKS.get(block)
+    assert kind.se_rounding in SE_ROUNDINGS
+    stage = Stage(block, depth=1, channels=32, se=0.25, **({"expand": 4} if "expand" in kind.stage_fields else {}))
+    genome = tiny(stage, quirks=Quirks(se_base=se_base, channel_divisor=1))
+    if se_base not in kind.se_bases:
+        with pytest.raises(ss.GenomeError, match=rf"stages\[0\]\.quirks\.se_base '{se_base}' cannot be used by block "
+                                                 rf"'{block}': its SE can only be based on 'in' or 'mid'"):
+            ss.resolve(genome)
+        assert ss.resolve(dataclasses.replace(genome, stages=(dataclasses.replace(stage, se=0.0),)))  # no SE, no clash
+        return
+    spec = ss.resolve(genome).stages[0][0]
+    base = {"in": spec.cin, "mid": spec.mid, "out": spec.cout}[se_base]
+    assert spec.se == se_channels(base, 0.25, 1, kind.se_rounding)
+
+
+@pytest.mark.parametrize("base", [8, 18, 30, 72, 96, 150, 200, 672, 1000])
+def test_se_roundings_are_the_reference_codes(base: int) -> None:
+    from timm.layers import make_divisible as timm_make_divisible
+    from torchvision.models._utils import _make_divisible as torchvision_make_divisible
+
+    assert se_channels(base, 0.25, 1, "truncate") == max(1, int(base * 0.25))  # TF EfficientNet / MnasNet
+    assert se_channels(base, 0.25, 8, "truncate") == torchvision_make_divisible(base // 4, 8)  # MobileNetV3
+    assert se_channels(base, 0.25, 1, "round") == max(1, int(round(base * 0.25)))  # pycls RegNetY
+    assert se_channels(base, 1 / 16, 8, "round") == timm_make_divisible(base / 16, 8, round_limit=0.0)  # SE-ResNet
 
 
 def test_v1_rounds_with_the_ninety_percent_guard_and_v2_without() -> None:
@@ -130,17 +175,21 @@ def test_stochastic_depth_grows_linearly_over_blocks() -> None:
     assert rates == pytest.approx([0.2 * i / 16 for i in range(16)])
 
 
-def test_drop_path_is_random_in_training_and_off_in_eval() -> None:
-    genome = tiny(Stage("mbconv", depth=4, channels=16, expand=2), drop_path=0.9)
+@pytest.mark.parametrize("genome", [
+    tiny(Stage("mbconv", depth=4, channels=16, expand=2), drop_path=0.9),  # the residual branch is dropped
+    dataclasses.replace(cell_network("d", PNASNET_5, None, cells=1, filters=8, stem=8, resolution=33, num_classes=10),
+                        drop_path=0.5),  # each op's output is dropped
+], ids=["residual", "cell"])
+def test_drop_path_is_random_in_training_and_off_in_eval(genome: Network) -> None:
     model = ss.build(genome)
-    x = torch.randn(8, 3, 32, 32)
+    x = torch.randn(8, 3, genome.resolution, genome.resolution)
     model.eval()
     assert torch.equal(model(x), model(x))
     model.train()
     torch.manual_seed(0)
-    a = model.stages(model.stem(x))
+    a = model.forward_features(x)
     torch.manual_seed(1)
-    b = model.stages(model.stem(x))
+    b = model.forward_features(x)
     assert not torch.allclose(a, b)
 
 

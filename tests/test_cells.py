@@ -78,7 +78,7 @@ def test_first_cell_has_no_previous_input_and_later_ones_reduce_it() -> None:
     assert stem1.prev_reduce and stem1.prev_cin == 8  # the stem conv output, twice as large
     assert first.prev_reduce and not reduction.prev_reduce and after.prev_reduce
     model = ss.build(spec)
-    assert model.stages[0][0].pre_prev is None
+    assert not hasattr(model.stages[0][0], "pre_prev")
     assert type(model.stages[1][0].pre_prev.reduce).__name__ == "FactorizedReduce"
 
 
@@ -131,17 +131,6 @@ def test_genotypes_round_trip_through_yaml(tmp_path) -> None:
         genome = zoo.get(name)
         assert ss.load(ss.dump(genome, tmp_path / f"{name}.yaml")) == genome
         assert len(ss.to_yaml(genome).split("\n- ")) == len(genome.stages) + 1  # one line per stage
-
-
-def test_drop_path_drops_op_outputs_in_training_only() -> None:
-    genome = dataclasses.replace(cell_network("d", PNASNET_5, None, **TINY), drop_path=0.5)
-    model = ss.build(genome)
-    x = torch.randn(4, 3, 33, 33)
-    model.eval()
-    assert torch.equal(model(x), model(x))
-    model.train()
-    torch.manual_seed(0)
-    assert not torch.allclose(model(x), model(x))
 
 
 def test_cell_spaces_cover_both_papers() -> None:

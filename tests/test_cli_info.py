@@ -167,7 +167,7 @@ def test_console_script_points_at_a_wrapped_main(capsys: pytest.CaptureFixture[s
 # --- bad input ------------------------------------------------------------------------
 
 def _good() -> str:
-    return ss.to_yaml(ss.zoo.get("mobilenet_v2"))
+    return ss.to_yaml(ss.zoo.get("mobilenet_v2"), short=False)  # every field written: the edits below find theirs
 
 
 def _replace(old: str, new: str) -> Callable[[Path], str]:

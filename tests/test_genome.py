@@ -10,25 +10,87 @@ import pytest
 import yaml
 
 import search_spaces as ss
-from search_spaces import GenomeError, Network, Stage, Stem, zoo
+from search_spaces import GenomeError, Network, Stage, Stem, spaces, zoo
+from search_spaces.blocks import BLOCKS
+from search_spaces.genome import COMMON_STAGE_FIELDS
 from search_spaces.testing import random_network
 
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments" / "configs").glob("*.yaml"))
 
+
+@pytest.mark.parametrize("short", [True, False], ids=["short", "long"])
 @pytest.mark.parametrize("name", zoo.names())
-def test_zoo_genomes_round_trip_through_yaml_exactly(name: str, tmp_path: Path) -> None:
+def test_zoo_genomes_round_trip_through_yaml_exactly(name: str, short: bool, tmp_path: Path) -> None:
     genome = zoo.get(name)
-    assert ss.from_yaml(ss.to_yaml(genome)) == genome
+    assert ss.from_yaml(ss.to_yaml(genome, short=short)) == genome
     path = ss.dump(genome, tmp_path / f"{name}.yaml")
     assert ss.load(path) == genome
     assert hash(ss.load(path)) == hash(genome)
 
 
+@pytest.mark.parametrize("short", [True, False], ids=["short", "long"])
 @pytest.mark.parametrize("seed", range(50))
-def test_random_genomes_round_trip_through_yaml_exactly(seed: int) -> None:
+def test_random_genomes_round_trip_through_yaml_exactly(seed: int, short: bool) -> None:
     genome = random_network(seed)
-    again = ss.from_yaml(ss.to_yaml(genome))
+    again = ss.from_yaml(ss.to_yaml(genome, short=short))
     assert again == genome
     assert [type(getattr(s, "expand")) for s in again.stages] == [float] * len(genome.stages)
+
+
+@pytest.mark.parametrize("short", [True, False], ids=["short", "long"])
+@pytest.mark.parametrize("space", spaces.names())
+def test_space_samples_round_trip_through_yaml_exactly(space: str, short: bool) -> None:
+    for seed in range(10):
+        genome = spaces.get(space).sample(seed)
+        assert ss.from_yaml(ss.to_yaml(genome, short=short)) == genome
+
+
+def _written(genome: Network) -> dict:
+    return yaml.safe_load(ss.to_yaml(genome))
+
+
+@pytest.mark.parametrize("genome", [zoo.get(name) for name in zoo.names()] + [random_network(s) for s in range(20)],
+                         ids=lambda g: g.name)
+def test_a_written_stage_holds_only_fields_its_block_reads_away_from_their_defaults(genome: Network) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(Stage)}
+    for stage in _written(genome)["stages"]:
+        reads = set(COMMON_STAGE_FIELDS) | set(BLOCKS.get(stage["block"]).stage_fields)
+        assert set(stage) <= reads, stage["block"]
+        assert not any(k in defaults and v == defaults[k] for k, v in stage.items() if k != "block"), stage
+
+
+def test_written_genomes_leave_defaults_out_everywhere() -> None:
+    assert ss.to_yaml(zoo.get("efficientnet_b0")) == (
+        "name: efficientnet_b0\n"
+        "stem: {channels: 32}\n"
+        "stages:\n"
+        "- {block: ds, depth: 1, channels: 16, se: 0.25}\n"
+        "- {block: mbconv, depth: 2, channels: 24, stride: 2, expand: 6, se: 0.25}\n"
+        "- {block: mbconv, depth: 2, channels: 40, stride: 2, kernel: 5, expand: 6, se: 0.25}\n"
+        "- {block: mbconv, depth: 3, channels: 80, stride: 2, expand: 6, se: 0.25}\n"
+        "- {block: mbconv, depth: 3, channels: 112, kernel: 5, expand: 6, se: 0.25}\n"
+        "- {block: mbconv, depth: 4, channels: 192, stride: 2, kernel: 5, expand: 6, se: 0.25}\n"
+        "- {block: mbconv, depth: 1, channels: 320, expand: 6, se: 0.25}\n"
+        "head: {dropout: 0.2}\n"
+        "act: swish\n"
+        "drop_path: 0.2\n"
+        "norm: {eps: 0.001, momentum: 0.01}\n"
+        "quirks: {padding: same}\n")
+    assert "head" not in _written(dataclasses.replace(zoo.get("efficientnet_b0"), head=ss.Head()))
+
+
+def test_the_long_form_lists_every_field_and_loads_to_the_same_genome() -> None:
+    genome = zoo.get("mobilenet_v3_large")
+    data = yaml.safe_load(ss.to_yaml(genome, short=False))
+    assert all(set(stage) == {f.name for f in dataclasses.fields(Stage)} for stage in data["stages"])
+    assert set(data["quirks"]) == {f.name for f in dataclasses.fields(ss.Quirks)}
+    assert ss.from_dict(data) == genome
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_example_configs_are_written_in_the_short_form(path: Path) -> None:
+    genome, meta = ss.load_with_meta(path)
+    assert path.read_text() == ss.to_yaml(genome, meta)
 
 
 def test_same_seed_gives_same_random_genome() -> None:

@@ -235,11 +235,11 @@ GENOMES: dict[str, tuple[Callable[[str], str | bytes], str]] = {
     "an infinite width multiplier": (_edit(_set("width_mult", value=float("inf"))), "width_mult must be a finite"),
     "too many blocks in all": (_edit(_deep), "more than the 10000 supported"),
     "a path as the name": (_edit(_set("name", value="../../escaped")), "name must be a non-empty name without '/'"),
-    "a duplicate key": (lambda t: t.replace("\nresolution:", "\nresolution: 96\nresolution:", 1),
+    "a duplicate key": (lambda t: t.replace("\nstages:", "\nresolution: 96\nresolution: 97\nstages:", 1),
                         "key 'resolution' appears twice"),
     "nesting 5000 deep": (lambda _: "a: " + "[" * 5000 + "]" * 5000 + "\n", "malformed YAML"),
     "unclosed brackets": (lambda _: "name: [unclosed\n", "malformed YAML at line"),
-    "an impossible date": (lambda t: t.replace("\nresolution:", "\nwhen: 2001-02-30\nresolution:", 1),
+    "an impossible date": (lambda t: t.replace("\nstages:", "\nwhen: 2001-02-30\nstages:", 1),
                            "a value cannot be read"),
 }
 
@@ -282,7 +282,7 @@ def test_the_found_genome_itself_is_accepted(run: Path) -> None:
 def test_duplicate_keys_are_refused_by_the_codec_but_merge_keys_still_override() -> None:
     with pytest.raises(GenomeError, match=r"f\.yaml: key 'depth' appears twice in one mapping \(line 1, col"):
         ss.from_yaml("{depth: 1, depth: 2}", "f.yaml")
-    text = ss.to_yaml(ss.zoo.get("mobilenet_v2")).replace("head: {", "head: {<<: {hidden: 7}, ", 1)
+    text = ss.to_yaml(ss.zoo.get("mobilenet_v2"), short=False).replace("head: {", "head: {<<: {hidden: 7}, ", 1)
     assert ss.from_yaml(text) == ss.zoo.get("mobilenet_v2")  # the explicit fields win over the merged ones
 
 
@@ -292,7 +292,7 @@ def test_duplicate_keys_are_refused_by_the_codec_but_merge_keys_still_override()
 PAYLOADS: dict[str, Callable[[str, Path], str]] = {
     "os.system as the whole file": lambda _, marker: f'!!python/object/apply:os.system ["touch {marker}"]\n',
     "open() as a field's value": lambda found, marker: found.replace(
-        "\nresolution:", f'\nresolution: !!python/object/apply:builtins.open ["{marker}", "w"]\nx:', 1),
+        "\nstages:", f'\nresolution: !!python/object/apply:builtins.open ["{marker}", "w"]\nstages:', 1),
     "a function by name": lambda found, _: found.replace("\nact:", "\nact: !!python/name:os.system\nx:", 1),
     "object/new inside meta": lambda found, marker: (
         found + f'  evil: !!python/object/new:os.system ["touch {marker}"]\n'),

@@ -17,20 +17,14 @@ from search_spaces.blocks import (  # noqa: F401  (registration)
     shuffle,
     van,
 )
-from search_spaces.blocks.base import (
-    BLOCKS,
-    BlockContext,
-    BlockSpec,
-    BlockType,
-    ChainBlock,
-    ChainBlockType,
-    Plan,
-    next_prev,
-    plan_cost,
-)
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, BlockType, PlainSpec, Spec, next_prev
 from search_spaces.blocks.cell_ops import CELL_OPS, NASNET_OPS, PNAS_OPS
+from search_spaces.layers import Graph, GraphBuilder, Plan, PlanModule, plan_cost
+
+#: The module that runs a plan, under the name callers outside the genome core know it by (``nas.latency``).
+ChainBlock = PlanModule
 
 __all__ = [
-    "BLOCKS", "CELL_OPS", "NASNET_OPS", "PNAS_OPS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock",
-    "ChainBlockType", "Plan", "next_prev", "plan_cost",
+    "BLOCKS", "CELL_OPS", "NASNET_OPS", "PNAS_OPS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "Graph",
+    "GraphBuilder", "PlainSpec", "Plan", "PlanModule", "Spec", "next_prev", "plan_cost",
 ]

@@ -1,8 +1,15 @@
 """The block contract: a stage resolves to block specs, a spec plans its layers.
 
-A *plan* is the ordered list of primitive layer specs of one block plus its shortcut.
-:class:`ChainBlock` builds a plan into a module and :func:`plan_cost` sums the same plan's
-costs, so a block's build and cost are one description read twice.
+A block type turns a :class:`~search_spaces.genome.Stage` into frozen specs (``resolve``),
+and a spec into a :class:`~search_spaces.layers.Plan` (``plan``): the plain-data layers of
+the block, whatever its shape (a chain, a residual, branches, a two-input cell). Building
+(:class:`~search_spaces.layers.PlanModule`) and costing (:func:`~search_spaces.layers.plan_cost`)
+both read that one plan, so they cannot drift apart; no block has a module class or a cost
+function of its own.
+
+Each block type also declares the :class:`Stage` fields it reads (``stage_fields``): a stage
+may set no other field away from its default (:meth:`Stage.__post_init__
+<search_spaces.genome.Stage>` refuses it), and a genome file lists no other field.
 """
 
 from __future__ import annotations
@@ -11,17 +18,17 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import torch
 from torch import nn
 
-from search_spaces.rounding import make_divisible
-from search_spaces.genome import Norm, Quirks, Stage
-from search_spaces.layers import Cost, Primitive, SESpec, Size, make_act, se_channels
+from search_spaces.errors import GenomeError
+from search_spaces.genome import COMMON_STAGE_FIELDS, Norm, Quirks, Stage
+from search_spaces.layers import Cost, Plan, PlanModule, SESpec, Size, plan_cost, se_channels
 from search_spaces.registry import Registry
+from search_spaces.rounding import make_divisible
 
 __all__ = [
-    "BLOCKS", "BlockContext", "BlockSpec", "BlockType", "ChainBlock", "ChainBlockType", "Plan", "drop_path",
-    "next_prev", "plan_cost",
+    "BLOCKS", "DROP_PATH", "BlockContext", "BlockSpec", "BlockType", "MBConvFamily", "PlainSpec", "Spec",
+    "expanded_width", "next_prev",
 ]
 
 T = TypeVar("T")
@@ -65,14 +72,36 @@ class BlockContext:
 
 
 @dataclass(frozen=True)
-class BlockSpec:
-    """A fully resolved block of the MBConv family (conv, ds, mbconv, fused).
+class Spec:
+    """The fields every resolved block has; each block family's spec adds its own, and ends with
+    ``drop_path: float = DROP_PATH``.
 
     Attributes:
         kind: Registered block type.
         cin: Input channels.
         cout: Output channels.
-        stride: Stride of the spatial conv.
+        stride: How much the block reduces the resolution.
+
+    ``drop_path`` is the block's stochastic-depth rate. It is excluded from equality and
+    hashing: a training-time rate that changes neither shape nor cost, so equal specs share
+    one cost computation.
+    """
+
+    kind: str
+    cin: int
+    cout: int
+    stride: int
+
+
+#: The ``drop_path`` field that ends every block spec (see :class:`Spec`).
+DROP_PATH = field(default=0.0, compare=False)
+
+
+@dataclass(frozen=True)
+class BlockSpec(Spec):
+    """A fully resolved block of the MBConv family (conv, ds, mbconv, fused).
+
+    Attributes:
         kernel: Kernel size of the spatial conv.
         mid: Middle (expanded) width; equals ``cin`` when there is no expansion conv.
         se: Squeeze-excitation bottleneck width, 0 for none.
@@ -80,18 +109,11 @@ class BlockSpec:
         se_act: SE inner activation name.
         se_gate: SE gate activation name.
         residual: Whether the identity shortcut is added.
-        drop_path: Stochastic-depth rate on the residual branch. Excluded from equality
-            and hashing: it is a training-time rate that changes neither shape nor cost,
-            so equal specs can share one cost computation.
-        pw_act: Activation after a depthwise-separable block's pointwise conv.
+        pw_act: Activation after a depthwise-separable block's pointwise conv (``ds`` only).
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
     """
 
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     kernel: int
     mid: int
     se: int
@@ -99,10 +121,10 @@ class BlockSpec:
     se_act: str
     se_gate: str
     residual: bool
-    drop_path: float = field(compare=False)
     pw_act: bool
     norm: Norm
     padding: str
+    drop_path: float = DROP_PATH
 
     def se_spec(self) -> SESpec:
         """The SE layer over the middle width."""
@@ -110,84 +132,28 @@ class BlockSpec:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The named primitive layers of one block, in order, and its shortcut.
+class PlainSpec(Spec):
+    """A resolved block of one or two plain layers (a pooling, a conv, a norm): what it needs of each.
+
+    Block types build it positionally (``kind, cin, cout, stride, kernel, act, norm, padding``),
+    as resolve() does for every block.
 
     Attributes:
-        layers: The residual branch (or the whole block when ``residual`` is false).
-        residual: Whether the block adds a shortcut to its branch.
-        drop_path: Stochastic-depth rate applied to the branch before the addition.
-        shortcut: Projection on the shortcut path (e.g. 1x1 conv + norm when the
-            shape changes, as in ResNet); ``None`` is the identity.
-        post_act: Activation after the addition (ResNet v1); empty for none.
+        kernel: Kernel (window) size; 1 where there is none.
+        act: Activation name; empty for none.
+        norm: Norm settings; ``None`` for none.
+        padding: ``symmetric``, ``same`` or ``valid``.
     """
 
-    layers: tuple[tuple[str, Primitive], ...]
-    residual: bool = False
-    drop_path: float = 0.0
-    shortcut: Primitive | None = None
-    post_act: str = ""
-
-
-def plan_cost(plan: Plan, size: Size) -> tuple[Cost, Size]:
-    """Sum the costs of a plan's layers (and shortcut), threading the spatial size through them."""
-    total, out = Cost(), size
-    for _, layer in plan.layers:
-        cost, out = layer.cost(out)
-        total = total + cost
-    if plan.residual and plan.shortcut is not None:
-        total = total + plan.shortcut.cost(size)[0]
-    return total, out
-
-
-def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth (Huang et al. 2016): drop the whole residual branch per sample.
-
-    Survivors are scaled by ``1 / (1 - rate)`` so the expectation is unchanged.
-    """
-    if rate == 0.0 or not training:
-        return x
-    keep = 1.0 - rate
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-    return x * mask.div_(keep)
-
-
-class ChainBlock(nn.Module):
-    """A plan's layers in sequence, plus its shortcut and post-addition activation when it has them.
-
-    Children are the plan's layer names (``expand``, ``dw``, ``se``, ``project``...), then
-    ``shortcut`` and ``post_act`` if present, so weights are addressed by what they are.
-    """
-
-    def __init__(self, plan: Plan) -> None:
-        super().__init__()
-        for name, layer in plan.layers:
-            self.add_module(name, layer.build())
-        self._body = tuple(name for name, _ in plan.layers)
-        self.residual = plan.residual
-        self.drop_rate = plan.drop_path if plan.residual else 0.0
-        if plan.residual and plan.shortcut is not None:
-            self.shortcut = plan.shortcut.build()
-        if plan.post_act:
-            self.post_act = make_act(plan.post_act, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = x
-        for name in self._body:
-            out = self._modules[name](out)
-        if self.residual:
-            shortcut = self._modules["shortcut"](x) if "shortcut" in self._modules else x
-            out = drop_path(out, self.drop_rate, self.training) + shortcut
-        if "post_act" in self._modules:
-            out = self._modules["post_act"](out)
-        return out
-
-    def extra_repr(self) -> str:
-        return f"residual={self.residual}, drop_path={self.drop_rate:g}" if self.residual else ""
+    kernel: int = 1
+    act: str = ""
+    norm: Norm | None = None
+    padding: str = "symmetric"
+    drop_path: float = DROP_PATH
 
 
 class BlockType(ABC):
-    """A block family: how a stage becomes block specs, and how a spec is built and costed.
+    """A block family: how a stage becomes block specs, and the plan each spec builds and costs.
 
     Attributes:
         two_inputs: Whether built blocks take ``(x, prev)``: the block's input and the
@@ -196,61 +162,109 @@ class BlockType(ABC):
             only in their drop-path rate, so the resolver copies the spec instead of
             calling :meth:`resolve` again (2 for single-input blocks; a cell's third
             block is the first whose two inputs both come from the stage).
+        stage_fields: The :class:`Stage` fields this block type reads besides the ones every
+            stage has (:data:`~search_spaces.genome.COMMON_STAGE_FIELDS`). A stage of this
+            type must leave every other field at its default.
+        se_bases: The ``Quirks.se_base`` values the block can place its SE with (empty: it
+            has no SE and does not read ``Stage.se``).
+        se_rounding: How its SE width is rounded (an :data:`~search_spaces.layers.SE_ROUNDINGS` name).
     """
 
     two_inputs: ClassVar[bool] = False
     fresh_blocks: ClassVar[int] = 2
+    stage_fields: tuple[str, ...] = ()
+    se_bases: ClassVar[tuple[str, ...]] = ()
+    se_rounding: ClassVar[str] = "truncate"
 
     @abstractmethod
     def resolve(self, stage: Stage, ctx: BlockContext) -> Any:
         """Pure: the resolved spec of one block of ``stage`` at position ``ctx``.
 
         The spec must be a frozen dataclass with ``kind``, ``cin``, ``cout``, ``stride``
-        and ``drop_path`` fields (``drop_path`` excluded from equality), and may have a
-        true ``keeps_prev`` field (see :func:`next_prev`).
+        and ``drop_path`` fields (``drop_path`` excluded from equality: a :class:`Spec`
+        ending with :data:`DROP_PATH`), and may have a true ``keeps_prev`` field (see
+        :func:`next_prev`). It may depend on no stage field outside
+        :data:`~search_spaces.genome.COMMON_STAGE_FIELDS` and ``stage_fields``.
         """
-
-    @abstractmethod
-    def build(self, spec: Any) -> nn.Module:
-        """A fresh module for ``spec``."""
-
-    @abstractmethod
-    def cost(self, spec: Any, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        """Exact cost of ``spec`` at input size ``size`` (``prev_size``: size of ``prev``) and its output size."""
-
-
-class ChainBlockType(BlockType):
-    """A single-input block whose layers form one :class:`Plan` (everything but cells)."""
 
     @abstractmethod
     def plan(self, spec: Any) -> Plan:
         """Pure: the layers of the block ``spec`` describes."""
 
     def build(self, spec: Any) -> nn.Module:
-        return ChainBlock(self.plan(spec))
+        """A fresh module for ``spec``: its plan, run by :class:`~search_spaces.layers.PlanModule`."""
+        return PlanModule(self.plan(spec))
 
     def cost(self, spec: Any, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
+        """Exact cost of ``spec`` at input size ``size`` (``prev_size``: size of ``prev``) and its output size."""
+        if self.two_inputs:
+            return plan_cost(self.plan(spec), size, prev_size)
         return plan_cost(self.plan(spec), size)
 
     def se_width(self, stage: Stage, ctx: BlockContext, mid: int) -> int:
-        """SE bottleneck width for this block (0 when the stage has no SE)."""
+        """The SE bottleneck width of a block of ``stage`` with middle width ``mid`` (0 without SE).
+
+        The one SE width rule: ``stage.se`` times the base ``Quirks.se_base`` names (the
+        block's ``in``put width as EfficientNet and pycls RegNetY; its ``mid``dle width as
+        MobileNetV3; its ``out``put width as SENet, Hu et al. 2018, fig. 3), rounded by this
+        block type's ``se_rounding`` with ``Quirks.se_divisor``
+        (:func:`~search_spaces.layers.se_channels`).
+
+        Raises:
+            GenomeError: naming ``quirks.se_base`` if this block type cannot place SE that way.
+        """
         if stage.se <= 0:
             return 0
-        base = ctx.cin if ctx.quirks.se_base == "in" else mid
-        return se_channels(base, stage.se, ctx.quirks.se_divisor)
+        base = ctx.quirks.se_base
+        if base not in self.se_bases:
+            raise GenomeError(f"quirks.se_base {base!r} cannot be used by block {stage.block!r}: its SE can only be "
+                              f"based on {' or '.join(repr(b) for b in self.se_bases)}", "quirks.se_base")
+        width = ctx.cin if base == "in" else mid if base == "mid" else ctx.cout
+        return se_channels(width, stage.se, ctx.quirks.se_divisor, self.se_rounding)
 
-    def mbconv_spec(self, kind: str, stage: Stage, ctx: BlockContext, mid: int) -> BlockSpec:
-        """The common spec of MBConv-family blocks."""
-        return BlockSpec(
-            kind=kind, cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
-            se=self.se_width(stage, ctx, mid), act=ctx.act, se_act=ctx.quirks.se_act or ctx.act,
-            se_gate=ctx.quirks.se_gate,
-            residual=stage.skip and ctx.stride == 1 and ctx.cin == ctx.cout,
-            drop_path=ctx.drop_path, pw_act=stage.pw_act, norm=ctx.norm, padding=ctx.quirks.padding,
+    def check_fields(self) -> None:
+        """Raise ``ValueError`` unless the declarations name real stage fields and agree with each other."""
+        known = {f for f in Stage.__dataclass_fields__} - set(COMMON_STAGE_FIELDS)
+        unknown = set(self.stage_fields) - known
+        if unknown:
+            raise ValueError(f"{type(self).__name__}.stage_fields names no stage field: {sorted(unknown)}")
+        if bool(self.se_bases) != ("se" in self.stage_fields):
+            raise ValueError(f"{type(self).__name__}: se_bases must be given exactly when 'se' is a stage field")
+
+
+class MBConvFamily(BlockType):
+    """conv, ds, mbconv and fused: one spec (:class:`BlockSpec`), an identity shortcut when shapes allow,
+    SE over the middle width whose width is based on the block's input or middle width. A block type
+    that reads ``expand`` has the :func:`expanded_width` as its middle width, the others their input's."""
+
+    se_bases = ("in", "mid")
+    se_rounding = "truncate"
+
+    def __init__(self) -> None:
+        self._expands = "expand" in self.stage_fields
+        self._pw_act = "pw_act" in self.stage_fields
+
+    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
+        mid = expanded_width(stage, ctx) if self._expands else ctx.cin
+        q, act = ctx.quirks, ctx.act
+        return BlockSpec(  # positional, in field order: the hottest call of resolve(); keywords cost a third more
+            stage.block, ctx.cin, ctx.cout, ctx.stride,  # kind, cin, cout, stride
+            stage.kernel, mid, self.se_width(stage, ctx, mid) if stage.se > 0 else 0,  # kernel, mid, se
+            act, q.se_act or act, q.se_gate,  # act, se_act, se_gate
+            stage.skip and ctx.stride == 1 and ctx.cin == ctx.cout, self._pw_act and stage.pw_act,  # residual, pw_act
+            ctx.norm, q.padding, ctx.drop_path,  # norm, padding, drop_path
         )
 
 
-BLOCKS: Registry[BlockType] = Registry("block type")
+class _BlockRegistry(Registry[BlockType]):
+    """The block-type registry; a registration checks the type's field declarations."""
+
+    def register(self, name: str, entry: BlockType) -> BlockType:
+        entry.check_fields()
+        return super().register(name, entry)
+
+
+BLOCKS: Registry[BlockType] = _BlockRegistry("block type")
 
 
 def next_prev(spec: Any, current: T, prev: T) -> T:

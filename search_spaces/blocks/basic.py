@@ -11,62 +11,44 @@ with the middle width equal to the output width and one group, so the two residu
 the AnyNet template (pycls ``res_basic_block`` / ``res_bottleneck_block``) share one
 vocabulary and one weights mapping. SE, when the stage has it, follows the second conv over
 the output width (SENet, Hu et al. 2018, fig. 3; timm's ``BasicBlock`` with ``attn_layer``),
-sized by :func:`~search_spaces.blocks.bottleneck.bottleneck_se`.
+sized by the residual family's SE rule (``"mid"`` is the output width here).
 
 A basic block has no bottleneck and no grouped conv (torchvision's ``BasicBlock`` refuses
-``groups != 1``): a stage asking for a group width is refused rather than silently built
-ungrouped.
+``groups != 1``): it does not read ``bottleneck`` or ``group_width``, so a stage asking for
+either is refused rather than silently built without it.
 """
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
-from search_spaces.blocks.bottleneck import BottleneckSpec, bottleneck_se
-from search_spaces.errors import GenomeError
+from search_spaces.blocks.base import BLOCKS, BlockContext
+from search_spaces.blocks.bottleneck import BottleneckSpec, ResidualFamily
 from search_spaces.genome import Stage
-from search_spaces.layers import ConvSpec, SESpec
+from search_spaces.layers import ConvSpec, Plan
 
-__all__ = ["BasicBlock", "basic_spec"]
-
-
-def basic_spec(kind: str, stage: Stage, ctx: BlockContext) -> BottleneckSpec:
-    """The resolved spec of a basic (two 3x3 convs) residual block of ``stage`` at ``ctx``.
-
-    Shared by the post-activation (``basic``) and pre-activation (``preact_basic``) blocks.
-
-    Raises:
-        GenomeError: if the stage asks for a grouped conv (``group_width``).
-    """
-    if stage.group_width:
-        raise GenomeError(f"group_width must be 0 for a {kind} block (it has no grouped conv), "
-                          f"got {stage.group_width}", "group_width")
-    reshape = ctx.cin != ctx.cout or ctx.stride != 1
-    se, se_out = bottleneck_se(stage, ctx, ctx.cout)
-    return BottleneckSpec(
-        kind=kind, cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=ctx.cout, groups=1,
-        se=se, act=ctx.act, se_act=ctx.quirks.se_act or ctx.act, se_gate=ctx.quirks.se_gate,
-        residual=stage.skip and not reshape, projection=stage.skip and reshape, drop_path=ctx.drop_path,
-        norm=ctx.norm, padding=ctx.quirks.padding, se_out=se_out,
-    )
+__all__ = ["BasicBlock", "BasicFamily"]
 
 
-class BasicBlock(ChainBlockType):
+class BasicFamily(ResidualFamily):
+    """Residual blocks of two ``k x k`` convs (``basic``, ``preact_basic``): middle width = output width."""
+
+    stage_fields = ("kernel", "se", "act", "skip")
+
+    def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:
+        return self.residual_spec(stage, ctx, mid=ctx.cout, groups=1)
+
+
+class BasicBlock(BasicFamily):
     """Two 3x3 convs with a residual shortcut and the activation after the addition (ResNet v1)."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:  # type: ignore[override]
-        return basic_spec("basic", stage, ctx)
-
-    def plan(self, spec: BottleneckSpec) -> Plan:  # type: ignore[override]
+    def plan(self, spec: BottleneckSpec) -> Plan:
         pad, norm = spec.padding, spec.norm
-        layers: list = [
+        layers = (
             ("conv1", ConvSpec(spec.cin, spec.cout, spec.kernel, spec.stride, norm=norm, act=spec.act, padding=pad)),
             ("conv2", ConvSpec(spec.cout, spec.cout, spec.kernel, norm=norm, padding=pad)),
-        ]
-        if spec.se:
-            layers.append(("se", SESpec(spec.cout, spec.se, spec.se_act, spec.se_gate)))
+            *((("se", spec.se_spec()),) if spec.se else ()),
+        )
         shortcut = ConvSpec(spec.cin, spec.cout, 1, spec.stride, norm=norm, padding=pad) if spec.projection else None
-        return Plan(tuple(layers), spec.residual or spec.projection, spec.drop_path, shortcut=shortcut,
-                    post_act=spec.act)
+        return Plan(layers, spec.residual or spec.projection, spec.drop_path, shortcut=shortcut, post_act=spec.act)
 
 
 BLOCKS.register("basic", BasicBlock())

@@ -15,7 +15,8 @@ Widths, as in the pycls / timm reference code (``pycls/models/anynet.py``,
   ``group_width = 0`` means an ungrouped conv (ResNet);
 - SE width ``int(round(w_in * se))`` of the block's *input* width (pycls
   ``w_se = int(round(w_in * se_r))``; timm ``int(round(in_chs * se_ratio))``), not the
-  truncation the MBConv family uses; ``Quirks.se_base = "mid"`` bases it on ``mid`` instead;
+  truncation the MBConv family uses (the ``round`` entry of
+  :data:`~search_spaces.layers.SE_ROUNDINGS`); ``Quirks.se_base = "mid"`` bases it on ``mid``;
 - ``Quirks.se_base = "out"`` is SENet's placement (Hu et al. 2018, "Squeeze-and-Excitation
   Networks", fig. 3, SE-ResNet module; timm ``Bottleneck`` with ``attn_layer='se'``): SE over
   the output width ``cout``, after ``conv3`` and its norm, before the addition; with
@@ -34,25 +35,20 @@ The stride sits on the 3x3 conv (pycls, timm; torchvision's ResNet "v1.5").
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from search_spaces.rounding import make_divisible
-from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, Spec
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ConvSpec, SESpec
+from search_spaces.layers import ConvSpec, Plan, SESpec
 
-__all__ = ["Bottleneck", "BottleneckSpec", "bottleneck_se", "bottleneck_widths"]
+__all__ = ["Bottleneck", "BottleneckSpec", "ResidualFamily", "bottleneck_widths"]
 
 
 @dataclass(frozen=True)
-class BottleneckSpec:
-    """A fully resolved residual bottleneck block.
+class BottleneckSpec(Spec):
+    """A fully resolved residual block: bottleneck, basic, and their pre-activation forms.
 
     Attributes:
-        kind: Registered block type (``bottleneck``).
-        cin: Input channels.
-        cout: Output channels.
-        stride: Stride of the 3x3 conv and of the projection shortcut.
         kernel: Kernel size of the group conv (3 in RegNet / ResNeXt).
         mid: Middle (bottleneck) width, a multiple of ``group_width``.
         groups: Groups of the middle conv (``mid / group_width``).
@@ -63,18 +59,12 @@ class BottleneckSpec:
         residual: Whether the identity shortcut is added (``skip`` and shapes allow).
         projection: Whether a 1x1 conv + norm shortcut (with the stride) is added instead,
             because the width or the resolution changes (``skip`` and shapes differ).
-        drop_path: Stochastic-depth rate on the residual branch; excluded from equality
-            and hashing (it changes neither shape nor cost).
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
         se_out: Whether SE sits after the last conv over the output width (SENet) instead
             of after the middle conv (RegNetY).
     """
 
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     kernel: int
     mid: int
     groups: int
@@ -84,15 +74,19 @@ class BottleneckSpec:
     se_gate: str
     residual: bool
     projection: bool
-    drop_path: float = field(compare=False)
     norm: Norm
     padding: str
     se_out: bool = False
+    drop_path: float = DROP_PATH
 
     @property
     def group_width(self) -> int:
         """Channels per group of the middle conv."""
         return self.mid // self.groups
+
+    def se_spec(self) -> SESpec:
+        """The SE layer: over the output width when ``se_out``, else over the middle width."""
+        return SESpec(self.cout if self.se_out else self.mid, self.se, self.se_act, self.se_gate)
 
 
 def bottleneck_widths(cout: int, bottleneck: float, group_width: int) -> tuple[int, int]:
@@ -117,51 +111,46 @@ def bottleneck_widths(cout: int, bottleneck: float, group_width: int) -> tuple[i
     return mid, mid // g
 
 
-def bottleneck_se(stage: Stage, ctx: BlockContext, mid: int) -> tuple[int, bool]:
-    """SE width of a residual block and whether it sits on the output (``(0, False)`` without SE).
+class ResidualFamily(BlockType):
+    """Residual blocks (bottleneck, basic, pre-activation): a shortcut that projects when the shape changes,
+    SE based on the input, middle or output width, rounded as pycls / timm."""
 
-    The base width is the block's input (``se_base = "in"``, pycls / timm RegNetY), its
-    middle width (``"mid"``) or its output (``"out"``, SENet). Rounding: ``int(round(w * se))``
-    (pycls), or with ``se_divisor > 1`` timm's ``SEModule``
-    ``make_divisible(w * se, se_divisor, round_limit=0)``.
-    """
-    if stage.se <= 0:
-        return 0, False
-    base = {"in": ctx.cin, "mid": mid, "out": ctx.cout}[ctx.quirks.se_base]
-    if ctx.quirks.se_divisor > 1:
-        return make_divisible(base * stage.se, ctx.quirks.se_divisor, round_limit=0.0), ctx.quirks.se_base == "out"
-    return max(1, int(round(base * stage.se))), ctx.quirks.se_base == "out"
+    se_bases = ("in", "mid", "out")
+    se_rounding = "round"
 
-
-class Bottleneck(ChainBlockType):
-    """Residual bottleneck with group conv and optional SE: the RegNet X / Y block."""
-
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:  # type: ignore[override]
-        mid, groups = bottleneck_widths(ctx.cout, stage.bottleneck, stage.group_width)
+    def residual_spec(self, stage: Stage, ctx: BlockContext, mid: int, groups: int) -> BottleneckSpec:
+        """The spec of a residual block of ``stage`` at ``ctx`` with middle width ``mid`` in ``groups`` groups."""
         reshape = ctx.cin != ctx.cout or ctx.stride != 1
-        se, se_out = bottleneck_se(stage, ctx, mid)
-        return BottleneckSpec(
-            kind="bottleneck", cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, kernel=stage.kernel, mid=mid,
-            groups=groups, se=se, act=ctx.act, se_act=ctx.quirks.se_act or ctx.act, se_gate=ctx.quirks.se_gate,
-            residual=stage.skip and not reshape, projection=stage.skip and reshape, drop_path=ctx.drop_path,
-            norm=ctx.norm, padding=ctx.quirks.padding, se_out=se_out,
+        q, act, se = ctx.quirks, ctx.act, self.se_width(stage, ctx, mid) if stage.se > 0 else 0
+        return BottleneckSpec(  # positional, in field order: the hottest call of resolve(); keywords cost a third more
+            stage.block, ctx.cin, ctx.cout, ctx.stride,  # kind, cin, cout, stride
+            stage.kernel, mid, groups, se, act, q.se_act or act, q.se_gate,  # kernel, mid, groups, se, acts
+            stage.skip and not reshape, stage.skip and reshape,  # residual, projection
+            ctx.norm, q.padding, se > 0 and q.se_base == "out", ctx.drop_path,  # norm, padding, se_out, drop_path
         )
 
-    def plan(self, spec: BottleneckSpec) -> Plan:  # type: ignore[override]
+
+class Bottleneck(ResidualFamily):
+    """Residual bottleneck with group conv and optional SE: the RegNet X / Y block."""
+
+    stage_fields = ("kernel", "bottleneck", "group_width", "se", "act", "skip")
+
+    def resolve(self, stage: Stage, ctx: BlockContext) -> BottleneckSpec:
+        return self.residual_spec(stage, ctx, *bottleneck_widths(ctx.cout, stage.bottleneck, stage.group_width))
+
+    def plan(self, spec: BottleneckSpec) -> Plan:
         m, pad, norm = spec.mid, spec.padding, spec.norm
-        layers: list = [
+        se = (("se", spec.se_spec()),) if spec.se else ()
+        layers = (
             ("conv1", ConvSpec(spec.cin, m, 1, norm=norm, act=spec.act, padding=pad)),
             ("conv2", ConvSpec(m, m, spec.kernel, spec.stride, groups=spec.groups, norm=norm, act=spec.act,
                                padding=pad)),
-        ]
-        if spec.se and not spec.se_out:
-            layers.append(("se", SESpec(m, spec.se, spec.se_act, spec.se_gate)))
-        layers.append(("conv3", ConvSpec(m, spec.cout, 1, norm=norm, padding=pad)))
-        if spec.se and spec.se_out:
-            layers.append(("se", SESpec(spec.cout, spec.se, spec.se_act, spec.se_gate)))
+            *(() if spec.se_out else se),
+            ("conv3", ConvSpec(m, spec.cout, 1, norm=norm, padding=pad)),
+            *(se if spec.se_out else ()),
+        )
         shortcut = ConvSpec(spec.cin, spec.cout, 1, spec.stride, norm=norm, padding=pad) if spec.projection else None
-        return Plan(tuple(layers), spec.residual or spec.projection, spec.drop_path, shortcut=shortcut,
-                    post_act=spec.act)
+        return Plan(layers, spec.residual or spec.projection, spec.drop_path, shortcut=shortcut, post_act=spec.act)
 
 
 BLOCKS.register("bottleneck", Bottleneck())

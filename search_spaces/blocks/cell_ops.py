@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from search_spaces.genome import Norm
-from search_spaces.layers import ActSpec, ConvSpec, NormSpec, Primitive, PoolSpec
+from search_spaces.layers import ActSpec, ConvSpec, NormSpec, PoolSpec, Primitive
 from search_spaces.registry import Registry
 
-__all__ = ["CELL_OPS", "NASNET_OPS", "PNAS_OPS", "Layers", "OpFactory"]
+__all__ = ["CELL_OPS", "NASNET_OPS", "PNAS_OPS", "Layers", "OpFactory", "is_free"]
 
 Layers = tuple[tuple[str, Primitive], ...]
 #: ``(cin, cout, stride, norm, padding) -> layers``.
@@ -51,8 +51,14 @@ def _relu() -> tuple[str, Primitive]:
     return ("act", ActSpec("relu", inplace=False))
 
 
+def is_free(op: str, cin: int, cout: int, stride: int) -> bool:
+    """Whether op ``op`` is the state itself: an identity that keeps the shape has no layers (and a
+    cell never drops it); every other op has layers."""
+    return op == "identity" and stride == 1 and cin == cout
+
+
 def _identity(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
-    if stride == 1 and cin == cout:
+    if is_free("identity", cin, cout, stride):
         return ()
     return (_relu(), ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
 

@@ -16,50 +16,43 @@ The patchify stem (4x4 stride-4 conv with bias + LayerNorm, sec. 2.3) is the gen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan, expanded_width
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, PlainSpec, Spec, expanded_width
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ActSpec, ConvSpec, LayerScaleSpec, NormSpec, PointwiseLinearSpec
+from search_spaces.layers import ActSpec, ConvSpec, LayerScaleSpec, NormSpec, Plan, PointwiseLinearSpec
 
-__all__ = ["LAYER_SCALE_INIT", "ConvNeXtBlock", "ConvNeXtDown", "ConvNeXtDownSpec", "ConvNeXtSpec"]
+__all__ = ["LAYER_SCALE_INIT", "ConvNeXtBlock", "ConvNeXtDown", "ConvNeXtSpec"]
 
 #: Initial layer-scale value (Liu et al. 2022, appendix A.1: 1e-6; torchvision's default).
 LAYER_SCALE_INIT = 1e-6
 
 
 @dataclass(frozen=True)
-class ConvNeXtSpec:
-    """A resolved ConvNeXt block.
+class ConvNeXtSpec(Spec):
+    """A resolved ConvNeXt block (``cin = cout``; ``stride`` 1: downsampling is a ``convnext_down`` stage).
 
     Attributes:
-        kind: ``convnext``.
-        cin: Input channels (= ``cout``).
-        cout: Output channels.
-        stride: Always 1 (downsampling is a separate ``convnext_down`` stage).
         kernel: Depthwise kernel size.
         mid: MLP hidden width (``4 * C``).
         act: MLP activation.
         norm: Norm settings (``layernorm``).
         residual: Whether the input is added back.
-        drop_path: Stochastic-depth rate; excluded from equality.
     """
 
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     kernel: int
     mid: int
     act: str
     norm: Norm
     residual: bool
-    drop_path: float = field(compare=False)
+    drop_path: float = DROP_PATH
 
 
-class ConvNeXtBlock(ChainBlockType):
+class ConvNeXtBlock(BlockType):
     """The ``convnext`` block type (see the module docstring)."""
+
+    stage_fields = ("kernel", "expand", "mid_channels", "act", "skip")
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> ConvNeXtSpec:
         if ctx.stride != 1 or ctx.cin != ctx.cout:
@@ -81,30 +74,18 @@ class ConvNeXtBlock(ChainBlockType):
         ), residual=spec.residual, drop_path=spec.drop_path)
 
 
-@dataclass(frozen=True)
-class ConvNeXtDownSpec:
-    """A resolved ConvNeXt downsampling layer: norm over ``cin``, then a strided conv to ``cout``."""
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
-    kernel: int
-    norm: Norm
-    padding: str
-    drop_path: float = field(default=0.0, compare=False)
-
-
-class ConvNeXtDown(ChainBlockType):
+class ConvNeXtDown(BlockType):
     """The ``convnext_down`` block type: ``norm -> k x k conv (bias), stride s`` (unpadded when k = s)."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> ConvNeXtDownSpec:
-        padding = "valid" if stage.kernel == ctx.stride else ctx.quirks.padding
-        return ConvNeXtDownSpec("convnext_down", ctx.cin, ctx.cout, ctx.stride, stage.kernel, ctx.norm, padding)
+    stage_fields = ("kernel",)
 
-    def plan(self, spec: ConvNeXtDownSpec) -> Plan:
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
+        padding = "valid" if stage.kernel == ctx.stride else ctx.quirks.padding
+        return PlainSpec("convnext_down", ctx.cin, ctx.cout, ctx.stride, stage.kernel, "", ctx.norm, padding)
+
+    def plan(self, spec: PlainSpec) -> Plan:
         return Plan((
-            ("norm", NormSpec(spec.cin, spec.norm)),
+            ("norm", NormSpec(spec.cin, spec.norm)),  # type: ignore[arg-type]
             ("conv", ConvSpec(spec.cin, spec.cout, spec.kernel, spec.stride, bias=True, padding=spec.padding)),
         ))
 

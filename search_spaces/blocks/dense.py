@@ -20,92 +20,51 @@ uses k = 12), its bottleneck width from ``Stage.mid_channels`` or else ``expand 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-
-from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlock, ChainBlockType, Plan, plan_cost
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, PlainSpec, Spec
+from search_spaces.blocks.preact import preactivated_conv
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ActSpec, ConvSpec, Cost, NormSpec, PoolSpec, Size
+from search_spaces.layers import CONCAT, ActSpec, ConvSpec, Graph, GraphBuilder, NormSpec, Plan, PoolSpec
 
-__all__ = ["DenseLayer", "DenseLayerType", "DenseSpec", "NormActType", "PreActSpec", "TransitionType"]
+__all__ = ["DenseLayerType", "DenseSpec", "NormActType", "TransitionType"]
 
 
 @dataclass(frozen=True)
-class DenseSpec:
-    """A resolved dense layer.
+class DenseSpec(Spec):
+    """A resolved dense layer (``cin``: the dense block's input plus every earlier layer's output;
+    ``cout = cin + growth``; ``stride`` is 1).
 
     Attributes:
-        kind: ``dense``.
-        cin: Input channels (the dense block's input plus every earlier layer's output).
         growth: ``k``, the channels this layer appends.
         mid: Width of the 1x1 bottleneck conv (DenseNet-BC: ``4k``).
-        cout: ``cin + growth``.
-        stride: Always 1.
         kernel: Kernel size of the spatial conv (3).
         act: Activation name.
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
-        drop_path: Unused (dense layers have no residual branch); excluded from equality.
     """
 
-    kind: str
-    cin: int
     growth: int
     mid: int
-    cout: int
-    stride: int
     kernel: int
     act: str
     norm: Norm
     padding: str
-    drop_path: float = field(default=0.0, compare=False)
+    drop_path: float = DROP_PATH
 
 
-@dataclass(frozen=True)
-class PreActSpec:
-    """A resolved pre-activation stage block: ``transition`` or ``norm_act``.
-
-    Attributes:
-        kind: Registered block type.
-        cin: Input channels.
-        cout: Output channels (``cin`` for ``norm_act``).
-        stride: Average-pooling stride of a transition (its window is ``stride x stride``);
-            1 for ``norm_act``.
-        act: Activation name.
-        norm: Norm settings.
-        padding: ``symmetric`` or ``same`` (of the 1x1 conv; irrelevant for its size).
-        drop_path: Unused; excluded from equality.
-    """
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
-    act: str
-    norm: Norm
-    padding: str
-    drop_path: float = field(default=0.0, compare=False)
+def _norm_act(channels: int, norm: Norm, act: str) -> tuple[tuple[str, object], ...]:
+    return (("norm", NormSpec(channels, norm)), ("act", ActSpec(act)))
 
 
-def _norm_act(channels: int, norm: Norm, act: str, suffix: str = "") -> tuple[tuple[str, object], ...]:
-    return ((f"norm{suffix}", NormSpec(channels, norm)), (f"act{suffix}", ActSpec(act)))
-
-
-class DenseLayer(ChainBlock):
-    """``concat(x, H(x))``: the plan's layers compute the ``k`` new maps, the input is kept in front."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x, super().forward(x)], 1)
-
-
-class DenseLayerType(ChainBlockType):
-    """The ``dense`` block type: a DenseNet-BC bottleneck layer with concatenation."""
+class DenseLayerType(BlockType):
+    """The ``dense`` block type: a DenseNet-BC bottleneck layer ``H`` whose output is ``concat(x, H(x))``."""
 
     fresh_blocks = 1 << 30  # every layer of a dense block reads a wider input: resolve each one
+    stage_fields = ("kernel", "expand", "mid_channels", "growth", "act")
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> DenseSpec:  # type: ignore[override]
+    def resolve(self, stage: Stage, ctx: BlockContext) -> DenseSpec:
         if stage.growth < 1:
             raise GenomeError(f"growth must be a positive growth rate for a dense stage, got {stage.growth}",
                               "growth")
@@ -114,34 +73,31 @@ class DenseLayerType(ChainBlockType):
                               "stride")
         k = max(1, round(stage.growth * ctx.width_mult))
         mid = ctx.round(stage.mid_channels * ctx.width_mult) if stage.mid_channels else max(1, round(stage.expand * k))
-        return DenseSpec(kind="dense", cin=ctx.cin, growth=k, mid=mid, cout=ctx.cin + k, stride=1,
+        return DenseSpec(kind="dense", cin=ctx.cin, cout=ctx.cin + k, stride=1, growth=k, mid=mid,
                          kernel=stage.kernel, act=ctx.act, norm=ctx.norm, padding=ctx.quirks.padding,
                          drop_path=ctx.drop_path)
 
-    def plan(self, spec: DenseSpec) -> Plan:  # type: ignore[override]
-        """The new-feature branch ``H``; the block's output is its input concatenated with ``H``'s."""
-        return Plan(_norm_act(spec.cin, spec.norm, spec.act, "1") + (
-            ("conv1", ConvSpec(spec.cin, spec.mid, 1, padding=spec.padding)),
-        ) + _norm_act(spec.mid, spec.norm, spec.act, "2") + (
-            ("conv2", ConvSpec(spec.mid, spec.growth, spec.kernel, padding=spec.padding)),
-        ))
-
-    def build(self, spec: DenseSpec) -> DenseLayer:  # type: ignore[override]
-        return DenseLayer(self.plan(spec))
-
-    def cost(self, spec: DenseSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        return plan_cost(self.plan(spec), size)  # concatenation moves no weights and no MACs
+    def plan(self, spec: DenseSpec) -> Graph:
+        """``BN -> ReLU -> 1x1 conv -> BN -> ReLU -> k x k conv``, its ``k`` maps concatenated after the input's
+        (eq. 2)."""
+        g, pad, norm, act = GraphBuilder(), spec.padding, spec.norm, spec.act
+        x = g.input()
+        _, h = preactivated_conv(g, 1, x, ConvSpec(spec.cin, spec.mid, 1, padding=pad), norm, act)
+        _, h = preactivated_conv(g, 2, h, ConvSpec(spec.mid, spec.growth, spec.kernel, padding=pad), norm, act)
+        g("cat", CONCAT, x, h)
+        return g.graph()
 
 
-class TransitionType(ChainBlockType):
+class TransitionType(BlockType):
     """The ``transition`` block type: ``BN -> ReLU -> 1x1 conv -> avg pool`` between dense blocks."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> PreActSpec:  # type: ignore[override]
-        return PreActSpec(kind="transition", cin=ctx.cin, cout=ctx.cout, stride=ctx.stride, act=ctx.act,
-                          norm=ctx.norm, padding=ctx.quirks.padding, drop_path=ctx.drop_path)
+    stage_fields = ("act",)
 
-    def plan(self, spec: PreActSpec) -> Plan:  # type: ignore[override]
-        layers = _norm_act(spec.cin, spec.norm, spec.act) + (
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
+        return PlainSpec("transition", ctx.cin, ctx.cout, ctx.stride, 1, ctx.act, ctx.norm, ctx.quirks.padding)
+
+    def plan(self, spec: PlainSpec) -> Plan:
+        layers = _norm_act(spec.cin, spec.norm, spec.act) + (  # type: ignore[arg-type]
             ("conv", ConvSpec(spec.cin, spec.cout, 1, padding=spec.padding)),
         )
         if spec.stride > 1:  # a stride x stride window: torchvision's AvgPool2d(2, 2)
@@ -149,17 +105,18 @@ class TransitionType(ChainBlockType):
         return Plan(layers)
 
 
-class NormActType(ChainBlockType):
+class NormActType(BlockType):
     """The ``norm_act`` block type: norm and activation on the features (torchvision DenseNet's ``norm5`` + ReLU)."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> PreActSpec:  # type: ignore[override]
+    stage_fields = ("act",)
+
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
         if ctx.stride != 1:
             raise GenomeError(f"stride must be 1 for a norm_act stage, got {ctx.stride}", "stride")
-        return PreActSpec(kind="norm_act", cin=ctx.cin, cout=ctx.cin, stride=1, act=ctx.act, norm=ctx.norm,
-                          padding=ctx.quirks.padding, drop_path=ctx.drop_path)
+        return PlainSpec("norm_act", ctx.cin, ctx.cin, 1, 1, ctx.act, ctx.norm, ctx.quirks.padding)
 
-    def plan(self, spec: PreActSpec) -> Plan:  # type: ignore[override]
-        return Plan(_norm_act(spec.cin, spec.norm, spec.act))
+    def plan(self, spec: PlainSpec) -> Plan:
+        return Plan(_norm_act(spec.cin, spec.norm, spec.act))  # type: ignore[arg-type]
 
 
 BLOCKS.register("dense", DenseLayerType())

@@ -7,18 +7,16 @@ the pointwise conv (``pw_act``); EfficientNet-B0's and MnasNet-A1's first block
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan
-from search_spaces.genome import Stage
-from search_spaces.layers import ConvSpec
+from search_spaces.blocks.base import BLOCKS, BlockSpec, MBConvFamily
+from search_spaces.layers import ConvSpec, Plan
 
 __all__ = ["DepthwiseSeparable"]
 
 
-class DepthwiseSeparable(ChainBlockType):
+class DepthwiseSeparable(MBConvFamily):
     """Depthwise conv, optional SE, pointwise conv."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
-        return self.mbconv_spec("ds", stage, ctx, mid=ctx.cin)
+    stage_fields = ("kernel", "se", "act", "skip", "pw_act")
 
     def plan(self, spec: BlockSpec) -> Plan:
         c = spec.cin

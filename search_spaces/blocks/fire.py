@@ -13,76 +13,42 @@ in the concatenation; the squeeze width is ``channels / bottleneck`` (the paper'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-from torch import nn
-
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, ChainBlock, Plan, plan_cost
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, Spec
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Stage
-from search_spaces.layers import ConvSpec, Cost, Size
+from search_spaces.layers import CONCAT, ConvSpec, Graph, GraphBuilder, Plan
 
-__all__ = ["Fire", "FireSpec", "FireType", "fire_plans"]
+__all__ = ["FireSpec", "FireType"]
 
 
 @dataclass(frozen=True)
-class FireSpec:
-    """A resolved Fire module.
+class FireSpec(Spec):
+    """A resolved Fire module (``stride`` is always 1).
 
     Attributes:
-        kind: ``fire``.
-        cin: Input channels.
         squeeze: Squeeze width ``s1x1``.
         expand1: ``e1x1``, the first ``expand1`` output channels.
-        expand3: ``e3x3``, the last ``expand3`` output channels.
-        cout: ``expand1 + expand3``.
-        stride: Always 1.
+        expand3: ``e3x3``, the last ``expand3`` output channels (``cout = expand1 + expand3``).
         kernel: Kernel size of the wide expand conv (3).
         act: Activation name.
         padding: ``symmetric`` or ``same``.
-        drop_path: Unused; excluded from equality.
     """
 
-    kind: str
-    cin: int
     squeeze: int
     expand1: int
     expand3: int
-    cout: int
-    stride: int
     kernel: int
     act: str
     padding: str
-    drop_path: float = field(default=0.0, compare=False)
-
-
-def fire_plans(spec: FireSpec) -> tuple[Plan, Plan, Plan]:
-    """The squeeze layer and the two expand layers of a Fire module."""
-    def conv(cin: int, cout: int, kernel: int) -> Plan:
-        return Plan((("conv", ConvSpec(cin, cout, kernel, act=spec.act, bias=True, padding=spec.padding)),))
-
-    return (conv(spec.cin, spec.squeeze, 1), conv(spec.squeeze, spec.expand1, 1),
-            conv(spec.squeeze, spec.expand3, spec.kernel))
-
-
-class Fire(nn.Module):
-    """``squeeze -> concat(expand1x1, expand3x3)``."""
-
-    def __init__(self, spec: FireSpec) -> None:
-        super().__init__()
-        squeeze, expand1, expand3 = fire_plans(spec)
-        self.squeeze = ChainBlock(squeeze)
-        self.expand1x1 = ChainBlock(expand1)
-        self.expand3x3 = ChainBlock(expand3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.squeeze(x)
-        return torch.cat([self.expand1x1(x), self.expand3x3(x)], 1)
+    drop_path: float = DROP_PATH
 
 
 class FireType(BlockType):
-    """The ``fire`` block type."""
+    """The ``fire`` block type: ``squeeze -> concat(expand1x1, expand3x3)``."""
+
+    stage_fields = ("kernel", "bottleneck", "act")
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> FireSpec:
         if ctx.stride != 1:
@@ -93,19 +59,19 @@ class FireType(BlockType):
                               "channels")
         expand3 = ctx.cout // 2
         squeeze = max(1, round(ctx.cout / stage.bottleneck))
-        return FireSpec(kind="fire", cin=ctx.cin, squeeze=squeeze, expand1=ctx.cout - expand3, expand3=expand3,
-                        cout=ctx.cout, stride=1, kernel=stage.kernel, act=ctx.act, padding=ctx.quirks.padding,
-                        drop_path=ctx.drop_path)
+        return FireSpec(kind="fire", cin=ctx.cin, cout=ctx.cout, stride=1, squeeze=squeeze,
+                        expand1=ctx.cout - expand3, expand3=expand3, kernel=stage.kernel, act=ctx.act,
+                        padding=ctx.quirks.padding, drop_path=ctx.drop_path)
 
-    def build(self, spec: FireSpec) -> Fire:
-        return Fire(spec)
+    def plan(self, spec: FireSpec) -> Graph:
+        def conv(cin: int, cout: int, kernel: int) -> Plan:  # torchvision's conv + ReLU pair, under one name
+            return Plan((("conv", ConvSpec(cin, cout, kernel, act=spec.act, bias=True, padding=spec.padding)),))
 
-    def cost(self, spec: FireSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        total = Cost()
-        for plan in fire_plans(spec):
-            part, out = plan_cost(plan, size)
-            total = total + part
-        return total, out
+        g = GraphBuilder()
+        squeezed = g("squeeze", conv(spec.cin, spec.squeeze, 1), g.input())
+        g("cat", CONCAT, g("expand1x1", conv(spec.squeeze, spec.expand1, 1), squeezed),
+          g("expand3x3", conv(spec.squeeze, spec.expand3, spec.kernel), squeezed))
+        return g.graph()
 
 
 BLOCKS.register("fire", FireType())

@@ -9,18 +9,16 @@ No released V2 config puts SE in Fused-MBConv stages.
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan, expanded_width
-from search_spaces.genome import Stage
-from search_spaces.layers import ConvSpec
+from search_spaces.blocks.base import BLOCKS, BlockSpec, MBConvFamily
+from search_spaces.layers import ConvSpec, Plan
 
 __all__ = ["FusedMBConv"]
 
 
-class FusedMBConv(ChainBlockType):
+class FusedMBConv(MBConvFamily):
     """Fused inverted residual block."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
-        return self.mbconv_spec("fused", stage, ctx, mid=expanded_width(stage, ctx))
+    stage_fields = ("kernel", "expand", "mid_channels", "se", "act", "skip")
 
     def plan(self, spec: BlockSpec) -> Plan:
         pad = spec.padding

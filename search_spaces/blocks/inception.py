@@ -25,131 +25,150 @@ outputs (checked at width multiplier 1).
 
 Two plain stage types complete the networks: ``inception_conv`` (one ``BasicConv2d``,
 ``k x k``, padded to keep the size) and ``inception_conv_valid`` (unpadded, as most of
-Inception v3's stem convs), and ``inception_pool``, an unpadded ``k x k`` max pool rounding
-its output size down (Inception v3's stem pools). GoogLeNet's ceil-mode max pools are
-``pool_ceil`` stages.
+Inception v3's stem convs); Inception v3's stem pools are ``inception_pool`` stages and
+GoogLeNet's ceil-mode max pools ``pool_ceil`` stages (:mod:`search_spaces.blocks.pool`).
+
+A module's plan is a :class:`~search_spaces.layers.Graph`: its branches read the input and
+are concatenated; a branch that forks again (``inception_e``) is a graph of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, ChainBlockType, Plan
-from search_spaces.blocks.pool import PoolStageSpec
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, PlainSpec, Spec
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import AvgPoolPadSpec, ConvSpec, Cost, Fork, ForkModule, PoolSpec, Size, fork_cost
+from search_spaces.layers import CONCAT, AvgPoolPadSpec, ConvSpec, GraphBuilder, Plan, PoolSpec
 
-__all__ = ["MODULES", "InceptionConv", "InceptionModule", "InceptionPool", "InceptionSpec", "inception_fork"]
+__all__ = ["MODULES", "InceptionConv", "InceptionKind", "InceptionModule", "InceptionSpec", "fork"]
 
 
 @dataclass(frozen=True)
-class InceptionSpec:
-    """A resolved Inception module.
+class InceptionSpec(Spec):
+    """A resolved Inception module (``cout``: the concatenated branch outputs; ``stride`` 2 for grid reductions).
 
     Attributes:
-        kind: The module type (``inception_v1``, ``inception_a``..``inception_e``).
-        cin: Input channels.
-        cout: Output channels (the concatenated branch outputs).
-        stride: 1, or 2 for the grid-reduction modules.
-        kernel: The "5x5" branch kernel of ``inception_v1``.
+        kernel: The "5x5" branch kernel of ``inception_v1`` (3 for the other modules, which have no such choice).
         branches: The convs' widths.
         act: Activation name.
         norm: Norm settings.
-        drop_path: Unused (no residual); excluded from equality.
     """
 
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     kernel: int
     branches: tuple[int, ...]
     act: str
     norm: Norm
-    drop_path: float = field(default=0.0, compare=False)
+    drop_path: float = DROP_PATH
 
 
-Conv = Callable[..., tuple[str, ConvSpec]]
+Layer = tuple[str, object]
+Conv = Callable[..., Layer]
+
+
+def fork(*layers: Layer, branches: tuple[Plan, ...] = ()) -> Plan:
+    """``layers`` in sequence, then (if any) ``branches`` applied to their output and concatenated.
+
+    Children are the layers' names, then ``branch1``, ``branch2``...
+    """
+    if not branches:
+        return Plan(layers)
+    g = GraphBuilder()
+    h = g.input()
+    for name, layer in layers:
+        h = g(name, layer, h)
+    g("cat", CONCAT, *(g(f"branch{i}", branch, h) for i, branch in enumerate(branches, 1)))
+    return g.graph()
 
 
 def _convs(spec: InceptionSpec) -> Conv:
     """A ``BasicConv2d`` factory for ``spec``: ``conv(name, cin, cout, kernel, stride=1, padding=...)``."""
     def conv(name: str, cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1,
-             padding: str = "symmetric") -> tuple[str, ConvSpec]:
+             padding: str = "symmetric") -> Layer:
         return name, ConvSpec(cin, cout, kernel, stride, norm=spec.norm, act=spec.act, padding=padding)
     return conv
 
 
-def _v1(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _v1(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     b1, r3, b3, r5, b5, proj = s.branches
-    return (Fork((conv("conv", s.cin, b1, 1),)),
-            Fork((conv("reduce", s.cin, r3, 1), conv("conv", r3, b3, 3))),
-            Fork((conv("reduce", s.cin, r5, 1), conv("conv", r5, b5, s.kernel))),
-            Fork((("pool", PoolSpec("max", 3, 1)), conv("conv", s.cin, proj, 1))))
+    return (fork(conv("conv", s.cin, b1, 1)),
+            fork(conv("reduce", s.cin, r3, 1), conv("conv", r3, b3, 3)),
+            fork(conv("reduce", s.cin, r5, 1), conv("conv", r5, b5, s.kernel)),
+            fork(("pool", PoolSpec("max", 3, 1)), conv("conv", s.cin, proj, 1)))
 
 
-def _a(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _a(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     b1, r5, b5, r3, b3a, b3b, proj = s.branches
-    return (Fork((conv("conv", s.cin, b1, 1),)),
-            Fork((conv("reduce", s.cin, r5, 1), conv("conv", r5, b5, 5))),
-            Fork((conv("reduce", s.cin, r3, 1), conv("conv1", r3, b3a, 3), conv("conv2", b3a, b3b, 3))),
-            Fork((("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1))))
+    return (fork(conv("conv", s.cin, b1, 1)),
+            fork(conv("reduce", s.cin, r5, 1), conv("conv", r5, b5, 5)),
+            fork(conv("reduce", s.cin, r3, 1), conv("conv1", r3, b3a, 3), conv("conv2", b3a, b3b, 3)),
+            fork(("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1)))
 
 
-def _b(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _b(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     b3, r3, b3a, b3b = s.branches
-    return (Fork((conv("conv", s.cin, b3, 3, s.stride, "valid"),)),
-            Fork((conv("reduce", s.cin, r3, 1), conv("conv1", r3, b3a, 3),
-                  conv("conv2", b3a, b3b, 3, s.stride, "valid"))),
-            Fork((("pool", PoolSpec("max", 3, s.stride, "valid")),)))
+    return (fork(conv("conv", s.cin, b3, 3, s.stride, "valid")),
+            fork(conv("reduce", s.cin, r3, 1), conv("conv1", r3, b3a, 3),
+                 conv("conv2", b3a, b3b, 3, s.stride, "valid")),
+            fork(("pool", PoolSpec("max", 3, s.stride, "valid"))))
 
 
-def _c(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _c(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     b1, r7, b7a, b7b, d1, d2, d3, d4, d5, proj = s.branches
-    return (Fork((conv("conv", s.cin, b1, 1),)),
-            Fork((conv("reduce", s.cin, r7, 1), conv("conv1", r7, b7a, (1, 7)), conv("conv2", b7a, b7b, (7, 1)))),
-            Fork((conv("reduce", s.cin, d1, 1), conv("conv1", d1, d2, (7, 1)), conv("conv2", d2, d3, (1, 7)),
-                  conv("conv3", d3, d4, (7, 1)), conv("conv4", d4, d5, (1, 7)))),
-            Fork((("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1))))
+    return (fork(conv("conv", s.cin, b1, 1)),
+            fork(conv("reduce", s.cin, r7, 1), conv("conv1", r7, b7a, (1, 7)), conv("conv2", b7a, b7b, (7, 1))),
+            fork(conv("reduce", s.cin, d1, 1), conv("conv1", d1, d2, (7, 1)), conv("conv2", d2, d3, (1, 7)),
+                 conv("conv3", d3, d4, (7, 1)), conv("conv4", d4, d5, (1, 7))),
+            fork(("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1)))
 
 
-def _d(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _d(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     r3, b3, r7, b7a, b7b, b7c = s.branches
-    return (Fork((conv("reduce", s.cin, r3, 1), conv("conv", r3, b3, 3, s.stride, "valid"))),
-            Fork((conv("reduce", s.cin, r7, 1), conv("conv1", r7, b7a, (1, 7)), conv("conv2", b7a, b7b, (7, 1)),
-                  conv("conv3", b7b, b7c, 3, s.stride, "valid"))),
-            Fork((("pool", PoolSpec("max", 3, s.stride, "valid")),)))
+    return (fork(conv("reduce", s.cin, r3, 1), conv("conv", r3, b3, 3, s.stride, "valid")),
+            fork(conv("reduce", s.cin, r7, 1), conv("conv1", r7, b7a, (1, 7)), conv("conv2", b7a, b7b, (7, 1)),
+                 conv("conv3", b7b, b7c, 3, s.stride, "valid")),
+            fork(("pool", PoolSpec("max", 3, s.stride, "valid"))))
 
 
-def _e(s: InceptionSpec, conv: Conv) -> tuple[Fork, ...]:
+def _e(s: InceptionSpec, conv: Conv) -> tuple[Plan, ...]:
     b1, r3, b3, d1, d2, d3, proj = s.branches
 
-    def pair(cin: int, cout: int) -> tuple[Fork, Fork]:
-        return Fork((conv("conv", cin, cout, (1, 3)),)), Fork((conv("conv", cin, cout, (3, 1)),))
+    def pair(cin: int, cout: int) -> tuple[Plan, Plan]:
+        return fork(conv("conv", cin, cout, (1, 3))), fork(conv("conv", cin, cout, (3, 1)))
 
-    return (Fork((conv("conv", s.cin, b1, 1),)),
-            Fork((conv("reduce", s.cin, r3, 1),), pair(r3, b3)),
-            Fork((conv("reduce", s.cin, d1, 1), conv("conv", d1, d2, 3)), pair(d2, d3)),
-            Fork((("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1))))
+    return (fork(conv("conv", s.cin, b1, 1)),
+            fork(conv("reduce", s.cin, r3, 1), branches=pair(r3, b3)),
+            fork(conv("reduce", s.cin, d1, 1), conv("conv", d1, d2, 3), branches=pair(d2, d3)),
+            fork(("pool", AvgPoolPadSpec(3)), conv("conv", s.cin, proj, 1)))
 
 
-#: Module type -> (number of branch widths, output width from (cin, widths), branches).
-MODULES: dict[str, tuple[int, Callable[[int, tuple[int, ...]], int],
-                         Callable[[InceptionSpec, Conv], tuple[Fork, ...]]]] = {
-    "inception_v1": (6, lambda cin, w: w[0] + w[2] + w[4] + w[5], _v1),
-    "inception_a": (7, lambda cin, w: w[0] + w[2] + w[5] + w[6], _a),
-    "inception_b": (4, lambda cin, w: w[0] + w[3] + cin, _b),
-    "inception_c": (10, lambda cin, w: w[0] + w[3] + w[8] + w[9], _c),
-    "inception_d": (6, lambda cin, w: w[1] + w[5] + cin, _d),
-    "inception_e": (7, lambda cin, w: w[0] + 2 * w[2] + 2 * w[5] + w[6], _e),
+@dataclass(frozen=True)
+class InceptionKind:
+    """One Inception module type.
+
+    Attributes:
+        widths: How many branch widths its stage lists.
+        out: Its output width from ``(cin, widths)``.
+        branches: Its branches from its spec and a ``BasicConv2d`` factory.
+        kernel: Whether the stage's ``kernel`` sets a branch's kernel (``inception_v1``'s "5x5").
+    """
+
+    widths: int
+    out: Callable[[int, tuple[int, ...]], int]
+    branches: Callable[[InceptionSpec, Conv], tuple[Plan, ...]]
+    kernel: bool = False
+
+
+#: Module type -> its table entry.
+MODULES: dict[str, InceptionKind] = {
+    "inception_v1": InceptionKind(6, lambda cin, w: w[0] + w[2] + w[4] + w[5], _v1, kernel=True),
+    "inception_a": InceptionKind(7, lambda cin, w: w[0] + w[2] + w[5] + w[6], _a),
+    "inception_b": InceptionKind(4, lambda cin, w: w[0] + w[3] + cin, _b),
+    "inception_c": InceptionKind(10, lambda cin, w: w[0] + w[3] + w[8] + w[9], _c),
+    "inception_d": InceptionKind(6, lambda cin, w: w[1] + w[5] + cin, _d),
+    "inception_e": InceptionKind(7, lambda cin, w: w[0] + 2 * w[2] + 2 * w[5] + w[6], _e),
 }
-
-
-def inception_fork(spec: InceptionSpec) -> Fork:
-    """Pure: the branches of the module ``spec`` describes, as one :class:`Fork`."""
-    return Fork(branches=MODULES[spec.kind][2](spec, _convs(spec)))
 
 
 class InceptionModule(BlockType):
@@ -157,69 +176,44 @@ class InceptionModule(BlockType):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        self.table = MODULES[kind]
+        self.stage_fields = ("branches", "act") + (("kernel",) if self.table.kernel else ())
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> InceptionSpec:
-        count, out_width, _ = MODULES[self.kind]
+        count = self.table.widths
         if len(stage.branches) != count:
             raise GenomeError(f"branches must list {count} widths for an {self.kind} stage, got "
                               f"{list(stage.branches)!r}", "branches")
         widths = stage.branches if ctx.width_mult == 1.0 else tuple(ctx.round(w * ctx.width_mult)
                                                                       for w in stage.branches)
-        cout = out_width(ctx.cin, widths)
+        cout = self.table.out(ctx.cin, widths)
         if ctx.width_mult == 1.0 and cout != ctx.cout:
             raise GenomeError(f"channels must equal the module's concatenated output {cout}, got {ctx.cout}",
                               "channels")
-        return InceptionSpec(self.kind, ctx.cin, cout, ctx.stride, stage.kernel, widths, ctx.act, ctx.norm)
+        kernel = stage.kernel if self.table.kernel else 3
+        return InceptionSpec(self.kind, ctx.cin, cout, ctx.stride, kernel, widths, ctx.act, ctx.norm)
 
-    def build(self, spec: InceptionSpec) -> ForkModule:
-        return ForkModule(inception_fork(spec))
-
-    def cost(self, spec: InceptionSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        return fork_cost(inception_fork(spec), size)
+    def plan(self, spec: InceptionSpec) -> Plan:
+        return fork(branches=self.table.branches(spec, _convs(spec)))
 
 
-@dataclass(frozen=True)
-class InceptionConvSpec:
-    """A resolved ``BasicConv2d`` stage block (``padding``: ``symmetric`` or ``valid``)."""
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
-    kernel: int
-    act: str
-    norm: Norm
-    padding: str
-    drop_path: float = field(default=0.0, compare=False)
-
-
-class InceptionConv(ChainBlockType):
+class InceptionConv(BlockType):
     """``inception_conv`` / ``inception_conv_valid``: conv (no bias) -> norm -> act, padded or not."""
+
+    stage_fields = ("kernel", "act")
 
     def __init__(self, padding: str) -> None:
         self.padding = padding
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> InceptionConvSpec:
-        return InceptionConvSpec(stage.block, ctx.cin, ctx.cout, ctx.stride, stage.kernel, ctx.act, ctx.norm,
-                                 self.padding)
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
+        return PlainSpec(stage.block, ctx.cin, ctx.cout, ctx.stride, stage.kernel, ctx.act, ctx.norm, self.padding)
 
-    def plan(self, spec: InceptionConvSpec) -> Plan:
+    def plan(self, spec: PlainSpec) -> Plan:
         return Plan((("conv", ConvSpec(spec.cin, spec.cout, spec.kernel, spec.stride, norm=spec.norm, act=spec.act,
                                        padding=spec.padding)),))
-
-
-class InceptionPool(ChainBlockType):
-    """``inception_pool``: unpadded ``k x k`` max pooling with the stage's stride (width kept, ``channels`` ignored)."""
-
-    def resolve(self, stage: Stage, ctx: BlockContext) -> PoolStageSpec:
-        return PoolStageSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel, "max", "valid")
-
-    def plan(self, spec: PoolStageSpec) -> Plan:
-        return Plan((("pool", PoolSpec("max", spec.kernel, spec.stride, "valid")),))
 
 
 for _kind in MODULES:
     BLOCKS.register(_kind, InceptionModule(_kind))
 BLOCKS.register("inception_conv", InceptionConv("symmetric"))
 BLOCKS.register("inception_conv_valid", InceptionConv("valid"))
-BLOCKS.register("inception_pool", InceptionPool())

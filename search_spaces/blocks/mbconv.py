@@ -9,18 +9,16 @@ width equals the input width (expansion ratio 1). SE sits after the depthwise co
 
 from __future__ import annotations
 
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockSpec, ChainBlockType, Plan, expanded_width
-from search_spaces.genome import Stage
-from search_spaces.layers import ConvSpec
+from search_spaces.blocks.base import BLOCKS, BlockSpec, MBConvFamily
+from search_spaces.layers import ConvSpec, Plan
 
 __all__ = ["MBConv"]
 
 
-class MBConv(ChainBlockType):
+class MBConv(MBConvFamily):
     """Inverted residual block."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> BlockSpec:
-        return self.mbconv_spec("mbconv", stage, ctx, mid=expanded_width(stage, ctx))
+    stage_fields = ("kernel", "expand", "mid_channels", "se", "act", "skip")
 
     def plan(self, spec: BlockSpec) -> Plan:
         m, pad = spec.mid, spec.padding

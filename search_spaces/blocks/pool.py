@@ -6,52 +6,44 @@ pool between their fire / inception groups. A ``pool`` stage keeps its input wid
 stage's ``channels`` is ignored, so width scaling cannot make it disagree), pools with the
 stage's ``kernel`` and ``stride``, and uses the network's padding quirk. A ``pool_ceil`` stage
 max-pools unpadded with the output size rounded up (Caffe's pooling; torchvision SqueezeNet's
-``ceil_mode=True``).
+``ceil_mode=True``); an ``inception_pool`` stage max-pools unpadded, rounding down (Inception
+v3's stem pools).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from search_spaces.blocks.base import BLOCKS, BlockContext, ChainBlockType, Plan
+from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, PlainSpec
 from search_spaces.genome import Stage
-from search_spaces.layers import PoolSpec
+from search_spaces.layers import Plan, PoolSpec
 
-__all__ = ["PoolBlock", "PoolStageSpec"]
-
-
-@dataclass(frozen=True)
-class PoolStageSpec:
-    """A resolved pooling stage (``kind`` is the block type, ``pool`` is ``max`` or ``avg``)."""
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
-    kernel: int
-    pool: str
-    padding: str
-    drop_path: float = field(default=0.0, compare=False)
-    ceil_mode: bool = False
+__all__ = ["PoolBlock"]
 
 
-class PoolBlock(ChainBlockType):
-    """``k x k`` pooling with the stage's stride; ``pool`` stages max-pool, ``avgpool`` stages average."""
+class PoolBlock(BlockType):
+    """``k x k`` pooling with the stage's stride, keeping the width.
 
-    def __init__(self, pool: str, ceil_mode: bool = False) -> None:
+    Args:
+        pool: ``max`` or ``avg``.
+        padding: The pooling's padding; ``None`` takes the network's padding quirk.
+        ceil_mode: Round the output size up.
+    """
+
+    stage_fields = ("kernel",)
+
+    def __init__(self, pool: str, padding: str | None = None, ceil_mode: bool = False) -> None:
         self.pool = pool
+        self.padding = padding
         self.ceil_mode = ceil_mode
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> PoolStageSpec:
-        if self.ceil_mode:  # Caffe-style: unpadded, output rounded up (SqueezeNet)
-            return PoolStageSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel, self.pool, "valid",
-                                 ceil_mode=True)
-        return PoolStageSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel, self.pool, ctx.quirks.padding)
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
+        return PlainSpec(stage.block, ctx.cin, ctx.cin, ctx.stride, stage.kernel, "", None,
+                         self.padding or ctx.quirks.padding)
 
-    def plan(self, spec: PoolStageSpec) -> Plan:
-        return Plan((("pool", PoolSpec(spec.pool, spec.kernel, spec.stride, spec.padding, spec.ceil_mode)),))
+    def plan(self, spec: PlainSpec) -> Plan:
+        return Plan((("pool", PoolSpec(self.pool, spec.kernel, spec.stride, spec.padding, self.ceil_mode)),))
 
 
 BLOCKS.register("pool", PoolBlock("max"))
 BLOCKS.register("avgpool", PoolBlock("avg"))
-BLOCKS.register("pool_ceil", PoolBlock("max", ceil_mode=True))  # SqueezeNet: unpadded, ceil_mode=True
+BLOCKS.register("pool_ceil", PoolBlock("max", "valid", ceil_mode=True))  # SqueezeNet: unpadded, ceil_mode=True
+BLOCKS.register("inception_pool", PoolBlock("max", "valid"))  # Inception v3's stem: unpadded, rounding down

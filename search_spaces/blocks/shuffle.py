@@ -19,68 +19,40 @@
   branches read the whole input, the left one ``3x3 DWConv/2 -> BN -> 1x1 conv -> BN -> ReLU``.
   The halves are concatenated and shuffled with two groups (torchvision's
   ``InvertedResidual``).
+
+The channel split and the shuffle are plan combinators
+(:class:`~search_spaces.layers.ChannelSplit`, :class:`~search_spaces.layers.ChannelShuffle`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-from torch import nn
-
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, ChainBlock, Plan, plan_cost
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, Spec
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ConvSpec, Cost, PoolSpec, Size, make_act
+from search_spaces.layers import (
+    ADD,
+    CONCAT,
+    ActSpec,
+    ChannelShuffle,
+    ChannelSplit,
+    ConvSpec,
+    Graph,
+    GraphBuilder,
+    Plan,
+    PoolSpec,
+    channel_shuffle,
+)
 
-__all__ = [
-    "ChannelShuffle", "ChannelShuffleSpec", "ShuffleSpec", "ShuffleV1Type", "ShuffleV1Unit", "ShuffleV2Type",
-    "ShuffleV2Unit", "channel_shuffle",
-]
-
-
-def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """Channel ``c = i * n + j`` of ``groups`` groups of ``n`` moves to ``j * groups + i`` (Zhang et al. 2018, fig. 1c)."""
-    b, c, h, w = x.shape
-    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
-
-
-class ChannelShuffle(nn.Module):
-    """:func:`channel_shuffle` as a module."""
-
-    def __init__(self, groups: int) -> None:
-        super().__init__()
-        self.groups = groups
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return channel_shuffle(x, self.groups)
-
-    def extra_repr(self) -> str:
-        return f"groups={self.groups}"
+__all__ = ["ShuffleSpec", "ShuffleV1Type", "ShuffleV2Type", "channel_shuffle"]
 
 
 @dataclass(frozen=True)
-class ChannelShuffleSpec:
-    """A channel shuffle of ``groups`` groups: no parameters, no MACs."""
-
-    groups: int
-
-    def build(self) -> ChannelShuffle:
-        return ChannelShuffle(self.groups)
-
-    def cost(self, size: Size) -> tuple[Cost, Size]:
-        return Cost(), size
-
-
-@dataclass(frozen=True)
-class ShuffleSpec:
+class ShuffleSpec(Spec):
     """A resolved ShuffleNet (v1 or v2) unit.
 
     Attributes:
-        kind: ``shuffle_v1`` or ``shuffle_v2``.
-        cin: Input channels.
-        cout: Output channels.
-        stride: Stride of the depthwise conv(s).
         kernel: Kernel size of the depthwise conv(s).
         mid: Bottleneck width (v1: ``cout / 4``; v2: ``cout / 2``, each branch's width).
         groups: Groups of v1's pointwise convs (``g``); 1 for v2.
@@ -88,13 +60,8 @@ class ShuffleSpec:
         act: Activation name.
         norm: Norm settings.
         padding: ``symmetric`` or ``same``.
-        drop_path: Unused; excluded from equality.
     """
 
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     kernel: int
     mid: int
     groups: int
@@ -102,7 +69,11 @@ class ShuffleSpec:
     act: str
     norm: Norm
     padding: str
-    drop_path: float = field(default=0.0, compare=False)
+    drop_path: float = DROP_PATH
+
+
+#: ShuffleNet V2's channel split and its shuffle of the two halves (fig. 3c).
+FIRST_HALF, SECOND_HALF, SHUFFLE_HALVES = ChannelSplit(2, 0), ChannelSplit(2, 1), ChannelShuffle(2)
 
 
 def _check_divisible(value: int, by: int, what: str, field_name: str) -> None:
@@ -110,47 +81,10 @@ def _check_divisible(value: int, by: int, what: str, field_name: str) -> None:
         raise GenomeError(f"{field_name}: {what} {value} must be divisible by {by}", field_name)
 
 
-# ---- ShuffleNet v1 -------------------------------------------------------------------------------------------
-
-
-def v1_branch(spec: ShuffleSpec) -> Plan:
-    """The residual branch of a ShuffleNet v1 unit (fig. 2b/c), up to its last norm."""
-    out = spec.cout - spec.cin if spec.stride > 1 else spec.cout
-    pad, norm = spec.padding, spec.norm
-    layers: tuple[tuple[str, object], ...] = (
-        ("conv1", ConvSpec(spec.cin, spec.mid, 1, groups=spec.first_groups, norm=norm, act=spec.act, padding=pad)),
-    )
-    if spec.groups > 1:
-        layers += (("shuffle", ChannelShuffleSpec(spec.groups)),)
-    layers += (
-        ("dw", ConvSpec(spec.mid, spec.mid, spec.kernel, spec.stride, groups=spec.mid, norm=norm, padding=pad)),
-        ("conv2", ConvSpec(spec.mid, out, 1, groups=spec.groups, norm=norm, padding=pad)),
-    )
-    return Plan(layers)
-
-
-def v1_shortcut(spec: ShuffleSpec) -> PoolSpec:
-    """The stride-2 unit's shortcut: 3x3 average pooling with the unit's stride (fig. 2c)."""
-    return PoolSpec("avg", 3, spec.stride, spec.padding)
-
-
-class ShuffleV1Unit(nn.Module):
-    """``relu(x + branch(x))``, or ``concat(avgpool(x), relu(branch(x)))`` when the unit downsamples."""
-
-    def __init__(self, spec: ShuffleSpec) -> None:
-        super().__init__()
-        self.branch = ChainBlock(v1_branch(spec))
-        self.shortcut = v1_shortcut(spec).build() if spec.stride > 1 else None
-        self.act = make_act(spec.act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.shortcut is None:
-            return self.act(x + self.branch(x))
-        return torch.cat([self.shortcut(x), self.act(self.branch(x))], 1)
-
-
 class ShuffleV1Type(BlockType):
     """The ``shuffle_v1`` block type (Zhang et al. 2018, fig. 2b/c, table 1)."""
+
+    stage_fields = ("kernel", "groups", "act")
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> ShuffleSpec:
         g = stage.groups
@@ -170,54 +104,32 @@ class ShuffleV1Type(BlockType):
                            mid=mid, groups=g, first_groups=first, act=ctx.act, norm=ctx.norm,
                            padding=ctx.quirks.padding, drop_path=ctx.drop_path)
 
-    def build(self, spec: ShuffleSpec) -> ShuffleV1Unit:
-        return ShuffleV1Unit(spec)
-
-    def cost(self, spec: ShuffleSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        return plan_cost(v1_branch(spec), size)  # the add, the pool and the concat count no MACs
-
-
-# ---- ShuffleNet v2 -------------------------------------------------------------------------------------------
-
-
-def v2_branches(spec: ShuffleSpec) -> tuple[Plan | None, Plan]:
-    """The left (``None`` at stride 1: the kept half) and right branches of a ShuffleNet V2 unit (fig. 3c/d)."""
-    b, pad, norm, act = spec.mid, spec.padding, spec.norm, spec.act
-    right_in = spec.cin if spec.stride > 1 else b
-    right = Plan((
-        ("conv1", ConvSpec(right_in, b, 1, norm=norm, act=act, padding=pad)),
-        ("dw", ConvSpec(b, b, spec.kernel, spec.stride, groups=b, norm=norm, padding=pad)),
-        ("conv2", ConvSpec(b, b, 1, norm=norm, act=act, padding=pad)),
-    ))
-    if spec.stride == 1:
-        return None, right
-    left = Plan((
-        ("dw", ConvSpec(spec.cin, spec.cin, spec.kernel, spec.stride, groups=spec.cin, norm=norm, padding=pad)),
-        ("conv", ConvSpec(spec.cin, b, 1, norm=norm, act=act, padding=pad)),
-    ))
-    return left, right
-
-
-class ShuffleV2Unit(nn.Module):
-    """``shuffle(concat(left(x), right(x)), 2)``; at stride 1 ``left`` keeps the first half and ``right`` reads the second."""
-
-    def __init__(self, spec: ShuffleSpec) -> None:
-        super().__init__()
-        left, right = v2_branches(spec)
-        self.left = ChainBlock(left) if left is not None else None
-        self.right = ChainBlock(right)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.left is None:
-            kept, x = x.chunk(2, dim=1)
-            out = torch.cat([kept, self.right(x)], 1)
+    def plan(self, spec: ShuffleSpec) -> Graph:
+        """``relu(x + branch(x))``, or ``concat(avgpool(x), relu(branch(x)))`` when the unit downsamples (fig. 2b/c)."""
+        out = spec.cout - spec.cin if spec.stride > 1 else spec.cout
+        pad, norm = spec.padding, spec.norm
+        shuffle = (("shuffle", ChannelShuffle(spec.groups)),) if spec.groups > 1 else ()
+        branch = Plan((
+            ("conv1", ConvSpec(spec.cin, spec.mid, 1, groups=spec.first_groups, norm=norm, act=spec.act, padding=pad)),
+            *shuffle,
+            ("dw", ConvSpec(spec.mid, spec.mid, spec.kernel, spec.stride, groups=spec.mid, norm=norm, padding=pad)),
+            ("conv2", ConvSpec(spec.mid, out, 1, groups=spec.groups, norm=norm, padding=pad)),
+        ))
+        g = GraphBuilder()
+        x = g.input()
+        b = g("branch", branch, x)
+        if spec.stride == 1:
+            g("act", ActSpec(spec.act, inplace=False), g("add", ADD, x, b))
         else:
-            out = torch.cat([self.left(x), self.right(x)], 1)
-        return channel_shuffle(out, 2)
+            shortcut = g("shortcut", PoolSpec("avg", 3, spec.stride, pad), x)
+            g("cat", CONCAT, shortcut, g("act", ActSpec(spec.act, inplace=False), b))
+        return g.graph()
 
 
 class ShuffleV2Type(BlockType):
     """The ``shuffle_v2`` block type (Ma et al. 2018, fig. 3c/d, table 5)."""
+
+    stage_fields = ("kernel", "act")
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> ShuffleSpec:
         _check_divisible(ctx.cout, 2, "the output width", "channels")
@@ -228,13 +140,28 @@ class ShuffleV2Type(BlockType):
                            mid=ctx.cout // 2, groups=1, first_groups=1, act=ctx.act, norm=ctx.norm,
                            padding=ctx.quirks.padding, drop_path=ctx.drop_path)
 
-    def build(self, spec: ShuffleSpec) -> ShuffleV2Unit:
-        return ShuffleV2Unit(spec)
-
-    def cost(self, spec: ShuffleSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        left, right = v2_branches(spec)
-        total, out = plan_cost(right, size)
-        return (total + plan_cost(left, size)[0] if left is not None else total), out
+    def plan(self, spec: ShuffleSpec) -> Graph:
+        """``shuffle(concat(left(x), right(x)), 2)``; at stride 1 ``left`` keeps the first half and ``right`` reads
+        the second (fig. 3c/d)."""
+        b, pad, norm, act = spec.mid, spec.padding, spec.norm, spec.act
+        split = spec.stride == 1
+        right = Plan((
+            *((("split", SECOND_HALF),) if split else ()),  # at stride 1 it reads the second half
+            ("conv1", ConvSpec(b if split else spec.cin, b, 1, norm=norm, act=act, padding=pad)),
+            ("dw", ConvSpec(b, b, spec.kernel, spec.stride, groups=b, norm=norm, padding=pad)),
+            ("conv2", ConvSpec(b, b, 1, norm=norm, act=act, padding=pad)),
+        ))
+        g = GraphBuilder()
+        x = g.input()
+        if split:
+            kept = g("split", FIRST_HALF, x)
+        else:
+            kept = g("left", Plan((
+                ("dw", ConvSpec(spec.cin, spec.cin, spec.kernel, spec.stride, groups=spec.cin, norm=norm, padding=pad)),
+                ("conv", ConvSpec(spec.cin, b, 1, norm=norm, act=act, padding=pad)),
+            )), x)
+        g("shuffle", SHUFFLE_HALVES, g("cat", CONCAT, kept, g("right", right, x)))
+        return g.graph()
 
 
 BLOCKS.register("shuffle_v1", ShuffleV1Type())

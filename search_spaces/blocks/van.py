@@ -22,20 +22,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
-from torch import nn
-
-from search_spaces.blocks.base import BLOCKS, BlockContext, BlockType, ChainBlock, ChainBlockType, Plan, plan_cost
+from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, PlainSpec, Spec
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ActSpec, ConvSpec, Cost, LayerScaleSpec, NormSpec, Size
+from search_spaces.layers import MULTIPLY, ActSpec, ConvSpec, Graph, GraphBuilder, LayerScaleSpec, NormSpec, Plan
 from search_spaces.layers.channel_norm import layer_norm
 
-__all__ = [
-    "LAYER_SCALE_INIT", "LKA", "LKASpec", "VANBlock", "VANModule", "VANNorm", "VANSpec", "VANStageSpec", "van_plans",
-]
+__all__ = ["LAYER_SCALE_INIT", "STAGE_NORM_EPS", "VANBlock", "VANSpec", "large_kernel_attention"]
 
 #: Initial value of both layer scales of a VAN block (the official code's ``layer_scale_init_value``).
 LAYER_SCALE_INIT = 1e-2
@@ -43,117 +38,51 @@ LAYER_SCALE_INIT = 1e-2
 STAGE_NORM_EPS = 1e-6
 
 
-class LKA(nn.Module):
-    """Large Kernel Attention (Guo et al. 2022, eq. 1-2): ``x * conv1(conv_spatial(conv0(x)))``."""
+def large_kernel_attention(channels: int, kernel: int = 5, dilated_kernel: int = 7, dilation: int = 3) -> Graph:
+    """Large Kernel Attention (Guo et al. 2022, eq. 1-2): ``x * conv1(conv_spatial(conv0(x)))``.
 
-    def __init__(self, spec: LKASpec) -> None:
-        super().__init__()
-        self.conv0 = spec.local().build()
-        self.conv_spatial = spec.spatial().build()
-        self.conv1 = spec.channel().build()
+    ``conv0`` is the ``kernel`` depthwise conv (spatial local convolution), ``conv_spatial``
+    the ``dilated_kernel`` depthwise conv with ``dilation`` (spatial long-range convolution),
+    ``conv1`` the 1x1 conv (channel convolution), all with bias. The defaults decompose a
+    21x21 convolution as the paper does (K = 21, d = 3: a ``(2d - 1)``-square local conv and
+    a ``ceil(K / d)``-square dilated conv).
+    """
+    c, g = channels, GraphBuilder()
+    x = g.input()
+    attention = g("conv0", ConvSpec(c, c, kernel, groups=c, bias=True), x)
+    attention = g("conv_spatial", ConvSpec(c, c, dilated_kernel, groups=c, bias=True, dilation=dilation), attention)
+    attention = g("conv1", ConvSpec(c, c, 1, bias=True), attention)
+    g("gate", MULTIPLY, x, attention)
+    return g.graph()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.conv1(self.conv_spatial(self.conv0(x)))
+
+def spatial_attention(channels: int, act: str) -> Plan:
+    """The code's ``SpatialAttention``: ``1x1 conv -> act -> LKA -> 1x1 conv`` plus its own input."""
+    c = channels
+    return Plan((("proj_1", ConvSpec(c, c, 1, bias=True)), ("act", ActSpec(act)), ("lka", large_kernel_attention(c)),
+                 ("proj_2", ConvSpec(c, c, 1, bias=True))), residual=True)
 
 
 @dataclass(frozen=True)
-class LKASpec:
-    """A resolved LKA over ``channels``: ``kernel`` dw conv, ``dilated_kernel`` dw conv with ``dilation``, 1x1 conv.
+class VANSpec(Spec):
+    """A resolved VAN block over ``cin`` channels (``cout = cin``, ``stride`` 1).
 
-    The defaults decompose a 21x21 convolution as the paper does (K = 21, d = 3: a
-    ``(2d - 1)``-square local conv and a ``ceil(K / d)``-square dilated conv).
+    Attributes:
+        mid: MLP hidden width (``int(C * expand)``).
+        act: Activation name (GELU).
+        norm: Norm settings (``batchnorm``).
     """
 
-    channels: int
-    kernel: int = 5
-    dilated_kernel: int = 7
-    dilation: int = 3
-
-    def local(self) -> ConvSpec:
-        """The depthwise conv (spatial local convolution)."""
-        return ConvSpec(self.channels, self.channels, self.kernel, groups=self.channels, bias=True)
-
-    def spatial(self) -> ConvSpec:
-        """The depthwise dilated conv (spatial long-range convolution)."""
-        return ConvSpec(self.channels, self.channels, self.dilated_kernel, groups=self.channels, bias=True,
-                        dilation=self.dilation)
-
-    def channel(self) -> ConvSpec:
-        """The 1x1 conv (channel convolution)."""
-        return ConvSpec(self.channels, self.channels, 1, bias=True)
-
-    def build(self) -> LKA:
-        return LKA(self)
-
-    def cost(self, size: Size) -> tuple[Cost, Size]:
-        total = Cost()
-        for conv in (self.local(), self.spatial(), self.channel()):
-            part, size = conv.cost(size)
-            total = total + part
-        return total, size
-
-
-@dataclass(frozen=True)
-class AttentionSpec:
-    """The code's ``SpatialAttention``: ``1x1 conv -> act -> LKA -> 1x1 conv`` plus its own input."""
-
-    channels: int
-    act: str
-
-    def plan(self) -> Plan:
-        c = self.channels
-        return Plan((("proj_1", ConvSpec(c, c, 1, bias=True)), ("act", ActSpec(self.act)), ("lka", LKASpec(c)),
-                     ("proj_2", ConvSpec(c, c, 1, bias=True))), residual=True)
-
-    def build(self) -> ChainBlock:
-        return ChainBlock(self.plan())
-
-    def cost(self, size: Size) -> tuple[Cost, Size]:
-        return plan_cost(self.plan(), size)
-
-
-@dataclass(frozen=True)
-class VANSpec:
-    """A resolved VAN block over ``cin`` channels with MLP width ``mid``; ``drop_path`` excluded from equality."""
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
     mid: int
     act: str
     norm: Norm
-    drop_path: float = field(compare=False)
-
-
-def van_plans(spec: VANSpec) -> tuple[Plan, Plan]:
-    """Pure: the attention and feed-forward sub-blocks of a VAN block."""
-    c, mid = spec.cin, spec.mid
-    attention = Plan((("norm1", NormSpec(c, spec.norm)), ("attn", AttentionSpec(c, spec.act)),
-                      ("layer_scale_1", LayerScaleSpec(c, LAYER_SCALE_INIT))),
-                     residual=True, drop_path=spec.drop_path)
-    mlp = Plan((("norm2", NormSpec(c, spec.norm)), ("fc1", ConvSpec(c, mid, 1, bias=True)),
-                ("dwconv", ConvSpec(mid, mid, 3, groups=mid, bias=True)), ("act", ActSpec(spec.act)),
-                ("fc2", ConvSpec(mid, c, 1, bias=True)), ("layer_scale_2", LayerScaleSpec(c, LAYER_SCALE_INIT))),
-               residual=True, drop_path=spec.drop_path)
-    return attention, mlp
-
-
-class VANModule(nn.Module):
-    """A built VAN block: ``x + ls1 * attn(norm1(x))``, then ``x + ls2 * mlp(norm2(x))``."""
-
-    def __init__(self, spec: VANSpec) -> None:
-        super().__init__()
-        attention, mlp = van_plans(spec)
-        self.attention = ChainBlock(attention)
-        self.mlp = ChainBlock(mlp)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.attention(x))
+    drop_path: float = DROP_PATH
 
 
 class VANBlock(BlockType):
     """The ``van`` block type (see the module docstring); the stage's ``expand`` is the MLP ratio."""
+
+    stage_fields = ("expand", "act")
 
     def resolve(self, stage: Stage, ctx: BlockContext) -> VANSpec:
         if ctx.stride != 1 or ctx.cin != ctx.cout:
@@ -163,49 +92,41 @@ class VANBlock(BlockType):
         mid = int(ctx.cin * stage.expand)  # the code's int(dim * mlp_ratio)
         return VANSpec("van", ctx.cin, ctx.cout, 1, mid, ctx.act, ctx.norm, ctx.drop_path)
 
-    def build(self, spec: VANSpec) -> VANModule:
-        return VANModule(spec)
-
-    def cost(self, spec: VANSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
-        attention, mlp = van_plans(spec)
-        first, size = plan_cost(attention, size)
-        second, size = plan_cost(mlp, size)
-        return first + second, size
-
-
-@dataclass(frozen=True)
-class VANStageSpec:
-    """A resolved ``van_embed`` (conv ``kernel``/``stride`` + norm) or ``van_norm`` (LayerNorm) stage."""
-
-    kind: str
-    cin: int
-    cout: int
-    stride: int
-    kernel: int
-    norm: Norm
-    drop_path: float = field(default=0.0, compare=False)
+    def plan(self, spec: VANSpec) -> Plan:
+        """``x + ls1 * attn(norm1(x))``, then ``x + ls2 * mlp(norm2(x))`` (fig. 3d)."""
+        c, mid = spec.cin, spec.mid
+        attention = Plan((("norm1", NormSpec(c, spec.norm)), ("attn", spatial_attention(c, spec.act)),
+                          ("layer_scale_1", LayerScaleSpec(c, LAYER_SCALE_INIT))),
+                         residual=True, drop_path=spec.drop_path)
+        mlp = Plan((("norm2", NormSpec(c, spec.norm)), ("fc1", ConvSpec(c, mid, 1, bias=True)),
+                    ("dwconv", ConvSpec(mid, mid, 3, groups=mid, bias=True)), ("act", ActSpec(spec.act)),
+                    ("fc2", ConvSpec(mid, c, 1, bias=True)), ("layer_scale_2", LayerScaleSpec(c, LAYER_SCALE_INIT))),
+                   residual=True, drop_path=spec.drop_path)
+        return Plan((("attention", attention), ("mlp", mlp)))
 
 
-class VANEmbed(ChainBlockType):
+class VANEmbed(BlockType):
     """``van_embed``: overlapping patch embedding, ``k x k conv (bias), stride s, padding k // 2 -> norm``."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> VANStageSpec:
-        return VANStageSpec("van_embed", ctx.cin, ctx.cout, ctx.stride, stage.kernel, ctx.norm)
+    stage_fields = ("kernel",)
 
-    def plan(self, spec: VANStageSpec) -> Plan:
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
+        return PlainSpec("van_embed", ctx.cin, ctx.cout, ctx.stride, stage.kernel, "", ctx.norm)
+
+    def plan(self, spec: PlainSpec) -> Plan:
         return Plan((("proj", ConvSpec(spec.cin, spec.cout, spec.kernel, spec.stride, norm=spec.norm, bias=True)),))
 
 
-class VANNorm(ChainBlockType):
-    """``van_norm``: LayerNorm (eps 1e-6) over the channels; keeps width and size (``channels`` ignored)."""
+class VANNorm(BlockType):
+    """``van_norm``: LayerNorm (eps 1e-6) over the channels; keeps width and size (``channels`` not read)."""
 
-    def resolve(self, stage: Stage, ctx: BlockContext) -> VANStageSpec:
+    def resolve(self, stage: Stage, ctx: BlockContext) -> PlainSpec:
         if ctx.stride != 1:
             raise GenomeError(f"stride must be 1 in a van_norm stage, got {ctx.stride}", "stride")
-        return VANStageSpec("van_norm", ctx.cin, ctx.cin, 1, 1, layer_norm(STAGE_NORM_EPS))
+        return PlainSpec("van_norm", ctx.cin, ctx.cin, 1, 1, "", layer_norm(STAGE_NORM_EPS))
 
-    def plan(self, spec: VANStageSpec) -> Plan:
-        return Plan((("norm", NormSpec(spec.cin, spec.norm)),))
+    def plan(self, spec: PlainSpec) -> Plan:
+        return Plan((("norm", NormSpec(spec.cin, spec.norm)),))  # type: ignore[arg-type]
 
 
 BLOCKS.register("van", VANBlock())

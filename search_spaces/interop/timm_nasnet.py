@@ -6,10 +6,11 @@ then one module per cell in forward order: ``cell_stem_0``, ``cell_stem_1``, the
 ``cell_<n>`` for normal cells and, in NASNet, ``reduction_cell_<r>`` for reduction cells
 (PNASNet's reduction cells are ``cell_<n>`` too); the classifier is ``last_linear``.
 
-Inside a cell, our state 0 branch (``pre_x``) is timm's ``conv_1x1``; our state 1 branch
-(``pre_prev``) is ``conv_prev_1x1`` (a 1x1 ``ActConvBn``), or the factorized reduction
-``path_1.conv`` / ``path_2.conv`` / ``final_path_bn`` (directly in NASNet's cells,
-under ``conv_prev_1x1`` in PNASNet's). Our ``ops[2k]`` / ``ops[2k + 1]`` are timm's
+Inside a cell (its plan's layers, :func:`~search_spaces.blocks.cell.cell_plan`), our state 0
+branch (``pre_x``) is timm's ``conv_1x1``; our state 1 branch (``pre_prev``) is
+``conv_prev_1x1`` (a 1x1 ``ActConvBn``), or the factorized reduction ``path_1.conv`` /
+``path_2.conv`` / ``final_path_bn`` (directly in NASNet's cells, under ``conv_prev_1x1`` in
+PNASNet's). Our ``ops.<2k>`` / ``ops.<2k + 1>`` are timm's
 ``comb_iter_<k>_left`` / ``_right`` (both follow the TF op order); a separable op's
 ``dw1 / pw1 / dw2 / pw2`` are ``separable_1.depthwise_conv2d``, ``separable_1.pointwise_conv2d``
 + ``bn_sep_1``, ``separable_2...`` + ``bn_sep_2``; a pooling or strided identity op's
@@ -59,20 +60,20 @@ def _op(ours: str, theirs: str, layers: tuple) -> ModuleMap:
 
 
 def _cell(cell: CellSpec, ours: str, theirs: str, nested_reduce: bool) -> ModuleMap:
-    plan = cell_plan(cell)
     entries = conv_norm(f"{ours}.pre_x.conv", f"{theirs}.conv_1x1.conv", f"{theirs}.conv_1x1.bn")
-    if plan.pre_prev:
-        if plan.pre_prev[0][0] == "reduce":
+    for name, layer in cell_plan(cell).layers:
+        if name == "pre_prev.reduce":
             at = f"{theirs}.conv_prev_1x1" if nested_reduce else theirs
             entries.update({f"{ours}.pre_prev.reduce.conv_1": f"{at}.path_1.conv",
                             f"{ours}.pre_prev.reduce.conv_2": f"{at}.path_2.conv",
                             f"{ours}.pre_prev.reduce.bn": f"{at}.final_path_bn"})
-        else:
+        elif name == "pre_prev":
             entries.update(conv_norm(f"{ours}.pre_prev.conv", f"{theirs}.conv_prev_1x1.conv",
                                      f"{theirs}.conv_prev_1x1.bn"))
-    for i, (_, call) in enumerate(plan.ops):
-        side = "left" if i % 2 == 0 else "right"
-        entries.update(_op(f"{ours}.ops.{i}", f"{theirs}.comb_iter_{i // 2}_{side}", call.layers()))
+        elif name.startswith("ops."):
+            i = int(name[4:])
+            side = "left" if i % 2 == 0 else "right"
+            entries.update(_op(f"{ours}.{name}", f"{theirs}.comb_iter_{i // 2}_{side}", layer.layers()))
     return entries
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from torch import nn
 
-__all__ = ["Cost", "Primitive", "Size"]
+__all__ = ["FREE", "Cost", "Primitive", "Size"]
 
 #: Spatial size (height, width) of a feature map.
 Size = tuple[int, int]
@@ -33,6 +33,10 @@ class Cost:
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(self.params + other.params, self.macs + other.macs, self.activations + other.activations)
+
+
+#: The cost of a layer without parameters or counted MACs (pooling, activations, combinators).
+FREE = Cost()
 
 
 class Primitive(Protocol):

@@ -1,8 +1,8 @@
 """Convolution + norm + activation: the one conv factory every block uses.
 
 TensorFlow "SAME" padding (output ``ceil(in / stride)``, extra zero on the bottom/right)
-differs from PyTorch's symmetric padding only for strided convolutions, so only those
-pad dynamically; stride-1 odd kernels use the equivalent static padding.
+differs from PyTorch's symmetric padding only for strided convolutions and even kernels, so
+only those pad dynamically; stride-1 odd kernels use the equivalent static padding.
 """
 
 from __future__ import annotations
@@ -105,10 +105,10 @@ class ConvSpec:
 
     def build(self) -> ConvNormAct:
         """A fresh :class:`ConvNormAct` for this spec."""
-        sh, sw = pair(self.stride)
-        dynamic = self.padding == "same" and (sh > 1 or sw > 1)
+        (sh, sw), (kh, kw) = pair(self.stride), pair(self.kernel)
+        # TF SAME is static and symmetric only for stride 1 and an odd kernel; else pad per input, maybe unevenly
+        dynamic = self.padding == "same" and (sh > 1 or sw > 1 or kh % 2 == 0 or kw % 2 == 0)
         conv_cls = Conv2dSame if dynamic else nn.Conv2d
-        kh, kw = pair(self.kernel)
         pad = (0, 0) if dynamic or self.padding == "valid" else ((kh - 1) // 2 * self.dilation, (kw - 1) // 2 * self.dilation)
         conv = conv_cls(self.cin, self.cout, (kh, kw), (sh, sw), pad, self.dilation, self.groups, self.bias)
         norm = make_norm(self.cout, self.norm) if self.norm is not None else nn.Identity()
@@ -116,10 +116,15 @@ class ConvSpec:
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
         """Params, MACs and output elements at input ``size``; and the output size."""
-        kh, kw = pair(self.kernel)
-        sh, sw = pair(self.stride)
-        h = conv_out_size(size[0], kh, sh, self.padding, self.dilation)
-        w = conv_out_size(size[1], kw, sw, self.padding, self.dilation)
+        kernel, stride = self.kernel, self.stride
+        if type(kernel) is int and type(stride) is int:  # the common square case, computed once for both axes
+            kh = kw = kernel
+            h = conv_out_size(size[0], kernel, stride, self.padding, self.dilation)
+            w = h if size[1] == size[0] else conv_out_size(size[1], kernel, stride, self.padding, self.dilation)
+        else:
+            (kh, kw), (sh, sw) = pair(kernel), pair(stride)
+            h = conv_out_size(size[0], kh, sh, self.padding, self.dilation)
+            w = conv_out_size(size[1], kw, sw, self.padding, self.dilation)
         weights = self.cout * (self.cin // self.groups) * kh * kw
         params = weights + (self.cout if self.bias else 0)
         if self.norm is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from search_spaces.layers.activations import make_act
-from search_spaces.layers.base import Cost, Size
+from search_spaces.layers.base import FREE, Cost, Size
 
 __all__ = ["ActSpec", "DropoutSpec", "GlobalPoolSpec", "LinearSpec"]
 
@@ -20,7 +20,7 @@ class GlobalPoolSpec:
         return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
-        return Cost(), (1, 1)
+        return FREE, (1, 1)
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class ActSpec:
         return make_act(self.name, inplace=self.inplace)
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
-        return Cost(), size
+        return FREE, size
 
 
 @dataclass(frozen=True)
@@ -69,4 +69,4 @@ class DropoutSpec:
         return nn.Dropout(self.rate) if self.rate > 0 else nn.Identity()
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
-        return Cost(), size
+        return FREE, size

@@ -14,17 +14,17 @@ from torch.nn import functional as F
 
 from search_spaces.genome import Norm
 from search_spaces.layers.activations import make_act
-from search_spaces.layers.base import Cost, Size
+from search_spaces.layers.base import FREE, Cost, Size
 from search_spaces.layers.conv import conv_out_size, same_pad
 from search_spaces.layers.norms import NORMS, make_norm
 
-__all__ = ["FactorizedReduce", "FactorizedReduceSpec", "PoolSame", "PoolSpec"]
+__all__ = ["AvgPoolPadSpec", "FactorizedReduce", "FactorizedReduceSpec", "PoolSame", "PoolSpec"]
 
 POOL_KINDS = ("max", "avg")
 
 
 class PoolSame(nn.Module):
-    """Strided pooling with TensorFlow's dynamic SAME padding.
+    """Pooling with TensorFlow's dynamic SAME padding (strided, or with an even window).
 
     As timm's ``MaxPool2dSame`` / ``AvgPool2dSame``: max pooling pads with ``-inf``;
     average pooling pads with zeros that *are* counted in the average (the padding is
@@ -70,7 +70,7 @@ class PoolSpec:
     ceil_mode: bool = False
 
     def build(self) -> nn.Module:
-        if self.padding == "same" and self.stride > 1:
+        if self.padding == "same" and (self.stride > 1 or self.kernel % 2 == 0):  # uneven TF padding
             return PoolSame(self.kind, self.kernel, self.stride)
         pad = 0 if self.padding == "valid" else (self.kernel - 1) // 2
         if self.kind == "max":
@@ -79,8 +79,8 @@ class PoolSpec:
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
         if self.ceil_mode:
-            return Cost(), (self._ceil_out(size[0]), self._ceil_out(size[1]))
-        return Cost(), (conv_out_size(size[0], self.kernel, self.stride, self.padding),
+            return FREE, (self._ceil_out(size[0]), self._ceil_out(size[1]))
+        return FREE, (conv_out_size(size[0], self.kernel, self.stride, self.padding),
                         conv_out_size(size[1], self.kernel, self.stride, self.padding))
 
     def _ceil_out(self, size: int) -> int:
@@ -88,6 +88,32 @@ class PoolSpec:
         pad = 0 if self.padding == "valid" else (self.kernel - 1) // 2
         out = -(-(size + 2 * pad - self.kernel) // self.stride) + 1
         return out - 1 if (out - 1) * self.stride >= size + pad else out
+
+
+class _AvgPoolPad(nn.Module):
+    def __init__(self, kernel: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, self.kernel, 1, (self.kernel - 1) // 2)
+
+
+@dataclass(frozen=True)
+class AvgPoolPadSpec:
+    """Stride-1 ``k x k`` average pooling whose zero padding counts in the average.
+
+    PyTorch's default ``count_include_pad=True``, as torchvision's Inception v3 pools its
+    pool branch (``F.avg_pool2d(x, 3, 1, 1)``); no parameters, no MACs counted.
+    """
+
+    kernel: int = 3
+
+    def build(self) -> nn.Module:
+        return _AvgPoolPad(self.kernel)
+
+    def cost(self, size: Size) -> tuple[Cost, Size]:
+        return FREE, size
 
 
 class FactorizedReduce(nn.Module):
