@@ -194,10 +194,10 @@ def _run_with_killer(tmp_path: Path, url: str, strategy: str, trials: int = 200,
     return _check_study(url, tmp_path, trials)
 
 
-def _running_pids(url: str) -> set[int]:
-    """The pids of the processes that hold a running trial of the study right now."""
+def _running_pids(url: str, name: str = "faults") -> set[int]:
+    """The pids of the processes that hold a running trial of study ``name`` right now."""
     try:
-        study = optuna.load_study(study_name="faults", storage=storage(url))
+        study = optuna.load_study(study_name=name, storage=storage(url))
     except Exception:  # noqa: BLE001 (not created yet)
         return set()
     return {t.user_attrs.get("pid") for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
@@ -333,3 +333,26 @@ def _password(url: str) -> str | None:
     from urllib.parse import urlsplit
 
     return urlsplit(url).password
+
+
+@pytest.mark.slow
+def test_a_search_killed_and_resumed_on_this_machine_does_not_wait_for_the_dead_workers_heartbeat(
+        tmp_path: Path) -> None:
+    """SIGKILL mid-trial, then --resume with an hour-long heartbeat: the dead process's trial is failed at once,
+    said so, and run again; the resume ends with exactly the trials asked for instead of sitting still."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--reward", "flops",
+           "--evaluator", "synthetic", "--set", "synthetic_seconds=8", "--trials", "1", "--heartbeat", "3600",
+           "--out", str(tmp_path), "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _running_pids(url, "mbconv-flops-tpe") and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert _running_pids(url, "mbconv-flops-tpe") == {proc.pid}
+    proc.kill()
+    proc.wait()
+    resumed = subprocess.run([*cmd, "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "no longer exist; failed now, to be run again" in resumed.stderr
+    trials = optuna.load_study(study_name="mbconv-flops-tpe", storage=url).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"] and trials[1].user_attrs["retry_of"] == 0

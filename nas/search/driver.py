@@ -60,7 +60,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
 from nas.search import optuna_compat
-from nas.search.heartbeat import Heartbeat, StaleTrials
+from nas.search.heartbeat import Heartbeat, StaleTrials, process_start
 from nas.search.interrupts import Interrupts
 from nas.search.view import StudyView, has_result, interrupted
 from nas.strategies.base import Outcome, StopSearch, Strategy
@@ -105,6 +105,10 @@ class TrialRecord:
     reason: str = ""
     cached_from: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+
+
+#: When this process started (see :func:`nas.search.heartbeat.process_alive`), recorded with each trial it claims.
+_PID_START = process_start(os.getpid())
 
 
 class _CandidateFailed(Exception):
@@ -159,6 +163,8 @@ class SearchDriver:
         self._heartbeat = Heartbeat(optuna_compat.study_storage(study))
         self._stale.check(force=True)
         self._refresh()
+        self._waited: set[int] = set()  # running trials of other workers this worker has said it waits for
+        self._fail_dead_local()
 
     # ------------------------------------------------------------------ state of the study
 
@@ -217,7 +223,30 @@ class SearchDriver:
                 return
             if not self.view.running or not self._stale.enabled:  # without heartbeats a dead worker is undetectable
                 raise StopSearch
+            self._fail_dead_local()
+            self._say_waiting()
             time.sleep(self.poll)
+
+    def _fail_dead_local(self) -> None:
+        """Fail at once the running trials of this machine's worker processes that no longer exist."""
+        running = [self.view.trials[i] for i in self.view.running if i not in self._own]
+        dead = self._stale.fail_dead_local(running, self._host) if self._stale.enabled else []
+        if dead:
+            print(f"nas.search: trial(s) {', '.join(map(str, dead))} belonged to worker processes of this machine "
+                  f"that no longer exist; failed now, to be run again", file=sys.stderr)
+            self._refresh()
+
+    def _say_waiting(self) -> None:
+        """Say once per trial what the worker waits for, and for how long at most (no silent wait)."""
+        new = [self.view.trials[i] for i in sorted(self.view.running) if i not in self._own and i not in self._waited]
+        if not new:
+            return
+        self._waited.update(optuna_compat.trial_id(t) for t in new)
+        where = ", ".join(f"trial {t.number} ({t.user_attrs.get('host', '?')} pid {t.user_attrs.get('pid', '?')})"
+                          for t in new[:3])
+        print(f"nas.search: the budget is reached; waiting for {where} of other workers to finish, or to miss "
+              f"heartbeats for {2 * self._stale.interval:.0f} s if a worker died (then it is run again)",
+              file=sys.stderr)
 
     def pending_retries(self) -> int:
         """Interrupted trials (Ctrl-C, a killed worker) waiting to be run again."""
@@ -297,7 +326,7 @@ class SearchDriver:
         started = datetime.datetime.now()
         attrs: dict[str, Any] = {"genome_key": genome_key(genome), "genome": to_yaml(genome),
                                  "strategy": self.strategy.name, "worker": self.worker, "host": self._host,
-                                 "pid": os.getpid()}
+                                 "pid": os.getpid(), "pid_start": _PID_START}
         if retry_of is not None:
             attrs["retry_of"] = retry_of
         trial_id = self._claim(params, distributions, attrs, started)
@@ -406,6 +435,7 @@ class SearchDriver:
             self.interrupts.check()
             self._stale.check()
             self._refresh()
+            self._fail_dead_local()
 
     def _score(self, metrics: dict[str, float]) -> tuple[float, ...]:
         lacking = [m for m in self._required if m not in metrics]

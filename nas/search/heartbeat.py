@@ -5,20 +5,53 @@ background thread, so a long evaluation (minutes of training) keeps its trial al
 worker killed by SIGKILL, a lost machine or a preemption stops beating; after the grace
 period (twice the interval) any other worker fails the trial
 (:func:`optuna.storages.fail_stale_trials`), and the search retries it.
+
+A trial whose worker was a process of *this* machine that no longer exists (a search killed
+and resumed on the same machine) is failed at once instead (:meth:`StaleTrials.fail_dead_local`):
+waiting for its heartbeat to go stale would only make the resume sit still for up to the
+grace period. A process is recognised by the host name, its pid and its start time (so a
+reused pid is not mistaken for the worker).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterable
+from pathlib import Path
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.search import optuna_compat
 
-__all__ = ["Heartbeat", "StaleTrials"]
+__all__ = ["Heartbeat", "StaleTrials", "process_alive", "process_start"]
+
+
+def process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/<pid>/stat``); empty where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    fields = stat.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+    return fields[19] if len(fields) > 19 else ""
+
+
+def process_alive(pid: int, started: str = "") -> bool:
+    """Whether process ``pid`` of this machine exists and, if ``started`` is known, is the one that started then."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's): not provably dead
+    return not started or process_start(pid) in ("", started)
 
 
 class Heartbeat:
@@ -79,6 +112,26 @@ class StaleTrials:
         self.enabled = optuna_compat.heartbeat_enabled(storage)
         self.interval = float(storage.get_heartbeat_interval()) if self.enabled else 0.0  # type: ignore[attr-defined]
         self._last = -float("inf")
+
+    def fail_dead_local(self, trials: Iterable[FrozenTrial], host: str) -> list[int]:
+        """Fail now the running ``trials`` whose worker was a process of ``host`` (this machine) that is gone.
+
+        Returns:
+            The numbers of the trials failed (they are retried like any interrupted trial).
+        """
+        storage = optuna_compat.uncached(optuna_compat.study_storage(self.study))
+        failed = []
+        for trial in trials:
+            attrs = trial.user_attrs
+            pid = attrs.get("pid")
+            if attrs.get("host") != host or not isinstance(pid, int) or process_alive(pid, attrs.get("pid_start", "")):
+                continue
+            try:
+                storage.set_trial_state_values(optuna_compat.trial_id(trial), TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # it finished meanwhile
+            failed.append(trial.number)
+        return failed
 
     def check(self, force: bool = False) -> None:
         """Fail every running trial whose worker has not beaten within the grace period."""
