@@ -149,3 +149,38 @@ def test_the_device_must_exist(capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluate.main(["efficientnet_b0", "--device", "cuda"]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
     assert search_main([*SEARCH, "--out", os.devnull + "-never", "--device", "cuda"]) == 2
+
+
+def test_a_full_disk_in_the_middle_of_a_search_is_one_sentence_and_keeps_what_was_finished(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+    import sqlalchemy
+
+    from nas.search.rdb import FastRDBStorage
+
+    finish = FastRDBStorage.finish_trial
+    calls = []
+
+    def full_on_the_third(self: FastRDBStorage, *args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            try:
+                raise sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("database or disk is full"))
+            except sqlalchemy.exc.OperationalError as err:
+                raise optuna.exceptions.StorageInternalError("An exception is raised during the commit. e.g. "
+                                                             "exceeding max length.") from err
+        finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(FastRDBStorage, "finish_trial", full_on_the_third)
+    args = ["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evaluator", "toy", "--trials", "5",
+            "--heartbeat", "1", "--out", str(tmp_path), "--quiet", "--no-plots"]
+    assert search_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "database or disk is full" in err and "--resume" in err, err
+    assert "max length" not in err
+    monkeypatch.setattr(FastRDBStorage, "finish_trial", finish)
+    # The two finished trials were kept; the resume waits out the lost write's trial (this process still lives,
+    # so only its heartbeat can tell) and completes five.
+    assert search_main([*args, "--resume"]) == 0
+    trials = optuna.load_study(study_name="mbconv-flops-tpe", storage=f"sqlite:///{tmp_path / 'study.db'}").trials
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 5

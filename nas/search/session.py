@@ -34,8 +34,9 @@ from search_spaces.errors import UserInputError
 from search_spaces.files import prepare_dir
 from search_spaces.spaces.base import SearchSpace
 
-__all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StudyPlace", "check_device",
-           "check_evaluators", "check_required", "evaluator_names", "plan_search", "sampler_seed"]
+__all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StorageWriteError",
+           "StudyPlace", "check_device", "check_evaluators", "check_required", "evaluator_names", "plan_search",
+           "sampler_seed"]
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
 #: 4000 Fashion-MNIST images at 28 px, 1000 held out) and the training step timed at batch
@@ -51,6 +52,10 @@ HEARTBEAT_S = 30
 #: Which evaluator provides each metric a reward may need, when no evaluators are named.
 _DEFAULT_PROVIDER = {"accuracy": "train", "latency_ms": "latency", "train_step_ratio": "train-step",
                      "macs": "cost", "params": "cost", "zc_naswot": "zero-cost"}
+
+
+class StorageWriteError(UserInputError):
+    """The study storage refused a write in the middle of a search (a full disk, a database gone)."""
 
 
 class SearchInterrupted(KeyboardInterrupt):
@@ -319,9 +324,19 @@ class SearchSession:
                 self.driver.run()
         except KeyboardInterrupt:
             self.interrupted = True
+        except (optuna.exceptions.StorageInternalError, OSError) as err:
+            raise StorageWriteError(self._write_failure(err)) from None
         finally:
             self.progress.close()
         return self.interrupted
+
+    def _write_failure(self, err: BaseException) -> str:
+        """One sentence for a storage write that failed mid-search (a full disk, a lost database)."""
+        cause = err.__cause__ or err
+        text = (getattr(cause, "strerror", None) or str(getattr(cause, "orig", None) or cause)).strip()
+        text = text.splitlines()[0][:200] if text else type(cause).__name__
+        return (f"study storage {safe_url(self.place.url)} could not be written ({text}); every trial finished before "
+                f"is kept: fix the cause (free disk space, restart the database) and continue with --resume")
 
     def summary(self, space_name: str | None = None) -> SearchSummary:
         """How the search was set up, as ``found.yaml`` records it."""

@@ -48,31 +48,67 @@ def storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStora
             (its worker died) after twice this without one. ``None``: no heartbeats.
     """
     grace = None if heartbeat is None else 2 * heartbeat
+    _refuse_unusable(url)
+    for attempt in range(_CREATE_ATTEMPTS):
+        try:
+            return _open(url, heartbeat, grace)
+        except UserInputError:
+            raise  # a damaged file: already one sentence naming the storage (nas.search.storage_guard)
+        except (ImportError, ModuleNotFoundError) as err:
+            backend = url.split(":", 1)[0].split("+", 1)[0]
+            driver = _DRIVERS.get(backend, "the database driver SQLAlchemy names for it")
+            raise UserInputError(f"study storage {safe_url(url)}: the {backend} driver is not installed ({err}); "
+                                 f"install {driver}") from None
+        except Exception as err:  # noqa: BLE001 (sqlalchemy raises many kinds; all mean "cannot use this URL")
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if _racing(text) and attempt + 1 < _CREATE_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1))  # another process is creating the same new storage: let it finish
+                continue
+            raise UserInputError(f"study storage {safe_url(url)} cannot be opened ({safe_url(text)[:200]})") from None
+    raise AssertionError("unreachable")
+
+
+#: Tries to open a storage that another process may be creating at the same moment.
+_CREATE_ATTEMPTS = 5
+#: Backend -> how to install its driver (SQLAlchemy's default drivers).
+_DRIVERS = {"postgresql": "psycopg: pip install 'psycopg[binary]' (or this project's postgres extra)",
+            "mysql": "a MySQL driver: pip install pymysql, and write the URL as mysql+pymysql://...",
+            "mariadb": "a MySQL driver: pip install pymysql, and write the URL as mariadb+pymysql://..."}
+
+
+def _racing(text: str) -> bool:
+    """Whether an error opening a storage is two processes creating its tables at once (Optuna's alembic setup)."""
+    return "alembic_version" in text or "already exists" in text or "database is locked" in text
+
+
+def _refuse_unusable(url: str) -> None:
+    """Refuse a storage a search cannot use, whatever it holds: an in-memory SQLite database is gone with the process."""
     try:
-        if url.startswith(JOURNAL):
-            path = Path(url.removeprefix(JOURNAL).removeprefix("//"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStore(str(path), heartbeat, grace)
-        database = sqlite_path(url)
-        if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
-        # SQLite: wait up to a minute for another worker's write instead of failing after 5 s.
-        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            store = FastRDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace)
-        if url.startswith("sqlite"):
-            sqlalchemy.event.listen(store.engine, "connect", _sqlite_pragmas)
-            store.engine.dispose()  # connections made so far lack the pragmas
-        return store
-    except UserInputError:
-        raise  # a damaged file: already one sentence naming the storage (nas.search.storage_guard)
-    except (ImportError, ModuleNotFoundError) as err:
-        raise UserInputError(f"study storage {safe_url(url)}: the database driver is not installed ({err}); "
-                             f"for PostgreSQL: pip install 'psycopg[binary]'") from None
-    except Exception as err:  # noqa: BLE001 (sqlalchemy raises many kinds; all mean "cannot use this URL")
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserInputError(f"study storage {safe_url(url)} cannot be opened ({safe_url(text)[:200]})") from None
+        parsed = sqlalchemy.engine.make_url(url) if not url.startswith(JOURNAL) else None
+    except sqlalchemy.exc.ArgumentError:
+        return  # the opening names what is wrong with it
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise UserInputError(f"study storage {safe_url(url)} is an in-memory SQLite database, which is lost when the "
+                             f"process ends and which other workers cannot see; give a file: sqlite:///PATH.db")
+
+
+def _open(url: str, heartbeat: int | None, grace: int | None) -> optuna.storages.BaseStorage:
+    if url.startswith(JOURNAL):
+        path = Path(url.removeprefix(JOURNAL).removeprefix("//"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStore(str(path), heartbeat, grace)
+    database = sqlite_path(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    # SQLite: wait up to a minute for another worker's write instead of failing after 5 s.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+        store = FastRDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat, grace_period=grace)
+    if url.startswith("sqlite"):
+        sqlalchemy.event.listen(store.engine, "connect", _sqlite_pragmas)
+        store.engine.dispose()  # connections made so far lack the pragmas
+    return store
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -125,8 +161,11 @@ def open_study(url: str, name: str, directions: Sequence[str], sampler: optuna.s
         try:
             study = optuna.create_study(study_name=name, storage=store, sampler=sampler, pruner=pruner,
                                         directions=list(directions))
-        except optuna.exceptions.DuplicatedStudyError:  # another machine created it just now: join it
-            pass
+        except optuna.exceptions.DuplicatedStudyError:  # another process created it just now
+            if not (resume or join):  # the same refusal as when it was there before: one search per study
+                raise UserInputError(f"study {name!r} already exists in {safe_url(url)} (another search created it "
+                                     f"just now); continue it with --resume, or choose another --out or "
+                                     f"--study-name") from None
         else:
             study.set_user_attr("config", config)
             study.set_user_attr("out", str(out))
