@@ -28,6 +28,7 @@ import difflib
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ import yaml
 from search_spaces.errors import GenomeError
 from search_spaces.files import atomic_write_text
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
+
+#: Largest genome file read: a genome of the largest zoo model is a few KiB, a found.yaml with its meta tens.
+MAX_FILE_BYTES = 4 * 2**20
 
 __all__ = ["dump", "from_dict", "from_yaml", "genome_key", "load", "load_with_meta", "to_dict", "to_yaml"]
 
@@ -271,10 +275,21 @@ def from_yaml(text: str, source: str = "genome") -> Network:
 
 
 def load_with_meta(path: str | os.PathLike[str]) -> tuple[Network, dict[str, Any]]:
-    """Load a genome file and its ``meta`` mapping (empty if absent)."""
+    """Load a genome file and its ``meta`` mapping (empty if absent).
+
+    Refused before parsing: anything but a regular file (a device such as ``/dev/zero`` or a
+    pipe would be read forever) and a file over :data:`MAX_FILE_BYTES`.
+    """
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise GenomeError(f"{source}: is not a regular file; a genome file is YAML text")
+        if info.st_size > MAX_FILE_BYTES:
+            raise GenomeError(f"{source}: is {info.st_size / 2**20:.0f} MiB; a genome file is at most "
+                              f"{MAX_FILE_BYTES // 2**20} MiB (the zoo's largest is a few KiB)")
+        with open(path, "rb") as handle:
+            text = handle.read(MAX_FILE_BYTES + 1).decode("utf-8")
     except FileNotFoundError:
         raise GenomeError(f"{source}: no such file") from None
     except UnicodeDecodeError as err:

@@ -77,6 +77,10 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("compound", ["--base", "efficientnet_b0", "--out", ""], ["--out", "empty"]),
     ("compound", ["--base", "efficientnet_b0", "--out", "/proc/no-such/family"], ["cannot be created"]),
     ("stagewise", ["--base", "efficientnetv2_s", "--out", ""], ["--out", "empty"]),
+    # special and huge files as genome files
+    ("info", ["/dev/zero"], ["/dev/zero", "not a regular file"]),
+    ("evaluate", ["{tmp}/a-fifo.yaml"], ["a-fifo.yaml", "not a regular file"]),
+    ("compound", ["--base", "{tmp}/huge.yaml", "--out", "{tmp}/o"], ["huge.yaml", "at most 4 MiB"]),
     # genome errors found when the whole network is resolved name their file
     ("evaluate", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml", "stages[0]"]),
     ("info", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml"]),
@@ -103,6 +107,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                               "--no-plots"]) == 0
     (root / "a-file").write_text("not a directory\n")
     (root / "csv-dir" / "trials.csv").mkdir(parents=True)
+    os.mkfifo(root / "a-fifo.yaml")  # a reader would block on it forever (digest() skips it: not a regular file)
+    (root / "huge.yaml").write_text("name: x\nstem: {channels: 8}\nstages:\n" +
+                                    "- {block: conv, depth: 1, channels: 8}\n" * 120_000)
     (root / "bad-block.yaml").write_text(
         "name: bad\nstem: {channels: 16}\nstages:\n- {block: basic, depth: 1, channels: 16, group_width: 4}\n")
     return root
