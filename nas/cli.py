@@ -13,8 +13,8 @@ from typing import Any
 from search_spaces.errors import ParameterError, UserInputError
 from search_spaces.files import check_path
 
-__all__ = ["EXIT_USAGE", "MAX_SEED", "Parser", "evaluation_flags", "integer", "max_parallel", "path", "run",
-           "settings_help_requested", "study_flags"]
+__all__ = ["EXIT_USAGE", "MAX_SEED", "Parser", "evaluation_flags", "integer", "max_parallel", "parse_args", "path", "run",
+           "study_flags"]
 
 #: Exit code for bad input (same as argparse's usage errors).
 EXIT_USAGE = 2
@@ -190,14 +190,14 @@ def study_flags(heartbeat: int) -> argparse.ArgumentParser:
     return p
 
 
-def settings_help_requested(make_parser: Callable[[bool], argparse.ArgumentParser],
-                            argv: Sequence[str]) -> argparse.Namespace | None:
-    """The parsed flags if ``--help-settings`` is among ``argv``, else ``None``.
+def parse_args(make_parser: Callable[[bool], argparse.ArgumentParser], argv: Sequence[str],
+               settings_help: Callable[[argparse.Namespace], str]) -> argparse.Namespace | None:
+    """The command's parsed flags; ``None`` after printing ``settings_help(flags)`` for ``--help-settings``.
 
-    ``make_parser(required)`` builds the command's parser; it is called with ``False`` so that
-    the command's required flags need not be given just to list the settings.
+    ``make_parser(required)`` builds the command's parser; for ``--help-settings`` it is called
+    with ``False``, so the command's required flags need not be given just to list the settings.
     """
-    if "--help-settings" not in argv:
+    if "--help-settings" in argv:
+        print(settings_help(make_parser(False).parse_known_args(argv)[0]))
         return None
-    args, _ = make_parser(False).parse_known_args(argv)
-    return args
+    return make_parser(True).parse_args(argv)

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from nas import evaluators, settings
-from nas.cli import Parser, evaluation_flags, run, settings_help_requested
+from nas.cli import Parser, evaluation_flags, parse_args, run
 from nas.info import load_genome
 from search_spaces.units import human
 from nas.search.session import check_device, check_evaluators, owners
@@ -58,11 +58,9 @@ def _text(name: str, metrics: evaluators.Metrics) -> str:
 
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    asked = settings_help_requested(_parser, argv)
-    if asked is not None:
-        print(settings.describe(owners(evaluators.parse(asked.evaluator), None)[0]))
+    args = parse_args(_parser, argv, lambda a: settings.describe(owners(evaluators.parse(a.evaluator), None)[0]))
+    if args is None:
         return 0
-    args = _parser().parse_args(argv)
     chosen = evaluators.parse(args.evaluator)
     genome, _, _ = load_genome(args.model)
     used, others = owners(chosen, None)

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from nas import settings as knobs
-from nas.cli import Parser, evaluation_flags, integer, path, run, settings_help_requested, study_flags
-from nas.search.session import HEARTBEAT_S, owners
+from nas.cli import Parser, evaluation_flags, integer, parse_args, path, run, study_flags
+from nas.rewards import Targets
+from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, settings_help
 from nas.search.study import safe_url
 from scaling.compound import PAPER, PHIS, compound, official, official_row
 from scaling.family import Member, check_family_dir, is_zoo_model, load_base, write_family
@@ -115,23 +116,12 @@ def _reference_columns(phi: int) -> dict[str, Any]:
     return {"timm params": n_params(model), "timm MACs": counted_macs(model, (1, 3, resolution, resolution))}
 
 
-def _print_settings(args: argparse.Namespace) -> int:
-    """``--help-settings``: the knobs of the grid's evaluators (its strategy, every feasible triple once, has none)."""
-    from nas import evaluators, rewards
-    from nas.search.session import evaluator_names
-
-    names = evaluator_names(args.evaluator, rewards.get(args.reward).required(rewards.Targets(1.0, None)))
-    used, _ = owners([evaluators.get(n) for n in names], FeasibleGrid())
-    print(knobs.describe(used))
-    return 0
-
-
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    asked = settings_help_requested(_parser, argv)
-    if asked is not None:
-        return _print_settings(asked)
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser, argv, lambda a: settings_help(a.evaluator, a.reward, Targets(1.0, None), FeasibleGrid(),
+                                                             {**SEARCH_BUDGET, "reference_resolution": "the base's"}))
+    if args is None:
+        return 0
     base, source, base_meta = load_base(args.base)
     phis = parse_phis(args.phi)
     given = [n for n in ("alpha", "beta", "gamma") if getattr(args, n) is not None]

@@ -23,12 +23,12 @@ from typing import Any
 import optuna
 
 from nas import rewards, settings, strategies
-from nas.cli import Parser, evaluation_flags, integer, max_parallel, path, run, settings_help_requested, study_flags
+from nas.cli import Parser, evaluation_flags, integer, max_parallel, parse_args, path, run, study_flags
 from search_spaces.units import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
-from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, evaluator_names, \
-    owners, plan_search
+from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, plan_search, \
+    settings_help
 from nas.search.outputs import SearchSummary
 from nas.search.study import safe_url
 from search_spaces import spaces
@@ -113,25 +113,12 @@ def _targets(args: argparse.Namespace) -> Targets:
                    parse_positive(args.latency_ms, "--latency-ms") if args.latency_ms is not None else None)
 
 
-def _print_settings(args: argparse.Namespace) -> int:
-    """``--help-settings``: the knobs of the evaluators and the strategy this command would use."""
-    reward = rewards.get(args.reward)
-    targets = _targets(args)
-    names = evaluator_names(args.evaluator, reward.required(targets))
-    from nas import evaluators
-
-    used, _ = owners([evaluators.get(n) for n in names], strategies.get(args.strategy))
-    print(settings.describe(used))
-    print("search settings, unless set: " + ", ".join(f"{k}={v}" for k, v in SEARCH_BUDGET.items()))
-    return 0
-
-
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    asked = settings_help_requested(_parser, argv)
-    if asked is not None:
-        return _print_settings(asked)
-    args = _parser().parse_args(argv)
+    args = parse_args(_parser, argv, lambda a: settings_help(a.evaluator, a.reward, _targets(a),
+                                                             strategies.get(a.strategy)))
+    if args is None:
+        return 0
     space = spaces.get(args.space)
     targets = _targets(args)
     if targets.macs is not None:

@@ -35,7 +35,7 @@ from search_spaces.files import prepare_dir
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StorageWriteError",
-           "StudyPlace", "check_device", "check_evaluators", "check_required", "evaluator_names", "plan_search",
+           "StudyPlace", "check_device", "check_evaluators", "check_required", "evaluator_names", "plan_search", "settings_help",
            "sampler_seed"]
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
@@ -170,6 +170,15 @@ def check_evaluators(chosen: Sequence[Evaluator], ctx: RunContext) -> None:
         from nas.data import open_dataset
 
         open_dataset(ctx.data)
+
+
+def settings_help(named: str | None, reward: str, targets: Targets, strategy: Strategy | None,
+                  defaults: Mapping[str, Any] = SEARCH_BUDGET) -> str:
+    """``--help-settings``: the knobs of the evaluators (named, or what ``reward`` needs) and of ``strategy``."""
+    names = evaluator_names(named, rewards.get(reward).required(targets))
+    used, _ = owners([evaluators.get(n) for n in names], strategy)
+    given = ", ".join(f"{k}={v}" for k, v in defaults.items())
+    return settings.describe(used) + (f"\nsearch settings, unless set: {given}" if given else "")
 
 
 def plan_search(space: SearchSpace, strategy: str | type[Strategy], reward: str, targets: Targets, named: str | None,
