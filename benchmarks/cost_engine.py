@@ -4,8 +4,8 @@ Part 1 ("cost"): for every zoo model at its default resolution and for N random 
 the time of ``search_spaces.cost(g)`` (warm = the stage, block, stem and head memos kept
 from earlier calls, as in a search that revisits them; cold = every memo cleared before
 each call; the whole-genome memo is cleared before every call either way) against
-``build(g)`` plus one batch-1 forward under ``torch.utils.flop_counter.FlopCounterMode``
-in ``torch.no_grad()``, and whether the analytic params / MACs equal the counted ones
+``build(g)`` plus one batch-1 forward under ``torch.utils.flop_counter.FlopCounterMode`` in
+``torch.no_grad()`` on one torch thread (one core against one core), and whether the analytic params / MACs equal the counted ones
 (params exactly, MACs exactly ``FlopCounterMode total // 2``). Every time is the minimum
 over its runs (as ``timeit`` advises on a shared machine: the other runs measure the
 machine's other load). Zoo models and random genomes are summarised separately.
@@ -180,12 +180,22 @@ def summary_row(label: str, rows: Sequence[CostRow]) -> None:
 
 
 def part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeats: int) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core against one core; threads waiting on a busy machine only add noise
+    try:
+        _part_cost(models, genomes, cost_calls, count_repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeats: int) -> None:
     calls = max(1, cost_calls // count_repeats) * count_repeats
     print("### Analytic cost vs build + FlopCounterMode\n")
     print(f"`cost(g)`: minimum per call over {calls} calls with the stage, block, stem and head memos warm (as in a "
           f"search that revisits them) and over {calls} calls with every memo cleared before each call (cold); the "
           f"whole-genome memo is cleared before every call. Build + count: `build(g)` plus one batch-1 forward under "
-          f"`FlopCounterMode` in `torch.no_grad()`, minimum of {count_repeats} (the build alone in its own column). "
+          f"`FlopCounterMode` in `torch.no_grad()` on one torch thread (the analytic cost runs on one core too), "
+          f"minimum of {count_repeats} (the build alone in its own column). "
           f"Speed-up = build + count / analytic. Exact: analytic params == `sum(p.numel())`, analytic MACs == "
           f"FlopCounterMode total // 2.\n")
     table_row("model", "resolution", "params", "MACs", "analytic warm (µs)", "analytic cold (µs)",
@@ -339,7 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default="all", help="comma-separated zoo models for part 1, or 'all'")
     parser.add_argument("--genomes", type=int, default=50, help="random genomes (seeds 0..N-1) in part 1")
     parser.add_argument("--cost-calls", type=int, default=300, help="timed analytic cost() calls per network")
-    parser.add_argument("--count-repeats", type=int, default=3, help="timed build + count runs per network")
+    parser.add_argument("--count-repeats", type=int, default=5, help="timed build + count runs per network")
     parser.add_argument("--compare", default=",".join(DEFAULT_COMPARE),
                         help="comma-separated zoo models to compare with their timm reference in part 2")
     parser.add_argument("--repeats", type=int, default=20, help="timed inference runs per model and batch")
@@ -350,7 +360,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-batch", type=int, default=8, help="training-step batch size")
     parser.add_argument("--train-resolution", type=int, default=224, help="training-step resolution (V1 models)")
     parser.add_argument("--v2-train-resolution", type=int, default=224, help="training-step resolution for V2 models")
-    parser.add_argument("--threads", type=int, default=available_cores(), help="torch.set_num_threads (all cores)")
+    parser.add_argument("--threads", type=int, default=available_cores(),
+                        help="torch.set_num_threads for part 2 (all cores); part 1 runs on one thread")
     args = parser.parse_args(argv)
     if args.quick:
         if args.models == "all":
