@@ -11,8 +11,9 @@ of rules (the tests check they agree on every zoo model and on random genomes):
   remaining ones cost the same and are counted by multiplication.
 - A stage's cost is memoised on what determines it: the stage, its scaled depth, the flow
   into it (widths and previous block, :class:`~search_spaces.resolve.Flow`), the genome-wide
-  :class:`~search_spaces.resolve.Settings` and its input sizes (the size of ``h_{i-1}``
-  only for two-input blocks). A search revisits stages; a whole genome is memoised too.
+  :class:`~search_spaces.resolve.Settings` and its input size. A search revisits stages; a
+  whole genome is memoised too. Stages of two-input blocks (cells) are not: they also depend
+  on the cell before them and recur only with it.
 - Blocks, the stem and the head are memoised on their specs.
 
 Timings of this engine against building and counting are in docs/BENCHMARKS.md.
@@ -78,8 +79,12 @@ def _genome_cost(genome: Network, resolution: int | None) -> Cost:
     flow, prev = Flow(width), None
     for i, (stage, depth) in enumerate(zip(genome.stages, genome.depths())):
         two_inputs = BLOCKS.get(stage.block).two_inputs
+        # A two-input stage depends on the block before it and on h_{i-1}'s size as well, so it recurs only
+        # where the cell before it recurs: a random cell network's stages never did, and memoising them
+        # cost the garbage collector more than it saved (its cells still meet the block memo).
+        stage_cost = _walk_stage if two_inputs else _stage_cost
         try:
-            part, flow, out, out_prev = _stage_cost(stage, depth, flow, settings, size, prev if two_inputs else None)
+            part, flow, out, out_prev = stage_cost(stage, depth, flow, settings, size, prev if two_inputs else None)
         except GenomeError as err:
             raise in_stage(err, i) from None
         prev = prev if out_prev is _ENTRY else out_prev
@@ -106,10 +111,7 @@ def _head_cost(head: Head, cin: int, num_classes: int, settings: Settings, size:
 _ENTRY = object()
 
 
-# Smaller than the block memo: its entries keep a stage's specs alive, and with stages that rarely
-# recur (random cells) a bigger one mostly adds work for the garbage collector.
-@lru_cache(maxsize=2048)
-def _stage_cost(stage: Stage, depth: int, flow: Flow, settings: Settings, size: Size,
+def _walk_stage(stage: Stage, depth: int, flow: Flow, settings: Settings, size: Size,
                 prev: Size | None) -> tuple[Cost, Flow, Size, Any]:
     """Cost of one stage, and the flow, size and ``h_{i-1}`` size after it.
 
@@ -134,6 +136,11 @@ def _stage_cost(stage: Stage, depth: int, flow: Flow, settings: Settings, size: 
         params, macs, acts = params + times * part.params, macs + times * part.macs, acts + times * part.activations
         flow, size, walk_prev, repeats = after, out, out_prev, repeats - times
     return Cost(params, macs, acts), flow, size, walk_prev
+
+
+#: :func:`_walk_stage` memoised; :func:`_genome_cost` uses it for single-input stages. Smaller than the block
+#: memo: an entry keeps a stage's specs alive, and a stage recurs less often than its blocks do.
+_stage_cost = lru_cache(maxsize=2048)(_walk_stage)
 
 
 def _spec_cost(spec: ResolvedNet, resolution: int | None) -> Cost:
