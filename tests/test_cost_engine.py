@@ -11,7 +11,7 @@ import torch
 
 import search_spaces as ss
 from search_spaces import Network, Stage, Stem, zoo
-from search_spaces.blocks import BLOCKS, ChainBlockType, Plan
+from search_spaces.blocks import BLOCKS, BlockType, ChainBlock, Plan, plan_cost
 from search_spaces.cost import clear_caches
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Head, Norm
@@ -85,7 +85,7 @@ class ShrinkSpec:
     drop_path: float = dataclasses.field(compare=False)
 
 
-class Shrink(ChainBlockType):
+class Shrink(BlockType):
     """A test block whose unpadded 3x3 conv shrinks its input by 2 even at stride 1."""
 
     def resolve(self, stage: Stage, ctx) -> ShrinkSpec:
@@ -93,6 +93,12 @@ class Shrink(ChainBlockType):
 
     def plan(self, spec: ShrinkSpec) -> Plan:
         return Plan((("conv", ConvSpec(spec.cin, spec.cout, 3, spec.stride, padding="valid")),))
+
+    def build(self, spec: ShrinkSpec) -> torch.nn.Module:
+        return ChainBlock(self.plan(spec))
+
+    def cost(self, spec: ShrinkSpec, size, prev_size=None):
+        return plan_cost(self.plan(spec), size)
 
 
 def test_repeated_blocks_that_change_the_size_are_costed_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
