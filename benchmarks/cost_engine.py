@@ -1,11 +1,14 @@
 """Analytic cost vs build + FlopCounterMode, and our EfficientNet blocks vs timm's.
 
 Part 1 ("cost"): for every zoo model at its default resolution and for N random genomes,
-the time of ``search_spaces.cost(g)`` (median per call; warm = block-cost cache filled by
-the previous call, cold = cache cleared before every call) against ``build(g)`` plus one
-batch-1 forward under ``torch.utils.flop_counter.FlopCounterMode`` in ``torch.no_grad()``
-(median of a few), and whether the analytic params / MACs equal the counted ones
-(params exactly, MACs exactly ``FlopCounterMode total // 2``).
+the time of ``search_spaces.cost(g)`` (warm = the stage, block, stem and head memos kept
+from earlier calls, as in a search that revisits them; cold = every memo cleared before
+each call; the whole-genome memo is cleared before every call either way) against
+``build(g)`` plus one batch-1 forward under ``torch.utils.flop_counter.FlopCounterMode`` in
+``torch.no_grad()`` on one torch thread (one core against one core), and whether the analytic params / MACs equal the counted ones
+(params exactly, MACs exactly ``FlopCounterMode total // 2``). Every time is the minimum
+over its runs (as ``timeit`` advises on a shared machine: the other runs measure the
+machine's other load). Zoo models and random genomes are summarised separately.
 
 Part 2 ("blocks"): our built EfficientNet-B0 / EfficientNetV2-S against timm's
 ``tf_efficientnet_b0`` / ``tf_efficientnetv2_s`` (same architecture, random init, same
@@ -17,20 +20,19 @@ machine load hits both; each figure is the median of the timed runs after warm-u
 Everything printed to stdout is markdown that pastes straight into docs/BENCHMARKS.md;
 progress goes to stderr. No assertion is made on wall time.
 
-Usage:
-    python benchmarks/cost_engine.py                 # full run (about 4 minutes on 2 cores)
-    python benchmarks/cost_engine.py --quick         # smoke run (about 30 s; numbers mean nothing)
+Usage (run times and results: docs/BENCHMARKS.md):
+    python benchmarks/cost_engine.py                 # full run
+    python benchmarks/cost_engine.py --parts cost    # part 1 only
+    python benchmarks/cost_engine.py --quick         # smoke run (numbers mean nothing)
     python benchmarks/cost_engine.py --parts blocks --repeats 30 --v2-resolution 300
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +48,7 @@ from search_spaces.cost import clear_caches
 from search_spaces.genome import Network
 from search_spaces.testing import random_network
 
-from common import available_cores, cpu_model  # benchmarks/common.py (scripts run from this directory)
+from common import LoadMeter, available_cores, cpu_model, revision  # benchmarks/common.py (scripts run from here)
 
 QUICK_MODELS = ("efficientnet_b0", "mobilenet_v3_small", "efficientnetv2_s")
 DEFAULT_COMPARE = ("efficientnet_b0", "efficientnetv2_s")
@@ -55,60 +57,12 @@ DEFAULT_COMPARE = ("efficientnet_b0", "efficientnetv2_s")
 # ----------------------------------------------------------------------------- machine
 
 
-def revision() -> str:
-    """The repository's git commit, marked when the work tree has uncommitted changes."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
-
-
 def machine(threads: int) -> str:
     """One line: CPU, cores, versions, torch threads, code revision."""
     import timm
 
     return (f"{cpu_model()}, {available_cores()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
             f"timm {timm.__version__}, torch threads {threads}; {revision()}")
-
-
-class LoadMeter:
-    """How busy the machine was apart from us: other processes' CPU time and hypervisor steal."""
-
-    def __init__(self) -> None:
-        self.start = (self._stat(), self._ours(), time.monotonic())
-
-    @staticmethod
-    def _stat() -> tuple[float, float] | None:
-        """Busy seconds (user, nice, system, irq, softirq) and steal seconds of all CPUs, from /proc/stat."""
-        try:
-            with open("/proc/stat") as handle:
-                f = [int(v) for v in handle.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return None
-        tick = os.sysconf("SC_CLK_TCK")
-        return (f[0] + f[1] + f[2] + f[5] + f[6]) / tick, f[7] / tick
-
-    @staticmethod
-    def _ours() -> float:
-        t = os.times()
-        return t.user + t.system
-
-    def report(self) -> str:
-        stat0, ours0, wall0 = self.start
-        stat1, ours1, wall1 = self._stat(), self._ours(), time.monotonic()
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-        wall = wall1 - wall0
-        if stat0 is None or stat1 is None:
-            return f"run took {wall:.0f} s; load average at the end {load}"
-        others = max(0.0, (stat1[0] - stat0[0]) - (ours1 - ours0)) / wall
-        steal = (stat1[1] - stat0[1]) / wall
-        return (f"run took {wall:.0f} s; other processes on this machine kept on average {others:.2f} cores busy "
-                f"and the hypervisor stole {steal:.2f} cores (other guests); load average at the end {load}")
 
 
 def progress(message: str) -> None:
@@ -120,6 +74,8 @@ def progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class CostRow:
+    """One network's timings (each the minimum over its runs) and exactness."""
+
     name: str
     resolution: int
     params: int
@@ -139,11 +95,15 @@ class CostRow:
     def cold_speedup(self) -> float:
         return self.count_ms * 1e3 / self.cold_us
 
+    @property
+    def exact(self) -> bool:
+        return self.params_equal and self.macs_equal
+
 
 def time_cost_calls(genome: Network, calls: int, cold: bool) -> list[float]:
-    """Per-call seconds of ``ss.cost(genome)``; ``cold`` clears the block-cost cache before each call.
+    """Per-call seconds of ``ss.cost(genome)``; ``cold`` clears every finer memo before each call.
 
-    The whole-genome memo is always cleared: these timings are of the cost engine, not of a lookup."""
+    The whole-genome memo is always cleared: these timings are of the cost engine, not of one lookup."""
     times = []
     for _ in range(calls):
         clear_caches(genomes=True, blocks=cold)
@@ -167,7 +127,7 @@ def build_and_count(genome: Network) -> tuple[float, float, int, int]:
 
 
 def measure_cost(genome: Network, cost_calls: int, count_repeats: int, label: str = "") -> CostRow:
-    """Alternate chunks of analytic calls (warm, then cold) with build + count runs; medians of each."""
+    """Alternate chunks of analytic calls (warm, then cold) with build + count runs; the minimum of each."""
     analytic = ss.cost(genome)
     warm: list[float] = []
     cold: list[float] = []
@@ -181,9 +141,8 @@ def measure_cost(genome: Network, cost_calls: int, count_repeats: int, label: st
         elapsed, build_only, params, macs = build_and_count(genome)
         counted.append(elapsed)
         builds.append(build_only)
-    med = statistics.median
-    return CostRow(label or genome.name, genome.resolution, analytic.params, analytic.macs, med(warm) * 1e6,
-                   med(cold) * 1e6, med(counted) * 1e3, med(builds) * 1e3, params == analytic.params,
+    return CostRow(label or genome.name, genome.resolution, analytic.params, analytic.macs, min(warm) * 1e6,
+                   min(cold) * 1e6, min(counted) * 1e3, min(builds) * 1e3, params == analytic.params,
                    macs == analytic.macs)
 
 
@@ -202,20 +161,43 @@ def cost_cells(rows: Sequence[CostRow]) -> list[str]:
     """Table cells from resolution to speed-ups: the row's values, or their medians over several rows."""
     med = statistics.median
     return [f"{med(r.resolution for r in rows):.0f}", fmt_count(med(r.params for r in rows)),
-            fmt_count(med(r.macs for r in rows)), f"{med(r.warm_us for r in rows):,.0f}",
+            fmt_count(med(r.macs for r in rows)), f"{med(r.warm_us for r in rows):,.1f}",
             f"{med(r.cold_us for r in rows):,.0f}", f"{med(r.count_ms for r in rows):,.1f}",
             f"{med(r.build_ms for r in rows):,.1f}", f"{med(r.speedup for r in rows):,.0f}x",
             f"{med(r.cold_speedup for r in rows):,.0f}x"]
 
 
+def summary_row(label: str, rows: Sequence[CostRow]) -> None:
+    """Median and minimum speed-ups (warm, cold) of a group of networks, and how many are exact."""
+    if not rows:
+        return
+    warm, cold = [r.speedup for r in rows], [r.cold_speedup for r in rows]
+    slowest = min(rows, key=lambda r: r.speedup)
+    table_row(label, f"{statistics.median(warm):,.0f}x / {min(warm):,.0f}x",
+              f"{statistics.median(cold):,.0f}x / {min(cold):,.0f}x", f"{sum(v >= 1000 for v in warm)} / "
+              f"{sum(v >= 1000 for v in cold)} of {len(rows)}", f"{slowest.name} ({slowest.speedup:,.0f}x)",
+              f"{sum(r.exact for r in rows)}/{len(rows)}")
+
+
 def part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeats: int) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core against one core; threads waiting on a busy machine only add noise
+    try:
+        _part_cost(models, genomes, cost_calls, count_repeats)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeats: int) -> None:
     calls = max(1, cost_calls // count_repeats) * count_repeats
     print("### Analytic cost vs build + FlopCounterMode\n")
-    print(f"`cost(g)`: median per call over {calls} calls with the block-cost cache warm (as in a search that "
-          f"revisits blocks) and over {calls} calls with it cleared before each call (cold). Build + count: `build(g)` "
-          f"plus one batch-1 forward under `FlopCounterMode` in `torch.no_grad()`, median of {count_repeats} (the "
-          f"build alone in its own column). Speed-up = build + count / analytic. Exact: analytic params == "
-          f"`sum(p.numel())`, analytic MACs == FlopCounterMode total // 2.\n")
+    print(f"`cost(g)`: minimum per call over {calls} calls with the stage, block, stem and head memos warm (as in a "
+          f"search that revisits them) and over {calls} calls with every memo cleared before each call (cold); the "
+          f"whole-genome memo is cleared before every call. Build + count: `build(g)` plus one batch-1 forward under "
+          f"`FlopCounterMode` in `torch.no_grad()` on one torch thread (the analytic cost runs on one core too), "
+          f"minimum of {count_repeats} (the build alone in its own column). "
+          f"Speed-up = build + count / analytic. Exact: analytic params == `sum(p.numel())`, analytic MACs == "
+          f"FlopCounterMode total // 2.\n")
     table_row("model", "resolution", "params", "MACs", "analytic warm (µs)", "analytic cold (µs)",
               "build + count (ms)", "of which build (ms)", "speed-up warm", "speed-up cold", "params exact",
               "MACs exact")
@@ -236,20 +218,20 @@ def part_cost(models: Sequence[str], genomes: int, cost_calls: int, count_repeat
         table_row(f"{genomes} random genomes (seeds 0-{genomes - 1}), medians", *cost_cells(randoms),
                   f"{sum(r.params_equal for r in randoms)}/{genomes}",
                   f"{sum(r.macs_equal for r in randoms)}/{genomes}")
-    every = rows + randoms
-    if not every:
+    if not rows and not randoms:
         return
-    warm = [r.speedup for r in every]
-    cold = [r.cold_speedup for r in every]
-    exact = sum(r.params_equal and r.macs_equal for r in every)
-    table_row(f"**all {len(every)} networks: median / minimum speed-up**", *[""] * 7,
-              f"**{statistics.median(warm):,.0f}x / {min(warm):,.0f}x**",
-              f"**{statistics.median(cold):,.0f}x / {min(cold):,.0f}x**", f"{exact}/{len(every)} exact", "")
-    slowest = min(every, key=lambda r: r.speedup)
-    print(f"\nGoal (issue): analytic cost at least 1000x faster than build + count. Reached with a warm cache by "
-          f"{sum(v >= 1000 for v in warm)} of {len(every)} networks ({sum(r.speedup >= 1000 for r in rows)} of "
-          f"{len(rows)} zoo models), with a cold cache by {sum(v >= 1000 for v in cold)} of {len(every)}; "
-          f"slowest relative to build + count: {slowest.name} ({slowest.speedup:,.0f}x warm).\n")
+    print("\n| networks | speed-up warm: median / minimum | speed-up cold: median / minimum | "
+          "at least 1,000x (warm / cold) | slowest (warm) | exact |")
+    print("| --- | ---: | ---: | ---: | --- | ---: |")
+    summary_row(f"zoo ({len(rows)} models)", rows)
+    summary_row(f"random genomes ({len(randoms)}, 32-64 px)", randoms)
+    if rows:
+        warm = statistics.median(r.speedup for r in rows)
+        cold = statistics.median(r.cold_speedup for r in rows)
+        print(f"\nGoal (issue 15): a median speed-up of at least 1,000x over the zoo, exactness unchanged. Warm: "
+              f"{warm:,.0f}x, {'met' if warm >= 1000 else 'NOT met'}; cold: {cold:,.0f}x, "
+              f"{'met' if cold >= 1000 else 'not met'}; {sum(r.exact for r in rows)} of {len(rows)} zoo models "
+              f"exact.\n")
 
 
 # ----------------------------------------------------------------------------- part 2: blocks vs timm
@@ -367,7 +349,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--models", default="all", help="comma-separated zoo models for part 1, or 'all'")
     parser.add_argument("--genomes", type=int, default=50, help="random genomes (seeds 0..N-1) in part 1")
     parser.add_argument("--cost-calls", type=int, default=300, help="timed analytic cost() calls per network")
-    parser.add_argument("--count-repeats", type=int, default=3, help="timed build + count runs per network")
+    parser.add_argument("--count-repeats", type=int, default=5, help="timed build + count runs per network")
     parser.add_argument("--compare", default=",".join(DEFAULT_COMPARE),
                         help="comma-separated zoo models to compare with their timm reference in part 2")
     parser.add_argument("--repeats", type=int, default=20, help="timed inference runs per model and batch")
@@ -378,7 +360,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-batch", type=int, default=8, help="training-step batch size")
     parser.add_argument("--train-resolution", type=int, default=224, help="training-step resolution (V1 models)")
     parser.add_argument("--v2-train-resolution", type=int, default=224, help="training-step resolution for V2 models")
-    parser.add_argument("--threads", type=int, default=available_cores(), help="torch.set_num_threads (all cores)")
+    parser.add_argument("--threads", type=int, default=available_cores(),
+                        help="torch.set_num_threads for part 2 (all cores); part 1 runs on one thread")
     args = parser.parse_args(argv)
     if args.quick:
         if args.models == "all":

@@ -1,4 +1,23 @@
-"""Resolved spec -> exact :class:`Cost`, by pure arithmetic (no module is built)."""
+"""Genome or resolved spec -> exact :class:`Cost`, by pure arithmetic (no module is built).
+
+A genome is costed stage by stage (:func:`cost`), with the pieces :mod:`search_spaces.resolve`
+builds a :class:`~search_spaces.resolve.ResolvedNet` from, so the two paths apply one set
+of rules (the tests check they agree on every zoo model and on random genomes):
+
+- Only the first ``fresh_blocks`` blocks of a stage are resolved (the
+  :class:`~search_spaces.blocks.BlockType` contract: every later block equals the one
+  before but for its drop-path rate, which changes no cost). Once a repeated block hands
+  the next one what it received itself (input size, size of ``h_{i-1}``, widths), the
+  remaining ones cost the same and are counted by multiplication.
+- A stage's cost is memoised on what determines it: the stage, its scaled depth, the flow
+  into it (widths and previous block, :class:`~search_spaces.resolve.Flow`), the genome-wide
+  :class:`~search_spaces.resolve.Settings` and its input size. A search revisits stages; a
+  whole genome is memoised too. Stages of two-input blocks (cells) are not: they also depend
+  on the cell before them and recur only with it.
+- Blocks, the stem and the head are memoised on their specs.
+
+Timings of this engine against building and counting are in docs/BENCHMARKS.md.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +27,20 @@ from typing import Any
 
 from search_spaces.blocks import BLOCKS, next_prev, plan_cost
 from search_spaces.blocks.cell import clear_op_caches
-from search_spaces.genome import Network
+from search_spaces.errors import GenomeError
+from search_spaces.genome import Head, Network, Stage, Stem
 from search_spaces.layers import Cost, Size
-from search_spaces.resolve import ResolvedNet, resolve
+from search_spaces.resolve import (
+    Flow,
+    ResolvedNet,
+    Settings,
+    check_names,
+    head_plan,
+    in_stage,
+    input_size,
+    stage_specs,
+    stem_spec,
+)
 
 __all__ = ["Cost", "block_costs", "clear_caches", "cost"]
 
@@ -26,9 +56,14 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
         ``params`` equals ``sum(p.numel() for p in build(genome).parameters())``;
         ``macs`` counts multiply-accumulates of convolutions and linear layers
         (``FlopCounterMode`` total / 2); ``activations`` counts their output elements.
+
+    Raises:
+        GenomeError: if a name is unknown, a block cannot be resolved, or the resolution is
+            out of range (the errors :func:`~search_spaces.resolve.resolve` raises).
     """
     if isinstance(genome, Network):
-        return _genome_cost(genome, resolution)
+        # The genome's own resolution and None are one memo entry (a constraint check costs at 224).
+        return _genome_cost(genome, None if resolution == genome.resolution else resolution)
     return _spec_cost(genome, resolution)
 
 
@@ -36,7 +71,76 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
 def _genome_cost(genome: Network, resolution: int | None) -> Cost:
     """Memoised on the (frozen, hashable) genome: a search's constraint check and its
     bookkeeping often cost the same genome twice."""
-    return _spec_cost(resolve(genome, resolution), resolution)
+    check_names(genome)
+    side = input_size(genome, resolution)
+    settings = Settings.of(genome)
+    part, size, width = _stem_cost(genome.stem, genome.in_channels, settings, (side, side))
+    params, macs, acts = part.params, part.macs, part.activations
+    flow, prev = Flow(width), None
+    for i, (stage, depth) in enumerate(zip(genome.stages, genome.depths())):
+        two_inputs = BLOCKS.get(stage.block).two_inputs
+        # A two-input stage depends on the block before it and on h_{i-1}'s size as well, so it recurs only
+        # where the cell before it recurs: a random cell network's stages never did, and memoising them
+        # cost the garbage collector more than it saved (its cells still meet the block memo).
+        stage_cost = _walk_stage if two_inputs else _stage_cost
+        try:
+            part, flow, out, out_prev = stage_cost(stage, depth, flow, settings, size, prev if two_inputs else None)
+        except GenomeError as err:
+            raise in_stage(err, i) from None
+        prev = prev if out_prev is _ENTRY else out_prev
+        size = out
+        params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
+    part = _head_cost(genome.head, flow.cin, genome.num_classes, settings, size)
+    return Cost(params + part.params, macs + part.macs, acts + part.activations)
+
+
+@lru_cache(maxsize=1024)
+def _stem_cost(stem: Stem, in_channels: int, settings: Settings, size: Size) -> tuple[Cost, Size, int]:
+    """Cost, output size and output width of the stem conv."""
+    spec = stem_spec(stem, in_channels, settings)
+    return (*spec.cost(size), spec.cout)
+
+
+@lru_cache(maxsize=1024)
+def _head_cost(head: Head, cin: int, num_classes: int, settings: Settings, size: Size) -> Cost:
+    """Cost of the head on ``cin`` channels of ``size``."""
+    return plan_cost(head_plan(head, cin, num_classes, settings), size)[0]
+
+
+#: Marks "the size of h_{i-1} that entered the stage" in a memoised single-input stage.
+_ENTRY = object()
+
+
+def _walk_stage(stage: Stage, depth: int, flow: Flow, settings: Settings, size: Size,
+                prev: Size | None) -> tuple[Cost, Flow, Size, Any]:
+    """Cost of one stage, and the flow, size and ``h_{i-1}`` size after it.
+
+    ``prev`` is ``None`` for single-input blocks, which never read it: the ``h_{i-1}`` size
+    after such a stage is then either computed or :data:`_ENTRY` (the one that entered).
+    """
+    kind = BLOCKS.get(stage.block)
+    fresh = min(depth, kind.fresh_blocks)
+    specs, flow = stage_specs(stage, flow, settings, (0.0,) * fresh)  # rates change no cost
+    two_inputs = kind.two_inputs
+    walk_prev: Any = prev if two_inputs else _ENTRY
+    params = macs = acts = 0
+    for spec in specs:
+        part, out = _block_cost(spec, size, walk_prev if two_inputs else None)
+        params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
+        walk_prev, size = next_prev(spec, size, walk_prev), out
+    spec, repeats = specs[-1], depth - fresh
+    while repeats:  # blocks equal to the last fresh one (but for drop-path rates)
+        part, out = _block_cost(spec, size, walk_prev if two_inputs else None)
+        after, out_prev = flow.after(spec), next_prev(spec, size, walk_prev)
+        times = repeats if (out, out_prev, after) == (size, walk_prev, flow) else 1  # a fixed point: all the same
+        params, macs, acts = params + times * part.params, macs + times * part.macs, acts + times * part.activations
+        flow, size, walk_prev, repeats = after, out, out_prev, repeats - times
+    return Cost(params, macs, acts), flow, size, walk_prev
+
+
+#: :func:`_walk_stage` memoised; :func:`_genome_cost` uses it for single-input stages. Smaller than the block
+#: memo: an entry keeps a stage's specs alive, and a stage recurs less often than its blocks do.
+_stage_cost = lru_cache(maxsize=2048)(_walk_stage)
 
 
 def _spec_cost(spec: ResolvedNet, resolution: int | None) -> Cost:
@@ -77,9 +181,17 @@ def _block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, S
 
 
 def clear_caches(genomes: bool = True, blocks: bool = True) -> None:
-    """Forget memoised costs (benchmarks measure the engine itself, warm or cold)."""
+    """Forget memoised costs (benchmarks measure the engine itself, warm or cold).
+
+    Args:
+        genomes: Forget whole-genome costs.
+        blocks: Forget every finer memo: stages, blocks, stem, head and cell ops.
+    """
     if genomes:
         _genome_cost.cache_clear()
     if blocks:
+        _stage_cost.cache_clear()
         _block_cost.cache_clear()
+        _stem_cost.cache_clear()
+        _head_cost.cache_clear()
         clear_op_caches()

@@ -20,9 +20,10 @@ from search_spaces.spaces.edf import (
     compare_spaces, complexity_weights, edf_at, edf_curve, ks_statistic, plot_edfs, sample_models, shared_edges,
 )
 from search_spaces.spaces.regnet import (
-    RegNetSpace, adjust_widths_groups, quantize_w0, regnet_exponents, regnet_widths,
+    RegNetSpace, adjust_widths_groups, has_stages, quantize_w0, regnet_exponents, regnet_widths,
 )
-from search_spaces.zoo.regnet import POINTS
+from search_spaces.zoo import regnet_points
+from search_spaces.zoo.regnet_points import POINTS
 from tests.conftest import counted_macs, n_params
 
 #: Parameter counts of timm 1.0's models (1000 classes); also checked against live timm below.
@@ -221,6 +222,19 @@ def test_decode_accepts_any_in_range_params_and_feasible_tells_the_stage_count()
     params = dict(d=4, w0=8, wa=8.0, wm=3.0, g=8, b=1.0, variant="X")  # widths 8, 16: two stages
     assert not space.feasible(params) and len(space.decode(params).stages) == 2
     assert space.feasible(POINTS["regnetx_002"])
+
+
+@given(st.integers(min_value=1, max_value=63), initial, st.floats(min_value=8.0, max_value=256.0), multipliers,
+       st.integers(min_value=1, max_value=6))
+def test_stage_count_check_is_pycls_constraint(d: int, w0: int, wa: float, wm: float, n: int) -> None:
+    widths, _ = regnet_widths(d, w0, wa, wm)
+    assert has_stages(d, w0, wa, wm, n) == (len(widths) == max(regnet_exponents(d, w0, wa, wm)) + 1 == n)
+
+
+def test_published_points_are_plain_data_read_by_space_and_zoo() -> None:
+    source = Path(regnet_points.__file__).read_text()
+    assert "import search_spaces" not in source and "from search_spaces" not in source
+    assert spaces.get("regnet").points() == POINTS
 
 
 def test_w0_is_rounded_to_a_multiple_of_8() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import random
 
 import optuna
@@ -11,7 +13,9 @@ import torch
 import search_spaces as ss
 from search_spaces import spaces
 from search_spaces.errors import UserInputError
+from search_spaces.rounding import round_channels
 from search_spaces.spaces import Categorical, FloatRange, InfeasibleError, IntRange, MacsRange
+from search_spaces.spaces.mbconv import MBConvSpace
 from tests.conftest import counted_macs, n_params
 
 SPACES = spaces.names()
@@ -35,6 +39,32 @@ def test_same_seed_same_genome(space: spaces.SearchSpace) -> None:
     assert space.sample(3) == space.sample(3)
     assert space.sample(random.Random(5)) == space.sample(random.Random(5))
     assert len({space.sample(s) for s in range(20)}) > 15
+
+
+#: sha1 (first 16 hex digits) of the names of samples 0-29: a name is the digest of the sampled parameters,
+#: so these pin every space's sample stream. RegNet's parameters are floats drawn through ``math.exp``;
+#: its pin is of the parameters rounded to 6 digits, so a last-bit difference of another libm cannot fail it.
+SAMPLE_PINS = {
+    "fused": "f7fecc48a6161f49", "mbconv": "98c3ec7afc1e8a26", "nasnet": "6f12004969d25a74", "pnas": "0d7a3b01e695fe8f",
+    "regnet": "3dc81c409c042676",
+}
+
+
+def _stream(space: spaces.SearchSpace) -> str:
+    if space.name == "regnet":
+        rows = [sorted((k, round(v, 6) if isinstance(v, float) else v) for k, v in space.sample_params(s).items())
+                for s in range(30)]
+        return repr(rows)
+    return " ".join(space.sample(s).name for s in range(30))
+
+
+def test_sample_streams_are_pinned(space: spaces.SearchSpace) -> None:
+    assert hashlib.sha1(_stream(space).encode()).hexdigest()[:16] == SAMPLE_PINS[space.name]
+
+
+def test_a_sample_is_its_decoded_sample_params(space: spaces.SearchSpace) -> None:
+    for seed in range(20):
+        assert space.sample(seed) == space.decode(space.sample_params(seed))
 
 
 def test_samples_respect_the_distributions(space: spaces.SearchSpace) -> None:
@@ -135,3 +165,14 @@ def test_fused_space_never_puts_se_in_fused_stages() -> None:
     for seed in range(30):
         for stage in space.sample(seed).stages:
             assert (stage.se > 0) == (stage.block == "mbconv")
+
+
+def test_mbconv_filter_sizes_round_as_the_backbone_rounds() -> None:
+    b0 = MBConvSpace.backbone
+
+    class Divisor4(MBConvSpace):
+        backbone = dataclasses.replace(b0, quirks=dataclasses.replace(b0.quirks, channel_divisor=4, round_limit=0.0))
+
+    params = {**MBConvSpace().encode_backbone(), "b0_filters": 0.75}  # 16 * 0.75 = 12
+    assert MBConvSpace().decode(params).stages[0].channels == round_channels(16, 0.75, 8, 0.9) == 16
+    assert Divisor4().decode(params).stages[0].channels == round_channels(16, 0.75, 4, 0.0) == 12

@@ -214,6 +214,14 @@ class SearchSpace(ABC):
                 params[dist.name] = dist.draw(rng)
         return params
 
+    def draw(self, rng: random.Random) -> Network:
+        """One random genome from ``rng``: ``decode(sample_params(rng))``.
+
+        A space whose own feasibility rules look at the decoded genome overrides this to
+        decode each accepted draw once, with the same draws and the same result.
+        """
+        return self.decode(self.sample_params(rng))
+
     def sample(self, seed_or_rng: int | random.Random | None = None,
                constraint: Callable[[Network], bool] | None = None, max_tries: int = 1000) -> Network:
         """A seeded random genome (same seed, same genome), optionally satisfying ``constraint``.
@@ -223,7 +231,7 @@ class SearchSpace(ABC):
         """
         rng = as_rng(seed_or_rng)
         for _ in range(max_tries if constraint is not None else 1):
-            genome = self.decode(self.sample_params(rng))
+            genome = self.draw(rng)
             if constraint is None or constraint(genome):
                 return genome
         raise InfeasibleError(f"no sample of space {self.name!r} satisfied {constraint} in {max_tries} tries; "

@@ -43,6 +43,7 @@ TF "same" (timm uses it for both large models), so every decoded network uses it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache, partial
 from typing import Any
 
 from search_spaces.blocks import NASNET_OPS, PNAS_OPS
@@ -139,13 +140,35 @@ def cell_network(name: str, normal: Genotype, reduce: Genotype | None, *, cells:
             stages.append(Stage("cell", cells, f, cell=normal))
         else:
             stages.append(Stage("cell", cells, f, stride=2 if i else 1, cell=normal))
-    return Network(
-        name=name, stem=Stem(stem, kernel=3, stride=2, act="identity", scale=False, padding="valid"),
-        stages=tuple(stages), head=Head(channels=0, dropout=0.5, pre_act="relu"), resolution=resolution,
-        num_classes=num_classes, in_channels=in_channels, act="relu", norm=Norm(eps=1e-3, momentum=0.1),
-        # Widths are exact filter counts: no divisor rounding.
-        quirks=Quirks(padding="same", channel_divisor=1, round_limit=0.0, reduction_skip=reduction_skip),
-    )
+    return Network(name=name, stem=_stem(stem), stages=tuple(stages), head=_HEAD, resolution=resolution,
+                   num_classes=num_classes, in_channels=in_channels, act="relu", norm=_NORM,
+                   quirks=_quirks(reduction_skip))
+
+
+# The parts every cell network shares are made once: they are frozen, and a search decodes
+# thousands of networks.
+_HEAD = Head(channels=0, dropout=0.5, pre_act="relu")
+_NORM = Norm(eps=1e-3, momentum=0.1)
+#: The reference code's unpadded 3x3 stride-2 stem conv (no activation).
+_STEM = partial(Stem, kernel=3, stride=2, act="identity", scale=False, padding="valid")
+#: Widths are exact filter counts: no divisor rounding.
+_CELL_QUIRKS = partial(Quirks, padding="same", channel_divisor=1, round_limit=0.0)
+_QUIRKS = {skip: _CELL_QUIRKS(reduction_skip=skip) for skip in (False, True)}
+
+
+@lru_cache(maxsize=64)
+def _shared_stem(channels: int) -> Stem:
+    return _STEM(channels)
+
+
+def _stem(channels: int) -> Stem:
+    """The stem of ``channels``: shared for an int, built (and so checked) for anything else."""
+    return _shared_stem(channels) if type(channels) is int else _STEM(channels)
+
+
+def _quirks(reduction_skip: bool) -> Quirks:
+    """The quirks for ``reduction_skip``: shared for a bool, built (and so checked) for anything else."""
+    return _QUIRKS[reduction_skip] if isinstance(reduction_skip, bool) else _CELL_QUIRKS(reduction_skip=reduction_skip)
 
 
 class CellSpace(SearchSpace):

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from search_spaces.genome import Network, Stage
-from search_spaces.spaces.base import Categorical, Distribution, IntRange, SearchSpace, params_digest
+from search_spaces.spaces.backbone import BackboneSpace
+from search_spaces.spaces.base import Categorical, Distribution, IntRange
 from search_spaces.zoo.efficientnetv2 import EFFICIENTNETV2_S
 
 __all__ = ["FusedSpace"]
 
 
-class FusedSpace(SearchSpace):
+class FusedSpace(BackboneSpace):
     """Per-stage MBConv / Fused-MBConv choice around the EfficientNetV2-S backbone.
+
+    Channel sizes come from the backbone unscaled, so no rounding rule applies to them.
 
     Args:
         num_classes: Classifier outputs of every decoded network.
@@ -43,33 +45,19 @@ class FusedSpace(SearchSpace):
     default_resolution = 384
     backbone: Network = EFFICIENTNETV2_S
 
-    def __init__(self, num_classes: int = 1000, resolution: int = 384, in_channels: int = 3) -> None:
-        self.template = replace(self.backbone, num_classes=num_classes, resolution=resolution,
-                                in_channels=in_channels)
-        self.default_resolution = resolution
-        self._dists = tuple(d for i, stage in enumerate(self.backbone.stages) for d in (
+    def stage_distributions(self, i: int, stage: Stage) -> tuple[Distribution, ...]:
+        return (
             Categorical(f"s{i}_op", ("mbconv", "fused")),
             Categorical(f"s{i}_kernel", (3, 5)),
             Categorical(f"s{i}_expand", (1.0, 4.0, 6.0)),
             IntRange(f"s{i}_layers", math.ceil(stage.depth / 2), stage.depth + math.ceil(stage.depth / 2)),
-        ))
-
-    def distributions(self) -> tuple[Distribution, ...]:
-        return self._dists
-
-    def decode(self, params: Mapping[str, Any]) -> Network:
-        self.check(params)
-        stages = tuple(
-            Stage(params[f"s{i}_op"], depth=params[f"s{i}_layers"], channels=base.channels, stride=base.stride,
-                  kernel=params[f"s{i}_kernel"], expand=params[f"s{i}_expand"],
-                  se=0.25 if params[f"s{i}_op"] == "mbconv" else 0.0)
-            for i, base in enumerate(self.backbone.stages)
         )
-        return replace(self.template, name=f"{self.name}_{params_digest(params)}", stages=stages)
 
-    def points(self) -> dict[str, dict[str, Any]]:
-        params: dict[str, Any] = {}
-        for i, stage in enumerate(self.backbone.stages):
-            params.update({f"s{i}_op": stage.block, f"s{i}_kernel": stage.kernel, f"s{i}_expand": stage.expand,
-                           f"s{i}_layers": stage.depth})
-        return {"efficientnetv2_s": params}
+    def decode_stage(self, i: int, stage: Stage, params: Mapping[str, Any]) -> Stage:
+        op = params[f"s{i}_op"]
+        return Stage(op, depth=params[f"s{i}_layers"], channels=stage.channels, stride=stage.stride,
+                     kernel=params[f"s{i}_kernel"], expand=params[f"s{i}_expand"], se=0.25 if op == "mbconv" else 0.0)
+
+    def encode_stage(self, i: int, stage: Stage) -> dict[str, Any]:
+        return {f"s{i}_op": stage.block, f"s{i}_kernel": stage.kernel, f"s{i}_expand": stage.expand,
+                f"s{i}_layers": stage.depth}

@@ -7,8 +7,9 @@ The network is split into 7 blocks (stages) over a fixed backbone; each block se
 - ``KernelSize``: 3 or 5;
 - ``SERatio``: 0 or 0.25;
 - ``SkipOp``: none or identity residual;
-- ``FilterSize``: the backbone width times 0.75, 1.0 or 1.25 (rounded to a multiple of 8
-  with the 90% guard);
+- ``FilterSize``: the backbone width times 0.75, 1.0 or 1.25, rounded as the backbone
+  rounds its widths (its ``Quirks.channel_divisor`` and ``round_limit``; for B0 a multiple
+  of 8 with the 90% guard);
 - ``#Layers``: the backbone depth plus -1, 0 or +1 (at least 1).
 
 The backbone is EfficientNet-B0's (widths 16-24-40-80-112-192-320, depths 1-2-2-3-3-4-1,
@@ -28,12 +29,12 @@ left out rather than invented.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
-from search_spaces.rounding import make_divisible
 from search_spaces.genome import Network, Stage
-from search_spaces.spaces.base import Categorical, Distribution, SearchSpace, params_digest
+from search_spaces.rounding import round_channels
+from search_spaces.spaces.backbone import BackboneSpace
+from search_spaces.spaces.base import Categorical, Distribution
 from search_spaces.zoo.efficientnet import EFFICIENTNET_B0
 
 __all__ = ["MBConvSpace"]
@@ -41,10 +42,10 @@ __all__ = ["MBConvSpace"]
 #: ConvOp choice -> (block type, expansion ratio).
 OPS: dict[str, tuple[str, float]] = {"conv": ("conv", 1.0), "ds": ("ds", 1.0), "mbconv3": ("mbconv", 3.0),
                                      "mbconv6": ("mbconv", 6.0)}
-_OP_NAME = {("conv", 1.0): "conv", ("ds", 1.0): "ds", ("mbconv", 3.0): "mbconv3", ("mbconv", 6.0): "mbconv6"}
+_OP_NAME = {op: name for name, op in OPS.items()}
 
 
-class MBConvSpace(SearchSpace):
+class MBConvSpace(BackboneSpace):
     """MnasNet's per-block factorized space around the EfficientNet-B0 backbone.
 
     Args:
@@ -57,44 +58,27 @@ class MBConvSpace(SearchSpace):
     default_resolution = 224
     backbone: Network = EFFICIENTNET_B0
 
-    def __init__(self, num_classes: int = 1000, resolution: int = 224, in_channels: int = 3) -> None:
-        self.template = replace(self.backbone, num_classes=num_classes, resolution=resolution,
-                                in_channels=in_channels)
-        self.default_resolution = resolution
-        self._dists = tuple(d for i in range(len(self.backbone.stages)) for d in (
+    def stage_distributions(self, i: int, stage: Stage) -> tuple[Distribution, ...]:
+        return (
             Categorical(f"b{i}_op", tuple(OPS)),
             Categorical(f"b{i}_kernel", (3, 5)),
             Categorical(f"b{i}_se", (0.0, 0.25)),
             Categorical(f"b{i}_skip", ("none", "identity")),
             Categorical(f"b{i}_filters", (0.75, 1.0, 1.25)),
             Categorical(f"b{i}_layers", (-1, 0, 1)),
-        ))
+        )
 
-    def distributions(self) -> tuple[Distribution, ...]:
-        return self._dists
+    def decode_stage(self, i: int, stage: Stage, params: Mapping[str, Any]) -> Stage:
+        block, expand = OPS[params[f"b{i}_op"]]
+        q = self.backbone.quirks  # FilterSize rounds as the backbone rounds its widths
+        return Stage(
+            block, depth=max(1, stage.depth + params[f"b{i}_layers"]),
+            channels=round_channels(stage.channels, params[f"b{i}_filters"], q.channel_divisor, q.round_limit),
+            stride=stage.stride, kernel=params[f"b{i}_kernel"], expand=expand, se=params[f"b{i}_se"],
+            skip=params[f"b{i}_skip"] == "identity",
+        )
 
-    def decode(self, params: Mapping[str, Any]) -> Network:
-        self.check(params)
-        stages = []
-        for i, base in enumerate(self.backbone.stages):
-            block, expand = OPS[params[f"b{i}_op"]]
-            stages.append(Stage(
-                block, depth=max(1, base.depth + params[f"b{i}_layers"]),
-                channels=make_divisible(base.channels * params[f"b{i}_filters"], 8, 0.9),
-                stride=base.stride, kernel=params[f"b{i}_kernel"], expand=expand, se=params[f"b{i}_se"],
-                skip=params[f"b{i}_skip"] == "identity",
-            ))
-        return replace(self.template, name=f"{self.name}_{params_digest(params)}", stages=tuple(stages))
-
-    def points(self) -> dict[str, dict[str, Any]]:
-        return {"efficientnet_b0": self.encode_backbone()}
-
-
-    def encode_backbone(self) -> dict[str, Any]:
-        """The parameters that reproduce the backbone network itself (EfficientNet-B0)."""
-        params: dict[str, Any] = {}
-        for i, stage in enumerate(self.backbone.stages):
-            params.update({f"b{i}_op": _OP_NAME[(stage.block, stage.expand)], f"b{i}_kernel": stage.kernel,
-                           f"b{i}_se": stage.se, f"b{i}_skip": "identity" if stage.skip else "none",
-                           f"b{i}_filters": 1.0, f"b{i}_layers": 0})
-        return params
+    def encode_stage(self, i: int, stage: Stage) -> dict[str, Any]:
+        return {f"b{i}_op": _OP_NAME[(stage.block, stage.expand)], f"b{i}_kernel": stage.kernel,
+                f"b{i}_se": stage.se, f"b{i}_skip": "identity" if stage.skip else "none", f"b{i}_filters": 1.0,
+                f"b{i}_layers": 0}

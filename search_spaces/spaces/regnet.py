@@ -53,12 +53,14 @@ from search_spaces.spaces.base import (
     as_rng,
     params_digest,
 )
+from search_spaces.zoo.regnet_points import POINTS
 
 __all__ = [
     "RegNetSpace",
     "adjust_widths_groups",
     "anynet_stages",
     "decode_regnet",
+    "has_stages",
     "regnet_exponents",
     "regnet_network",
     "regnet_stages",
@@ -73,6 +75,18 @@ REGIME_RESOLUTION = 224
 VARIANTS = ("X", "Y")
 
 
+def _log_wm(d: int, w0: float, wa: float, wm: float) -> float:
+    """``log(wm)``, after checking the parameters admit a RegNet."""
+    if d < 1 or w0 <= 0 or wa < 0 or wm <= 1:
+        raise ValueError(f"RegNet needs d >= 1, w0 > 0, wa >= 0 and wm > 1; got d={d}, w0={w0}, wa={wa}, wm={wm}")
+    return math.log(wm)
+
+
+def _exponent(j: int, w0: float, wa: float, log_wm: float) -> int:
+    """``s_j = round(log(u_j / w0) / log(wm))`` with ``u_j = w0 + wa * j`` (paper eq. 2-3)."""
+    return round(math.log((w0 + wa * j) / w0) / log_wm)
+
+
 @lru_cache(maxsize=4096)
 def regnet_exponents(d: int, w0: float, wa: float, wm: float) -> tuple[int, ...]:
     """Quantised width exponents ``s_j`` of every block (paper eq. 2-3).
@@ -81,10 +95,21 @@ def regnet_exponents(d: int, w0: float, wa: float, wm: float) -> tuple[int, ...]
     and is rounded to the nearest integer (eq. 3; half to even, as NumPy's ``round`` in pycls).
     Memoised: sampling checks feasibility and then decodes the same parameters.
     """
-    if d < 1 or w0 <= 0 or wa < 0 or wm <= 1:
-        raise ValueError(f"RegNet needs d >= 1, w0 > 0, wa >= 0 and wm > 1; got d={d}, w0={w0}, wa={wa}, wm={wm}")
-    log_wm = math.log(wm)
-    return tuple(round(math.log((w0 + wa * j) / w0) / log_wm) for j in range(d))
+    log_wm = _log_wm(d, w0, wa, wm)
+    return tuple(_exponent(j, w0, wa, log_wm) for j in range(d))
+
+
+def has_stages(d: int, w0: float, wa: float, wm: float, num_stages: int) -> bool:
+    """pycls's stage-count constraint: ``num_stages`` distinct widths and no skipped exponent
+    (``len(widths) == max(s_j) + 1 == num_stages``, ``check_regnet_constraints``).
+
+    The last block's exponent is a lower bound of ``max(s_j)``, so it rules most draws out
+    before the other blocks' exponents and widths are computed.
+    """
+    if _exponent(d - 1, w0, wa, _log_wm(d, w0, wa, wm)) >= num_stages:
+        return False
+    widths, _ = regnet_widths(d, w0, wa, wm)
+    return len(widths) == max(regnet_exponents(d, w0, wa, wm)) + 1 == num_stages
 
 
 def regnet_widths(d: int, w0: float, wa: float, wm: float, q: int = 8) -> tuple[list[int], list[int]]:
@@ -111,8 +136,10 @@ def regnet_widths(d: int, w0: float, wa: float, wm: float, q: int = 8) -> tuple[
     Returns:
         ``(widths, depths)``: increasing stage widths, and blocks per stage (summing to ``d``).
     """
-    widths_all = [int(round(w0 * wm ** s / q)) * q for s in regnet_exponents(d, w0, wa, wm)]
-    widths = sorted(set(widths_all))
+    exponents = regnet_exponents(d, w0, wa, wm)
+    width_of = {s: int(round(w0 * wm ** s / q)) * q for s in set(exponents)}  # eq. 4 depends on s_j alone
+    widths_all = [width_of[s] for s in exponents]
+    widths = sorted(set(width_of.values()))
     return widths, [widths_all.count(w) for w in widths]
 
 
@@ -255,28 +282,35 @@ class RegNetSpace(SearchSpace):
     def feasible(self, params: Mapping[str, Any]) -> bool:
         """pycls's sweep constraints: ``num_stages`` stages, no skipped width exponent, and
         MACs at 224 x 224 at most ``max_macs``."""
-        d, w0, wa, wm = params["d"], quantize_w0(params["w0"]), params["wa"], params["wm"]
-        if self.num_stages is not None:
-            widths, _ = regnet_widths(d, w0, wa, wm)
-            if not len(widths) == max(regnet_exponents(d, w0, wa, wm)) + 1 == self.num_stages:
-                return False
-        if self.max_macs is not None:
-            from search_spaces.cost import cost  # late: keeps spaces importable without building anything
+        return self._has_stages(params) and (self.max_macs is None or self._within_macs(self.decode(params)))
 
-            return cost(self.decode(params), REGIME_RESOLUTION).macs <= self.max_macs
-        return True
+    def _has_stages(self, params: Mapping[str, Any]) -> bool:
+        return self.num_stages is None or has_stages(params["d"], quantize_w0(params["w0"]), params["wa"],
+                                                     params["wm"], self.num_stages)
 
-    def sample_params(self, seed_or_rng: int | random.Random | None = None, max_tries: int = 10_000) -> dict[str, Any]:
-        """A seeded assignment satisfying :meth:`feasible` (redrawn from the same generator)."""
-        rng = as_rng(seed_or_rng)
+    def _within_macs(self, genome: Network) -> bool:
+        from search_spaces.cost import cost  # late: keeps spaces importable without building anything
+
+        return self.max_macs is None or cost(genome, REGIME_RESOLUTION).macs <= self.max_macs
+
+    def _feasible_draw(self, rng: random.Random, max_tries: int) -> tuple[dict[str, Any], Network]:
+        """The first draw from ``rng`` satisfying :meth:`feasible`, and its genome (decoded once)."""
         for _ in range(max_tries):
             params = super().sample_params(rng)
-            if self.feasible(params):
-                return params
+            if self._has_stages(params):
+                genome = self.decode(params)
+                if self._within_macs(genome):
+                    return params, genome
         raise InfeasibleError(f"no {self.num_stages}-stage RegNet with at most {self.max_macs:g} MACs in "
                               f"{max_tries} draws; raise max_macs or max_tries")
 
-    def points(self) -> dict[str, dict[str, Any]]:
-        from search_spaces.zoo.regnet import POINTS  # late: the zoo decodes with this module
+    def sample_params(self, seed_or_rng: int | random.Random | None = None, max_tries: int = 10_000) -> dict[str, Any]:
+        """A seeded assignment satisfying :meth:`feasible` (redrawn from the same generator)."""
+        return self._feasible_draw(as_rng(seed_or_rng), max_tries)[0]
 
+    def draw(self, rng: random.Random) -> Network:
+        """The genome of :meth:`sample_params`'s draw, decoded once (its MACs check decoded it)."""
+        return self._feasible_draw(rng, 10_000)[1]
+
+    def points(self) -> dict[str, dict[str, Any]]:
         return {name: dict(params) for name, params in POINTS.items()}

@@ -1,32 +1,18 @@
 """RegNetX / RegNetY models (Radosavovic et al. 2020, "Designing Network Design Spaces", table 7 / appendix).
 
-Each model is one line of RegNet parameters, the same assignment the ``regnet`` design
-space decodes (:func:`search_spaces.spaces.regnet.decode_regnet`); the values are those of
-pycls's model zoo configs, as timm's ``model_cfgs`` lists them. The trailing digits of a
-name are its MACs in units of 10^8 (``regnetx_032``: 3.2 GMACs, which the paper calls
-3.2GF). Exact to timm's ``regnetx_*`` / ``regnety_*`` (ports of pycls).
+Each model is one line of RegNet parameters in :mod:`search_spaces.zoo.regnet_points`, the
+same assignment the ``regnet`` design space decodes
+(:func:`search_spaces.spaces.regnet.decode_regnet`). Exact to timm's ``regnetx_*`` /
+``regnety_*`` (ports of pycls).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from search_spaces.spaces.regnet import decode_regnet
 from search_spaces.zoo import register
+from search_spaces.zoo.regnet_points import POINTS
 
 __all__ = ["POINTS"]
-
-#: name -> RegNet parameters (depth d, initial width w0, slope wa, multiplier wm, group width g,
-#: bottleneck ratio b, variant X = no SE / Y = SE 0.25).
-POINTS: dict[str, dict[str, Any]] = {
-    "regnetx_002": dict(d=13, w0=24, wa=36.44, wm=2.49, g=8, b=1.0, variant="X"),
-    "regnetx_004": dict(d=22, w0=24, wa=24.48, wm=2.54, g=16, b=1.0, variant="X"),
-    "regnetx_032": dict(d=25, w0=88, wa=26.31, wm=2.25, g=48, b=1.0, variant="X"),
-    "regnetx_160": dict(d=22, w0=216, wa=55.59, wm=2.1, g=128, b=1.0, variant="X"),
-    "regnety_004": dict(d=16, w0=48, wa=27.89, wm=2.09, g=8, b=1.0, variant="Y"),
-    "regnety_040": dict(d=22, w0=96, wa=31.41, wm=2.24, g=64, b=1.0, variant="Y"),
-    "regnety_080": dict(d=17, w0=192, wa=76.82, wm=2.19, g=56, b=1.0, variant="Y"),
-}
 
 for _name, _p in POINTS.items():
     register(
