@@ -104,11 +104,7 @@ class Levels:
 
     def decode(self, sample: Mapping[str, int]) -> dict[str, Any]:
         """The active parameters of an NNI sample (level indices of every parameter)."""
-        params: dict[str, Any] = {}
-        for dist in self.space.distributions():
-            if dist.when is None or dist.when.holds(params):
-                params[dist.name] = self.values[dist.name][sample[dist.name]]
-        return params
+        return self.space.assign(lambda dist: self.values[dist.name][sample[dist.name]])
 
     def encode(self, params: Mapping[str, Any]) -> dict[str, int] | None:
         """The NNI sample nearest to ``params``: nearest level of each range, level 0 for inactive parameters.

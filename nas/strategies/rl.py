@@ -70,7 +70,7 @@ from nas.settings import knob
 from nas.strategies.base import Driver, Outcome, Strategy
 from nas.strategies.levels import discretize, enumerates, nearest
 from search_spaces.errors import UserInputError
-from search_spaces.spaces.base import Categorical, Distribution, IntRange, SearchSpace
+from search_spaces.spaces.base import Categorical, Distribution, IntRange, SearchSpace, is_active
 
 __all__ = ["Decision", "RLStrategy", "decision_values", "decisions"]
 
@@ -273,8 +273,7 @@ class RLStrategy(Strategy):
                 for b, on in enumerate(mask):
                     if on:
                         params[b][prev.dist.name] = prev.values[int(tokens[b, t - 1])]
-            when = self._decisions[t].dist.when
-            mask[:] = [when is None or when.holds(p) for p in params]
+            mask[:] = [is_active(self._decisions[t].dist, p) for p in params]
             return mask
 
         with torch.no_grad():
@@ -290,7 +289,7 @@ class RLStrategy(Strategy):
         mapped: dict[str, Any] = {}
         tokens, active = [], []
         for d in self._decisions:
-            on = d.dist.when is None or d.dist.when.holds(mapped)
+            on = is_active(d.dist, mapped)
             token = d.token(params.get(d.dist.name)) if on else 0
             if token is None:
                 return None

@@ -24,7 +24,7 @@ from search_spaces.units import human
 
 __all__ = [
     "Categorical", "Condition", "Distribution", "FloatRange", "InfeasibleError", "IntRange", "MacsRange",
-    "SearchSpace", "as_rng", "params_digest",
+    "SearchSpace", "as_rng", "is_active", "params_digest",
 ]
 
 Value = Union[int, float, str, bool]
@@ -135,6 +135,11 @@ class FloatRange:
 Distribution = Union[Categorical, IntRange, FloatRange]
 
 
+def is_active(dist: Distribution, params: Mapping[str, Any]) -> bool:
+    """Whether ``dist`` is active under the (partial) assignment ``params``: it has no condition, or it holds."""
+    return dist.when is None or dist.when.holds(params)
+
+
 def params_digest(params: Mapping[str, Any]) -> str:
     """A short, stable name for a parameter assignment (same params, same digest, any process)."""
     text = repr(sorted((k, repr(v)) for k, v in params.items()))
@@ -194,7 +199,21 @@ class SearchSpace(ABC):
 
     def active(self, params: Mapping[str, Any]) -> list[Distribution]:
         """The distributions active under ``params`` (conditions checked in order)."""
-        return [d for d in self.distributions() if d.when is None or d.when.holds(params)]
+        return [d for d in self.distributions() if is_active(d, params)]
+
+    def assign(self, choose: Callable[[Distribution], Any]) -> dict[str, Any]:
+        """The one walk over the distributions: ``choose(d)`` for each active one, in order.
+
+        A distribution's condition is checked against the values chosen so far (conditions
+        refer only to earlier parameters), so the result holds exactly the active parameters.
+        Sampling, Optuna's define-by-run suggestions and NNI's decoding are this walk with
+        another ``choose``.
+        """
+        params: dict[str, Any] = {}
+        for dist in self.distributions():
+            if is_active(dist, params):
+                params[dist.name] = choose(dist)
+        return params
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Raise :class:`UserInputError` naming the parameter if ``params`` is incomplete or out of range."""
@@ -208,11 +227,7 @@ class SearchSpace(ABC):
     def sample_params(self, seed_or_rng: int | random.Random | None = None) -> dict[str, Any]:
         """A seeded random assignment of the active parameters."""
         rng = as_rng(seed_or_rng)
-        params: dict[str, Any] = {}
-        for dist in self.distributions():
-            if dist.when is None or dist.when.holds(params):
-                params[dist.name] = dist.draw(rng)
-        return params
+        return self.assign(lambda dist: dist.draw(rng))
 
     def draw(self, rng: random.Random) -> Network:
         """One random genome from ``rng``: ``decode(sample_params(rng))``.
@@ -239,11 +254,7 @@ class SearchSpace(ABC):
 
     def suggest(self, trial: Any) -> Network:
         """Let an Optuna trial choose every active parameter (define-by-run), and decode."""
-        params: dict[str, Any] = {}
-        for dist in self.distributions():
-            if dist.when is None or dist.when.holds(params):
-                params[dist.name] = dist.suggest(trial)
-        return self.decode(params)
+        return self.decode(self.assign(lambda dist: dist.suggest(trial)))
 
     def point(self, name: str) -> Network:
         """The genome of named point ``name``, under its published name."""
