@@ -130,7 +130,7 @@ def load_genome(arg: str) -> tuple[ss.Network, str, str]:
     if Path(arg).is_file() or looks_like_a_file:
         genome = ss.load(arg)
         try:
-            ss.resolve(genome)  # rules that need the whole network (strides, widths, names) are checked now
+            ss.cost(genome)  # rules that need the whole network (strides, widths, sizes, names) are checked now
         except GenomeError as err:
             raise GenomeError(f"{arg}: {err}", err.field) from None
         return genome, arg, ""

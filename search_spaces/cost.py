@@ -85,6 +85,8 @@ def _genome_cost(genome: Network, resolution: int | None) -> Cost:
         stage_cost = _walk_stage if two_inputs else _stage_cost
         try:
             part, flow, out, out_prev = stage_cost(stage, depth, flow, settings, size, prev if two_inputs else None)
+        except InputTooSmall as err:
+            raise err.at(side, i, stage.block) from None
         except GenomeError as err:
             raise in_stage(err, i) from None
         prev = prev if out_prev is _ENTRY else out_prev
@@ -98,7 +100,11 @@ def _genome_cost(genome: Network, resolution: int | None) -> Cost:
 def _stem_cost(stem: Stem, in_channels: int, settings: Settings, size: Size) -> tuple[Cost, Size, int]:
     """Cost, output size and output width of the stem conv."""
     spec = stem_spec(stem, in_channels, settings)
-    return (*spec.cost(size), spec.cout)
+    part, out = spec.cost(size)
+    if out[0] < 1 or out[1] < 1:
+        raise GenomeError(f"resolution {size[0]} is too small for this network: its stem would output a "
+                          f"{out[0]}x{out[1]} feature map", "resolution")
+    return part, out, spec.cout
 
 
 @lru_cache(maxsize=1024)
@@ -146,6 +152,9 @@ _stage_cost = lru_cache(maxsize=2048)(_walk_stage)
 def _spec_cost(spec: ResolvedNet, resolution: int | None) -> Cost:
     side = spec.resolution if resolution is None else resolution
     total, size = spec.stem.cost((side, side))
+    if size[0] < 1 or size[1] < 1:
+        raise GenomeError(f"resolution {side} is too small for this network: its stem would output a "
+                          f"{size[0]}x{size[1]} feature map", "resolution")
     params, macs, acts = total.params, total.macs, total.activations
     for _, part, size in block_costs(spec, size):
         params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
@@ -161,12 +170,16 @@ def block_costs(spec: ResolvedNet, size: Size) -> Iterator[tuple[Any, Cost, Size
     """
     prev: Size | None = None
     last: tuple[Any, Size, Size | None, Cost, Size] | None = None
-    for block in spec.blocks():
+    stage_of = [i for i, stage in enumerate(spec.stages) for _ in stage]
+    for index, block in enumerate(spec.blocks()):
         prev_size = prev if BLOCKS.get(block.kind).two_inputs else None
         if last is not None and last[0] is block and last[1] == size and last[2] == prev_size:
             part, out = last[3], last[4]  # a stage's repeated block: skip hashing the spec again
         else:
-            part, out = _block_cost(block, size, prev_size)
+            try:
+                part, out = _block_cost(block, size, prev_size)
+            except InputTooSmall as err:
+                raise err.at(spec.resolution, stage_of[index], block.kind) from None
         last = (block, size, prev_size, part, out)
         prev = next_prev(block, size, prev)
         size = out
@@ -176,8 +189,28 @@ def block_costs(spec: ResolvedNet, size: Size) -> Iterator[tuple[Any, Cost, Size
 @lru_cache(maxsize=8192)
 def _block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
     """Cost of one block at one input size; memoised because stages repeat equal blocks
-    and searches revisit the same blocks (specs are frozen and hash by value)."""
-    return BLOCKS.get(block.kind).cost(block, size, prev_size)
+    and searches revisit the same blocks (specs are frozen and hash by value).
+
+    Raises:
+        InputTooSmall: the block's output would have no pixels (the network's input is too small for it).
+    """
+    part, out = BLOCKS.get(block.kind).cost(block, size, prev_size)
+    if out[0] < 1 or out[1] < 1:
+        raise InputTooSmall(out)
+    return part, out
+
+
+class InputTooSmall(GenomeError):
+    """A block's output would have no pixels: the network's input is too small for its strides and kernels."""
+
+    def __init__(self, out: Size) -> None:
+        super().__init__(f"a block would output a {out[0]}x{out[1]} feature map", "resolution")
+        self.out = out
+
+    def at(self, resolution: int, stage: int, block: str) -> GenomeError:
+        """The sentence for the user: which resolution and which stage."""
+        return GenomeError(f"resolution {resolution} is too small for this network: stages[{stage}] ({block}) would "
+                           f"output a {self.out[0]}x{self.out[1]} feature map", "resolution")
 
 
 def clear_caches(genomes: bool = True, blocks: bool = True) -> None:

@@ -51,6 +51,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["--resolution-divisor"]),
     ("stagewise", ["--base", "efficientnetv2_s", "--max-resolution", "0", "--out", "{tmp}/o"], ["--max-resolution"]),
     ("info", ["efficientnet_b0", "--resolution", "0"], ["--resolution"]),
+    ("info", ["inception_v3", "--resolution", "8"], ["resolution 8 is too small", "stages[2] (inception_pool)"]),
+    ("evaluate", ["{tmp}/tiny-input.yaml"], ["tiny-input.yaml", "resolution 2 is too small"]),
     # settings found only inside an evaluator before: the user's mistake, not a failed candidate
     ("search", ["--space", "mbconv", "--budget", "400M", "--evaluator", "zero-cost", "--reward", "zero-cost",
                 "--set", "zero_cost_batch=abc", "--out", "{tmp}/o"], ["zero_cost_batch", "must be an integer"]),
@@ -110,6 +112,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.mkfifo(root / "a-fifo.yaml")  # a reader would block on it forever (digest() skips it: not a regular file)
     (root / "huge.yaml").write_text("name: x\nstem: {channels: 8}\nstages:\n" +
                                     "- {block: conv, depth: 1, channels: 8}\n" * 120_000)
+    (root / "tiny-input.yaml").write_text("name: t\nresolution: 2\nstem: {channels: 8, padding: valid}\n"
+                                         "stages:\n- {block: conv, depth: 1, channels: 8}\n")
     (root / "bad-block.yaml").write_text(
         "name: bad\nstem: {channels: 16}\nstages:\n- {block: basic, depth: 1, channels: 16, group_width: 4}\n")
     return root
