@@ -117,15 +117,25 @@ class Metrics:
     reason: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
+    #: The named estimates, in the order tables show them (``extra`` holds the others).
+    ESTIMATES: ClassVar[tuple[str, ...]] = ("accuracy", "macs", "params", "latency_ms", "train_step_ms")
+
     def merge(self, other: Metrics) -> Metrics:
         """These metrics overlaid with ``other``'s estimated values; wall times add, failures join."""
         out = dataclasses.replace(self, extra={**self.extra, **other.extra})
-        for name in ("accuracy", "latency_ms", "train_step_ms", "params", "macs"):
+        for name in self.ESTIMATES:
             if getattr(other, name) is not None:
                 setattr(out, name, getattr(other, name))
         out.wall_s = self.wall_s + other.wall_s
         out.failed = self.failed or other.failed
         out.reason = "; ".join(r for r in (self.reason, other.reason) if r)
+        return out
+
+    def flat(self) -> dict[str, float]:
+        """Every estimated value by name (``extra`` included) and ``wall_s``, numbers only (a trial's record)."""
+        out = {name: float(getattr(self, name)) for name in self.ESTIMATES if getattr(self, name) is not None}
+        out.update({k: float(v) for k, v in self.extra.items()})
+        out["wall_s"] = float(self.wall_s)
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 A block timed in isolation runs again and again on the same weights and input, which stay
 in the CPU caches; inside a whole network they have been evicted by the blocks before.
-Timed inside two ``mbconv`` networks (1 thread, 2-core VM), small blocks took 1.1-1.8x their
-isolated time and the largest, activation-bound ones 0.9-1.0x, so the plain sum of block
-times undershoots whole networks: by 16-19% on average (2-31%) over 140 of them in two runs
-of ``benchmarks/latency_predictor.py``. The correction is a linear model
+Inside a network small blocks take longer than in isolation and the largest,
+activation-bound ones about as long, so the plain sum of block times undershoots whole
+networks (measured in docs/BENCHMARKS.md, "Latency predictor vs measurement"). The
+correction is a linear model
 
     predicted = w0 + w1 * table_sum + w2 * MACs + w3 * params + w4 * activations + w5 * blocks
 

@@ -36,8 +36,9 @@ worker whose budget is reached waits while other workers' trials run: one of the
 and its trial must then be run again. :mod:`nas.search.view` lists the states.
 
 Optuna samplers propose on an in-memory *mirror* study holding the same finished trials
-(synchronised from the storage before each proposal): Optuna's per-parameter writes
-would cost about 110 ms per trial on SQLite, twice the search's overhead budget.
+(synchronised from the storage before each proposal): Optuna's own per-parameter writes
+cost several times the rest of the search's overhead per trial (docs/BENCHMARKS.md, "Search
+overhead per trial").
 External strategies (NNI, the RL controller) propose params that are evaluated the same way.
 """
 
@@ -68,19 +69,7 @@ from search_spaces.codec import genome_key, to_yaml
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, FloatRange, IntRange, SearchSpace
 
-__all__ = ["SearchDriver", "TrialRecord", "flat_metrics", "optuna_distribution"]
-
-def flat_metrics(metrics: Metrics) -> dict[str, float]:
-    """Every estimated metric of ``metrics`` by name (``extra`` included), numbers only."""
-    out: dict[str, float] = {}
-    for name in ("accuracy", "latency_ms", "train_step_ms", "params", "macs"):
-        value = getattr(metrics, name)
-        if value is not None:
-            out[name] = float(value)
-    out.update({k: float(v) for k, v in metrics.extra.items()})
-    out["wall_s"] = float(metrics.wall_s)
-    return out
-
+__all__ = ["SearchDriver", "TrialRecord", "optuna_distribution"]
 
 _OPTUNA_DISTRIBUTIONS: dict[type, Callable[[Any], optuna.distributions.BaseDistribution]] = {
     Categorical: lambda d: optuna.distributions.CategoricalDistribution(list(d.choices)),
@@ -408,7 +397,7 @@ class SearchDriver:
             ctx = optuna_context(trial, self.context)
         with self.interrupts.immediate():
             metrics = evaluate(genome, self.evaluators, ctx)
-        attrs["metrics"] = flat = flat_metrics(metrics)
+        attrs["metrics"] = flat = metrics.flat()
         if metrics.failed:
             attrs["reason"] = metrics.reason
             return None

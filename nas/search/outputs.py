@@ -27,6 +27,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.evaluators.base import Metrics
 from nas.rewards import pareto_front
 from search_spaces.codec import from_yaml, to_dict, to_yaml
 from search_spaces.errors import UserInputError
@@ -38,7 +39,7 @@ __all__ = ["OUTPUTS", "SearchSummary", "best_trial", "finished", "front", "write
 #: The files a search writes into its run directory.
 OUTPUTS = ("found.yaml", "trials.csv", "pareto.yaml", "reward.png", "tradeoff.png")
 
-_METRIC_COLUMNS = ("accuracy", "macs", "params", "latency_ms", "train_step_ms", "train_step_ratio", "wall_s")
+_METRIC_COLUMNS = (*Metrics.ESTIMATES, "train_step_ratio", "wall_s")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
 study's first use of that parameter name, to check the distributions agree) and a flush.
 Each user attribute costs a SELECT of the trial row and an upsert. A search writes each
 trial once, finished, with all its parameters (42 for ``mbconv``) and about six attributes,
-so that is about 100 round trips and ~20 ms per trial on SQLite, most of the search's own
-overhead (docs/BENCHMARKS.md, "Search overhead per trial").
+so that is about 100 round trips per trial, most of the search's own overhead on SQLite
+(docs/BENCHMARKS.md, "Search overhead per trial").
 
 :class:`FastRDBStorage` does the same checks from memory:
 
