@@ -68,6 +68,8 @@ def prepare_dir(path: str | os.PathLike[str], what: str = "output directory", ou
         OutputError: one sentence naming the path and what the operating system said.
     """
     directory = check_path(path, what)
+    for name in outputs:
+        check_path(directory / name, "output file")  # a genome's long name can make its file name too long
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -83,6 +83,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("info", ["/dev/zero"], ["/dev/zero", "not a regular file"]),
     ("evaluate", ["{tmp}/a-fifo.yaml"], ["a-fifo.yaml", "not a regular file"]),
     ("compound", ["--base", "{tmp}/huge.yaml", "--out", "{tmp}/o"], ["huge.yaml", "at most 4 MiB"]),
+    ("compound", ["--base", "{tmp}/long-name.yaml", "--out", "{tmp}/o"], ["output file", "255"]),
     # genome errors found when the whole network is resolved name their file
     ("evaluate", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml", "stages[0]"]),
     ("info", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml"]),
@@ -114,6 +115,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                     "- {block: conv, depth: 1, channels: 8}\n" * 120_000)
     (root / "tiny-input.yaml").write_text("name: t\nresolution: 2\nstem: {channels: 8, padding: valid}\n"
                                          "stages:\n- {block: conv, depth: 1, channels: 8}\n")
+    (root / "long-name.yaml").write_text("name: " + "b" * 250 + "\nstem: {channels: 8}\nstages:\n"
+                                         "- {block: conv, depth: 1, channels: 8}\n")
     (root / "bad-block.yaml").write_text(
         "name: bad\nstem: {channels: 16}\nstages:\n- {block: basic, depth: 1, channels: 16, group_width: 4}\n")
     return root

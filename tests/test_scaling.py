@@ -276,3 +276,28 @@ def test_stagewise_bad_input_is_one_sentence_and_exit_code_2(args: list[str], ne
     assert stagewise_cli.main([*args, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_on_a_grid_exits_143_with_the_resume_command_and_the_resume_finishes_it(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "scaling.compound", "--base", "efficientnet_b0", "--grid", "--grid-range",
+           "1.0:1.3", "--grid-step", "0.1", "--tolerance", "0.15", "--evaluator", "synthetic", "--set",
+           "synthetic_seconds=1", "--phi", "0-1", "--out", str(tmp_path), "--quiet", "--no-plots"]
+    proc = subprocess.Popen(cmd, cwd=root, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "grid" / "study.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # a few triples in
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Continue with: python -m scaling.compound" in err and "--resume" in err and "Traceback" not in err
+    resumed = subprocess.run([*cmd, "--resume"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (tmp_path / "family.md").exists()
