@@ -12,7 +12,8 @@ Every single-objective reward here is accuracy times a product of MnasNet-style 
   (``train_step_ratio``: ours / the reference network's) and ``P`` the parameter count in
   millions (any unit gives the same ranking: it only scales the reward).
 - ``pareto``: multi-objective, accuracy up and MACs (and latency, when a latency target
-  is given) down; the strategy returns the Pareto front.
+  is given) down; the strategy returns the Pareto front. ``pareto-latency``: accuracy up
+  and latency down, two objectives (MACs left out), e.g. against a benchmark table's latency.
 - ``flops-hard``: the same with MnasNet's hard constraint (``w = 0`` within the budget,
   ``-1`` above): the most accurate network within the MACs budget, size otherwise free.
 - ``zero-cost``: the ``flops`` form with NASWOT's training-free score in place of accuracy
@@ -39,8 +40,8 @@ from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
 __all__ = [
-    "REWARDS", "FlopsReward", "MnasReward", "ParetoReward", "Reward", "Targets", "V2Reward", "constraint_factor",
-    "get", "mnas_factor", "names", "pareto_front",
+    "REWARDS", "FlopsReward", "MnasReward", "ParetoLatencyReward", "ParetoReward", "Reward", "Targets", "V2Reward",
+    "constraint_factor", "get", "hypervolume", "mnas_factor", "names", "pareto_front",
 ]
 
 SOFT_W = -0.07  # MnasNet's soft exponent, also EfficientNet's and EfficientNetV2's w
@@ -215,6 +216,24 @@ class ParetoReward(Reward):
         raise NotImplementedError
 
 
+class ParetoLatencyReward(ParetoReward):
+    """Multi-objective on two axes: accuracy up, latency down (MACs not an objective)."""
+
+    name = "pareto-latency"
+    summary = ("multi-objective: accuracy up, latency down (two objectives; the latency of the evaluator, e.g. "
+               "latency-lut's prediction or a benchmark table's); writes pareto.yaml")
+    needs = ("accuracy", "latency_ms")
+
+    def required(self, targets: Targets) -> tuple[str, ...]:
+        return self.needs
+
+    def directions(self, targets: Targets) -> tuple[str, ...]:
+        return ("maximize", "minimize")
+
+    def objective_names(self, targets: Targets) -> tuple[str, ...]:
+        return ("accuracy", "latency_ms")
+
+
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """Indices of the non-dominated points (a point dominates another if no worse in every objective, better in one)."""
     signs = [1.0 if d == "maximize" else -1.0 for d in directions]
@@ -230,8 +249,36 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
     return front
 
 
+def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str], reference: Sequence[float]) -> float:
+    """The area that two-objective ``points`` dominate, bounded by the ``reference`` point.
+
+    The hypervolume indicator of Zitzler & Thiele 1998 in two dimensions: the union of the
+    rectangles between each point and ``reference``, computed exactly by sweeping the points
+    in order of the first objective. Points not strictly better than ``reference`` in both
+    objectives add nothing; NaN points are ignored.
+
+    Raises:
+        ValueError: not exactly two objectives.
+    """
+    if len(directions) != 2 or len(reference) != 2:
+        raise ValueError(f"hypervolume is implemented for two objectives, got {len(directions)}")
+    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
+    ref = [s * r for s, r in zip(signs, reference)]
+    # As maximisation of both: keep points beyond the reference, sweep by the first objective, best first.
+    pts = sorted(((signs[0] * p[0], signs[1] * p[1]) for p in points
+                  if not any(math.isnan(v) for v in p)), reverse=True)
+    area, best_second = 0.0, ref[1]
+    for first, second in pts:
+        if first <= ref[0] or second <= best_second:
+            continue
+        area += (first - ref[0]) * (second - best_second)
+        best_second = second
+    return area
+
+
 REWARDS: Registry[type[Reward]] = Registry("reward")
-for _cls in (MnasSoft, MnasHard, FlopsReward, FlopsHardReward, V2Reward, ParetoReward, ZeroCostReward):
+for _cls in (MnasSoft, MnasHard, FlopsReward, FlopsHardReward, V2Reward, ParetoReward, ParetoLatencyReward,
+             ZeroCostReward):
     REWARDS.register(_cls.name, _cls)
 
 
