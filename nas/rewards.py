@@ -235,18 +235,37 @@ class ParetoLatencyReward(ParetoReward):
 
 
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
-    """Indices of the non-dominated points (a point dominates another if no worse in every objective, better in one)."""
+    """Indices of the non-dominated points (a point dominates another if no worse in every objective, better in one).
+
+    Points with a NaN are never on the front. Two objectives take a sort and one sweep
+    (O(n log n): the 15,625 cells of a benchmark table in milliseconds); more take the
+    pairwise check.
+    """
     signs = [1.0 if d == "maximize" else -1.0 for d in directions]
-    keyed = [tuple(s * v for s, v in zip(signs, p)) for p in points]
-    front = []
-    for i, a in enumerate(keyed):
-        if any(math.isnan(v) for v in a):
-            continue
-        dominated = any(all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
-                        for j, b in enumerate(keyed) if j != i and not any(math.isnan(v) for v in b))
-        if not dominated:
-            front.append(i)
-    return front
+    keyed = {i: tuple(s * v for s, v in zip(signs, p)) for i, p in enumerate(points)}
+    keyed = {i: k for i, k in keyed.items() if not any(math.isnan(v) for v in k)}
+    if len(signs) == 2:
+        return _front_2d(keyed)
+    return [i for i, a in keyed.items()
+            if not any(all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
+                       for j, b in keyed.items() if j != i)]
+
+
+def _front_2d(keyed: dict[int, tuple[float, ...]]) -> list[int]:
+    """The front of two maximised objectives: a point is dominated by an earlier one of the sweep (larger first
+    objective) with a second objective at least as large, or by one of equal first and larger second objective."""
+    order = sorted(keyed, key=lambda i: keyed[i], reverse=True)
+    front, best_before = [], -math.inf
+    start = 0
+    while start < len(order):
+        end = start
+        while end < len(order) and keyed[order[end]][0] == keyed[order[start]][0]:
+            end += 1
+        group_best = keyed[order[start]][1]  # sorted: the group's largest second objective comes first
+        front += [i for i in order[start:end] if keyed[i][1] > best_before and keyed[i][1] == group_best]
+        best_before = max(best_before, group_best)
+        start = end
+    return sorted(front)
 
 
 def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str], reference: Sequence[float]) -> float:

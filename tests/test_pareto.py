@@ -50,3 +50,28 @@ def test_pareto_latency_scores_accuracy_and_latency_alone() -> None:
     assert reward.directions(targets) == ("maximize", "minimize")
     assert reward.required(targets) == ("accuracy", "latency_ms")
     assert reward.score({"accuracy": 0.9, "latency_ms": 3.0, "macs": 1e9}, targets) == (0.9, 3.0)
+
+
+def brute_front(points: list[tuple[float, ...]], directions: tuple[str, ...]) -> list[int]:
+    signs = [1 if d == "maximize" else -1 for d in directions]
+    k = [tuple(s * v for s, v in zip(signs, p)) for p in points]
+    return [i for i, a in enumerate(k) if not any(math.isnan(v) for v in a) and not any(
+        all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
+        for j, b in enumerate(k) if j != i and not any(math.isnan(v) for v in b))]
+
+
+@pytest.mark.parametrize("seed", range(30))
+@pytest.mark.parametrize("directions", [("maximize", "minimize"), ("minimize", "minimize"), ("maximize", "maximize")])
+def test_two_objective_front_sweep_equals_the_pairwise_definition(seed: int, directions: tuple[str, str]) -> None:
+    rng = random.Random(seed)
+    # Few distinct values, so ties and duplicate points are common.
+    points = [(float(rng.randint(0, 6)), float(rng.randint(0, 6))) for _ in range(rng.randint(0, 25))]
+    if points and seed % 3 == 0:
+        points[0] = (math.nan, 1.0)
+    assert pareto_front(points, directions) == brute_front(points, directions)
+
+
+def test_three_objective_front_is_pairwise() -> None:
+    points = [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (0.0, 0.0, 5.0), (2.0, 1.0, 1.0)]
+    directions = ("maximize", "minimize", "maximize")
+    assert pareto_front(points, directions) == brute_front(points, directions) == [1, 2, 3]
