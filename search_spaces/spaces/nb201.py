@@ -65,14 +65,16 @@ for _d in (NB201Dataset("cifar10", 10, 32), NB201Dataset("cifar100", 100, 32), N
     DATASETS.register(_d.name, _d)
 
 
+_BY_LOWER = {n.lower(): n for n in DATASETS.names()}
+
+
 def get_dataset(name: str) -> NB201Dataset:
     """The NAS-Bench-201 dataset ``name`` (any letter case).
 
     Raises:
         UnknownNameError: naming ``name`` and the datasets there are.
     """
-    by_lower = {n.lower(): n for n in DATASETS.names()}
-    return DATASETS.get(by_lower.get(name.lower(), name) if isinstance(name, str) else name)
+    return DATASETS.get(_BY_LOWER.get(name.lower(), name) if isinstance(name, str) else name)
 
 
 _STEM = Stem(WIDTHS[0], kernel=3, stride=1, act="identity", scale=False)
@@ -114,10 +116,11 @@ def nb201_network(ops: Sequence[str], data: str = "cifar10", name: str = "nb201"
 
 #: Network fields a NAS-Bench-201 network may set freely: the dataset decides classes and input size.
 _FREE = ("name", "num_classes", "resolution")
+_FIXED = tuple(f.name for f in dataclasses.fields(Network) if f.name not in _FREE)
 
 
 def _skeleton(genome: Network) -> tuple[Any, ...]:
-    return tuple(getattr(genome, f.name) for f in dataclasses.fields(Network) if f.name not in _FREE)
+    return tuple(getattr(genome, name) for name in _FIXED)
 
 
 @lru_cache(maxsize=16384)
@@ -194,6 +197,6 @@ class NB201Space(SearchSpace):
     def for_data(self, data: str | None) -> SearchSpace:
         """The space for ``--data``: a benchmark dataset's name (or ``name:DIR``) sets classes and input size."""
         name = (data or "").partition(":")[0]
-        if not name or name.lower() not in {n.lower() for n in DATASETS.names()}:
+        if name.lower() not in _BY_LOWER:
             return self
         return NB201Space(name, in_channels=self.in_channels)
