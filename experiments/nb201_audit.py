@@ -77,8 +77,7 @@ def main() -> int:
             reach = np.array([audit.connected(table.ops_at(i)) for i in range(table.CELLS)])
             chance = means[~reach].max()
             stuck = [format_arch(table.ops_at(i)) for i in np.flatnonzero(reach & (means <= chance))]
-            print(f"  (disconnected cells reach at most {chance:.4f}%; connected cells no better, in every run: "
-                  f"{stuck})")
+            print(f"  (disconnected cells reach at most {chance:.4f}% on average; connected cells no better: {stuck})")
     reversal = tuple(EDGES.index((3 - j, 3 - i)) for i, j in EDGES)
     candidates = {"arch-string order": identity, "reversed cell": reversal}
 

