@@ -58,7 +58,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.evaluators import Evaluator, Metrics, RunContext, evaluate, optuna_context
+from nas.evaluators import Evaluator, RunContext, evaluate, optuna_context
 from nas.rewards import Reward, Targets
 from nas.search import optuna_compat
 from nas.search.heartbeat import Heartbeat, StaleTrials, process_start
