@@ -163,7 +163,8 @@ def evaluation_flags(evaluator_help: str, evaluator_default: str | None = None) 
                    help="list the settings (name, type, bounds, default, help) of the chosen evaluators and "
                         "strategy, then exit")
     g.add_argument("--data", help="dataset (fashion-mnist, cifar10, cifar10:DIR) or an ImageFolder directory; "
-                                  "default: Fashion-MNIST from the Debian package dataset-fashion-mnist")
+                                  "default: Fashion-MNIST from the Debian package dataset-fashion-mnist. For the "
+                                  "nb201 evaluator, the table: cifar10 (default), cifar100 or ImageNet16-120")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
     g.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                    help="seed of weights, data order and proposals (default 0)")

@@ -16,6 +16,9 @@ Every single-objective reward here is accuracy times a product of MnasNet-style 
   and latency down, two objectives (MACs left out), e.g. against a benchmark table's latency.
 - ``flops-hard``: the same with MnasNet's hard constraint (``w = 0`` within the budget,
   ``-1`` above): the most accurate network within the MACs budget, size otherwise free.
+- ``accuracy``: the accuracy alone, for spaces whose networks cost about the same, or whose
+  cost the user constrains with targets (the hard constraint below): NAS-Bench-201's cells, found
+  by the accuracy its table gives them (Dong & Yang 2020, sec. 5).
 - ``zero-cost``: the ``flops`` form with NASWOT's training-free score in place of accuracy
   (Mellor et al. 2021, "Neural Architecture Search without Training": log-determinant of
   the activation-pattern kernel, larger is better), for quick searches and scaling grids
@@ -40,8 +43,8 @@ from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
 __all__ = [
-    "REWARDS", "FlopsReward", "MnasReward", "ParetoLatencyReward", "ParetoReward", "Reward", "Targets", "V2Reward",
-    "constraint_factor", "get", "hypervolume", "mnas_factor", "names", "pareto_front",
+    "REWARDS", "AccuracyReward", "FlopsReward", "MnasReward", "ParetoLatencyReward", "ParetoReward", "Reward",
+    "Targets", "V2Reward", "constraint_factor", "get", "hypervolume", "mnas_factor", "names", "pareto_front",
 ]
 
 SOFT_W = -0.07  # MnasNet's soft exponent, also EfficientNet's and EfficientNetV2's w
@@ -140,6 +143,16 @@ class MnasHard(MnasReward):
 
     def __init__(self) -> None:
         super().__init__(0.0, -1.0)
+
+
+class AccuracyReward(Reward):
+    """The accuracy alone (times the hard constraint of any target)."""
+
+    name = "accuracy"
+    summary = "the accuracy alone (targets as hard constraints); the nb201 space's default"
+
+    def base(self, metrics: dict[str, float], targets: Targets) -> float:
+        return metrics["accuracy"]
 
 
 class FlopsReward(Reward):
@@ -296,8 +309,8 @@ def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str], re
 
 
 REWARDS: Registry[type[Reward]] = Registry("reward")
-for _cls in (MnasSoft, MnasHard, FlopsReward, FlopsHardReward, V2Reward, ParetoReward, ParetoLatencyReward,
-             ZeroCostReward):
+for _cls in (MnasSoft, MnasHard, AccuracyReward, FlopsReward, FlopsHardReward, V2Reward, ParetoReward,
+             ParetoLatencyReward, ZeroCostReward):
     REWARDS.register(_cls.name, _cls)
 
 

@@ -97,6 +97,13 @@ def _widths(value: Any, name: str) -> tuple[int, ...]:
     return tuple(value)
 
 
+def _names(value: Any, name: str) -> tuple[str, ...]:
+    """Normalise and check a list of non-empty names (a YAML list becomes a tuple)."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) and x for x in value):
+        raise GenomeError(f"{name} must be a list of names, got {value!r}", name)
+    return tuple(value)
+
+
 def _name(obj: Any, name: str) -> None:
     """A network name: it becomes a file name (``{name}.yaml`` of a scaled family), so no path in it."""
     _str(obj, name)
@@ -350,6 +357,9 @@ class Stage:
         branches: Widths of the convs of a multi-branch block, in the order its block type
             documents (Inception modules: GoogLeNet's ``#1x1, #3x3 reduce, #3x3, #5x5
             reduce, #5x5, pool proj``); empty for other blocks.
+        edges: The op on every edge of a densely connected cell, edge ``i <- j`` (node ``i``
+            reads node ``j``) in the order ``1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2, ...``: the order
+            of a NAS-Bench-201 arch string (:mod:`search_spaces.blocks.nb201`); empty for other blocks.
     """
 
     block: str
@@ -369,6 +379,7 @@ class Stage:
     growth: int = 0
     groups: int = 1
     branches: tuple[int, ...] = ()
+    edges: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _str(self, "block")
@@ -390,6 +401,7 @@ class Stage:
         _int(self, "growth", low=0, high=MAX_WIDTH)
         _int(self, "groups", low=1, high=MAX_WIDTH)
         object.__setattr__(self, "branches", _widths(self.branches, "branches"))
+        object.__setattr__(self, "edges", _names(self.edges, "edges"))
         _check_read(self)
 
 

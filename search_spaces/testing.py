@@ -22,6 +22,7 @@ from typing import Any
 
 from search_spaces.blocks import BLOCKS, NASNET_OPS
 from search_spaces.blocks.inception import MODULES
+from search_spaces.blocks.nb201 import OP_NAMES, edge_count
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Head, Network, Norm, Quirks, Stage, Stem
 
@@ -111,6 +112,12 @@ def _cell(rng: random.Random, slot: Slot, block: str) -> tuple[Stage, ...]:
     return (_stage(rng, slot, block, channels=rng.choice((4, 6, 8, 12)), cell=random_genotype(rng)),)
 
 
+def _nb201_cell(rng: random.Random, slot: Slot, block: str) -> tuple[Stage, ...]:
+    """A densely connected cell of 2 to 4 nodes (1 to 6 edges) of random NAS-Bench-201 ops."""
+    edges = tuple(rng.choice(OP_NAMES) for _ in range(edge_count(rng.choice((2, 3, 4, 4)))))
+    return (_stage(rng, slot, block, (1,), edges=edges),)
+
+
 #: Block type -> how to draw valid random stages of it.
 STAGES: dict[str, Draw] = {
     **{name: _plain() for name in ("conv", "ds", "mbconv", "fused", "bottleneck", "basic", "preact_bottleneck",
@@ -124,6 +131,8 @@ STAGES: dict[str, Draw] = {
     "shuffle_v1": _shuffle,
     "shuffle_v2": _shuffle,
     "cell": _cell,
+    "nb201_cell": _nb201_cell,
+    "nb201_reduce": _plain((1, 2)),
     **{name: _inception for name in MODULES},
 }
 

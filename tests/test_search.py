@@ -103,7 +103,8 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points() -> None:
 
 
 def test_every_reward_and_strategy_is_registered_with_a_summary() -> None:
-    assert set(rewards.names()) == {"mnas", "mnas-hard", "flops", "flops-hard", "v2", "pareto", "pareto-latency", "zero-cost"}
+    assert set(rewards.names()) == {"mnas", "mnas-hard", "accuracy", "flops", "flops-hard", "v2", "pareto",
+                                    "pareto-latency", "zero-cost"}
     assert {"tpe", "nsga2", "random", "gp", "cmaes", "evolution", "rl", "nni-tpe", "nni-random", "grid"} <= set(
         strategies.names())
     assert all(strategies.summary(n) for n in strategies.names())
@@ -321,7 +322,7 @@ def _count(db: Path) -> int:
 @pytest.mark.parametrize(("args", "needle"), [
     (["--space", "mbconvv", "--budget", "400M"], "mbconv"),
     (["--space", "mbconv", "--budget", "400M", "--strategy", "annealing"], "strategy"),
-    (["--space", "mbconv", "--budget", "400M", "--reward", "accuracy"], "reward"),
+    (["--space", "mbconv", "--budget", "400M", "--reward", "top1"], "reward"),
     (["--space", "mbconv", "--budget", "400M", "--evaluator", "trian"], "train"),
     (["--space", "mbconv", "--budget", "lots"], "--budget"),
     (["--space", "mbconv", "--budget", "0"], "positive"),

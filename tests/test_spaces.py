@@ -46,6 +46,7 @@ def test_same_seed_same_genome(space: spaces.SearchSpace) -> None:
 #: its pin is of the parameters rounded to 6 digits, so a last-bit difference of another libm cannot fail it.
 SAMPLE_PINS = {
     "fused": "f7fecc48a6161f49", "mbconv": "98c3ec7afc1e8a26", "nasnet": "6f12004969d25a74", "pnas": "0d7a3b01e695fe8f",
+    "nb201": "37bc9ab1637522ee",
     "regnet": "3dc81c409c042676",
 }
 

@@ -21,6 +21,7 @@ OTHER_VALUES: dict[str, tuple[Any, ...]] = {
     **{name: tuple(dict.fromkeys(values)) for name, values in FIELDS.items()},
     "cell": (random_genotype(random.Random(0)),),
     "branches": ((4, 4, 4, 4), (8, 8, 8, 8, 8, 8)),
+    "edges": (("nor_conv_3x3",) * 6, ("skip_connect", "avg_pool_3x3", "nor_conv_1x1")),
 }
 
 

@@ -3,7 +3,8 @@
 Registered: ``cost`` (params/MACs), ``train`` (proxy training on real data), ``zero-cost``
 (training-free proxies), ``latency`` (measured), ``latency-lut`` (predicted from a per-block
 table), ``train-step`` (training step time), ``synthetic`` (a made-up accuracy at a fixed
-cost: dry runs and benchmarks of a search set-up). Each module registers itself on import.
+cost: dry runs and benchmarks of a search set-up), ``nb201`` (NAS-Bench-201's table: the accuracy
+its cells reached, looked up). Each module registers itself on import.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EVALUATORS.register("latency", lazy("nas.evaluators.latency", "LatencyEvaluator"
 EVALUATORS.register("latency-lut", lazy("nas.evaluators.latency", "LatencyLUTEvaluator"))
 EVALUATORS.register("train-step", lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
 EVALUATORS.register("synthetic", lazy("nas.evaluators.synthetic", "SyntheticAccuracy"))
+EVALUATORS.register("nb201", lazy("nas.evaluators.nb201", "NB201Evaluator"))
 
 
 def names() -> list[str]:

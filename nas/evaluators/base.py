@@ -156,6 +156,9 @@ class Evaluator(ABC):
     #: Metric names it reports when it succeeds (``Metrics`` fields or ``extra`` keys); a search
     #: checks up front that its reward's needs are covered.
     provides: tuple[str, ...] = ()
+    #: Whether ``--data`` names one of its tables rather than images (a tabular benchmark): its :meth:`check`
+    #: validates the name, and no image dataset is opened for it.
+    data_is_table: ClassVar[bool] = False
 
     @abstractmethod
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
@@ -172,6 +175,11 @@ class Evaluator(ABC):
         """
         if self.settings is not None:
             ctx.settings(self.settings)
+
+    def about(self, genome: Network, ctx: RunContext) -> dict[str, Any]:
+        """What it knows of a search's found genome beyond its metrics (a tabular benchmark: the genome's row and
+        its regret against the table's best), written into ``found.yaml`` and printed; empty for most evaluators."""
+        return {}
 
     def __call__(self, genome: Network, ctx: RunContext | None = None) -> Metrics:
         """Run safely: see :func:`evaluate`."""

@@ -67,7 +67,8 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", help="latency target in milliseconds (batch 1, measured by the latency "
                                              "evaluator or predicted by latency-lut)")
     parser.add_argument("--strategy", default="tpe", help=f"who proposes architectures. {strategy_help}")
-    parser.add_argument("--reward", default="v2", help=f"what the search maximises. {reward_help}")
+    parser.add_argument("--reward", help=f"what the search maximises (default: the space's own, v2 but for nb201: "
+                                         f"accuracy). {reward_help}")
     parser.add_argument("--trials", type=integer(1, 10_000_000), default=20,
                         help="total trials of the study (a resumed one included)")
     parser.add_argument("--timeout", help="stop starting trials after this long: seconds, or 30m, 2h")
@@ -104,7 +105,7 @@ def _label(value: float) -> str:
 
 def _config(args: argparse.Namespace, plan: SearchPlan) -> dict[str, Any]:
     """Everything that must not change when a study is resumed (rewards would stop being comparable)."""
-    return {"space": args.space, "reward": args.reward, "budget_macs": plan.targets.macs,
+    return {"space": args.space, "reward": plan.reward.name, "budget_macs": plan.targets.macs,
             "latency_ms": plan.targets.latency_ms, "evaluators": list(plan.evaluator_names), "budget": plan.knobs}
 
 
@@ -113,24 +114,30 @@ def _targets(args: argparse.Namespace) -> Targets:
                    parse_positive(args.latency_ms, "--latency-ms") if args.latency_ms is not None else None)
 
 
+def _reward(args: argparse.Namespace) -> str:
+    """``--reward``, or the space's own when not given."""
+    return args.reward or (spaces.SPACES.get(args.space).default_reward if args.space else "v2")
+
+
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(_parser, argv, lambda a: settings_help(a.evaluator, a.reward, _targets(a),
+    args = parse_args(_parser, argv, lambda a: settings_help(a.evaluator, _reward(a), _targets(a),
                                                              strategies.get(a.strategy)))
     if args is None:
         return 0
-    space = spaces.get(args.space)
+    space = spaces.get(args.space).for_data(args.data)
+    reward = _reward(args)
     targets = _targets(args)
     if targets.macs is not None:
         _check_budget(space, targets.macs)
     timeout = parse_duration(args.timeout)
-    plan = plan_search(space, args.strategy, args.reward, targets, args.evaluator, settings.parse_pairs(args.set),
+    plan = plan_search(space, args.strategy, reward, targets, args.evaluator, settings.parse_pairs(args.set),
                        data=args.data, device=args.device)
 
     budget_label = _label(targets.macs) if targets.macs else (
         f"{targets.latency_ms:g}ms" if targets.latency_ms else "any")
     out = Path(args.out or f"runs/{args.space}-{budget_label}")
-    place = StudyPlace(out, args.study_name or f"{args.space}-{args.reward}-{args.strategy}", args.storage,
+    place = StudyPlace(out, args.study_name or f"{args.space}-{reward}-{args.strategy}", args.storage,
                        args.resume, args.heartbeat)
     worker = args.worker_index
     session = SearchSession(plan, place, _config(args, plan), trials=args.trials, seed=args.seed, data=args.data,
@@ -154,6 +161,8 @@ def _main(argv: Sequence[str] | None) -> int:
     points = {name: float(cost(space.point(name)).macs) for name in space.points()}
     best = session.write(points, plots=not args.no_plots)
     _print_result(best, out, session.summary(), time.monotonic() - start, len(session.driver.history()))
+    for name, facts in session.about.items():
+        print(f"{name}: " + ", ".join(f"{k} {_shown(v)}" for k, v in facts.items()))
     if interrupted:
         command = safe_url(" ".join([f"python -m {PROG}", *(a for a in argv if a != "--resume"), "--resume"]))
         print(f"{PROG}: interrupted; everything finished is saved. Continue with: {command}", file=sys.stderr)
@@ -175,6 +184,15 @@ def _print_result(best: optuna.trial.FrozenTrial | None, out: Path, summary: Sea
     print(f"wrote {out / 'found.yaml'}, {out / 'trials.csv'}" + ("" if len(summary.directions) == 1 else
                                                                   f", {out / 'pareto.yaml'}"))
     print(f"study {summary.study!r} in {summary.storage} ({trials} trials known, {wall:.0f} s this run)")
+
+
+def _shown(value: Any) -> str:
+    """A fact about the found genome as one line shows it (numbers to 4 decimals)."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    return str(value)
 
 
 def _spawn_workers(argv: Sequence[str], workers: int) -> list[subprocess.Popen[bytes]]:

@@ -1,7 +1,8 @@
 """What a search leaves in its run directory, all written atomically from the study.
 
 - ``found.yaml``: the best genome with a ``meta`` mapping (metrics, reward, space,
-  strategy, seed, targets, study name, trial number); ``search_spaces.load`` and
+  strategy, seed, targets, study name, trial number, and under ``about`` what evaluators know
+  of it beyond its metrics: a tabular benchmark's row); ``search_spaces.load`` and
   ``python -m scaling.compound --base`` read it.
 - ``trials.csv``: one row per trial (state, values, metrics, params, reason).
 - ``pareto.yaml``: the Pareto front, for multi-objective searches.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def check_out(out: Path, study: str) -> None:
 
 
 def write_outputs(study: optuna.Study, out: Path, summary: SearchSummary, points: Mapping[str, float],
-                  plots: bool = True) -> FrozenTrial | None:
+                  plots: bool = True, about: Callable[[Network], dict[str, Any]] | None = None) -> FrozenTrial | None:
     """Write found.yaml, trials.csv, pareto.yaml (several objectives) and the plots; return the found trial.
 
     Args:
@@ -168,11 +169,17 @@ def write_outputs(study: optuna.Study, out: Path, summary: SearchSummary, points
         summary: The search's settings.
         points: Published architectures of the space by name -> MACs (marked on the trade-off plot).
         plots: Draw the PNGs (the slowest part, skipped by periodic saves).
+        about: What is known of the found genome beyond its metrics, by evaluator (found.yaml's ``meta.about``).
     """
     trials = finished(study)
     best = best_trial(trials, summary)
     if best is not None:
-        atomic_write_text(out / "found.yaml", to_yaml(_genome(best), _found_meta(best, summary)))
+        genome = _genome(best)
+        meta = _found_meta(best, summary)
+        facts = about(genome) if about is not None else {}
+        if facts:
+            meta["about"] = facts
+        atomic_write_text(out / "found.yaml", to_yaml(genome, meta))
     atomic_write_text(out / "trials.csv", _csv(trials, summary))
     members = front(trials, summary.directions) if len(summary.directions) > 1 else []
     if members:

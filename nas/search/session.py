@@ -32,6 +32,7 @@ from nas.search.study import open_study, safe_url
 from nas.strategies import Strategy
 from search_spaces.errors import UserInputError
 from search_spaces.files import prepare_dir
+from search_spaces.genome import Network
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StorageWriteError",
@@ -163,10 +164,10 @@ def owners(chosen: Sequence[Evaluator], strategy: Strategy | None) -> tuple[list
 
 def check_evaluators(chosen: Sequence[Evaluator], ctx: RunContext) -> None:
     """Each evaluator's own checks (settings, data, files) before the first trial; ``--data`` must open even
-    if no evaluator reads it, since the user named it."""
+    if no evaluator reads it, since the user named it, unless it names a tabular evaluator's table."""
     for evaluator in chosen:
         evaluator.check(ctx)
-    if ctx.data is not None:
+    if ctx.data is not None and not any(e.data_is_table for e in chosen):
         from nas.data import open_dataset
 
         open_dataset(ctx.data)
@@ -220,7 +221,7 @@ def plan_search(space: SearchSpace, strategy: str | type[Strategy], reward: str,
     knobs = {**defaults, **knobs_given}
     refuse_test_split(knobs)
     check_device(device)
-    check_evaluators(chosen, RunContext(device=device, data=data, budget=knobs))
+    check_evaluators(chosen, RunContext(device=device, data=data, budget=knobs, space=space.name))
     return SearchPlan(space, strategy_, reward_, targets, tuple(chosen), knobs, strategy_options)
 
 
@@ -317,6 +318,8 @@ class SearchSession:
                                        study=lambda: (trials - self.driver.remaining(), self.driver.history()))
         self.driver.on_trial = self.progress.on_trial
         self.interrupted = False
+        #: What the evaluators know of the found genome beyond its metrics, by evaluator (set by :meth:`write`).
+        self.about: dict[str, dict[str, Any]] = {}
 
     @property
     def signum(self) -> int:
@@ -359,5 +362,15 @@ class SearchSession:
 
     def write(self, points: Mapping[str, float], plots: bool = True,
               space_name: str | None = None) -> optuna.trial.FrozenTrial | None:
-        """Write found.yaml, trials.csv (pareto.yaml) and the plots from the study; the found trial."""
-        return write_outputs(self.study, self.place.out, self.summary(space_name), points, plots=plots)
+        """Write found.yaml, trials.csv (pareto.yaml) and the plots from the study; the found trial.
+
+        The evaluators' :meth:`~nas.evaluators.Evaluator.about` the found genome go into found.yaml
+        and :attr:`about`.
+        """
+        return write_outputs(self.study, self.place.out, self.summary(space_name), points, plots=plots,
+                             about=self._about)
+
+    def _about(self, genome: Network) -> dict[str, dict[str, Any]]:
+        ctx = self.driver.context
+        self.about = {e.name: facts for e in self.plan.evaluators if (facts := e.about(genome, ctx))}
+        return self.about

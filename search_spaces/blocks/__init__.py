@@ -12,6 +12,7 @@ from search_spaces.blocks import (  # noqa: F401  (registration)
     fused,
     inception,
     mbconv,
+    nb201,
     pool,
     preact,
     shuffle,

@@ -21,6 +21,7 @@ from search_spaces.layers.plan import (
     Multiply,
     Plan,
     PlanModule,
+    Zeros,
     channel_shuffle,
     drop_path,
     plan_cost,
@@ -33,6 +34,6 @@ __all__ = [
     "ChannelShuffle", "ChannelSplit", "Combinator", "Concat", "ConvNormAct", "ConvSpec", "Cost", "DropPath",
     "DropoutSpec", "FactorizedReduce", "FactorizedReduceSpec", "GlobalPoolSpec", "Graph", "GraphBuilder",
     "LayerNorm2d", "LayerScaleSpec", "LinearSpec", "Multiply", "NormSpec", "Plan", "PlanModule",
-    "PointwiseLinearSpec", "PoolSame", "PoolSpec", "Primitive", "SESpec", "Size", "SqueezeExcite",
+    "PointwiseLinearSpec", "PoolSame", "PoolSpec", "Primitive", "SESpec", "Size", "SqueezeExcite", "Zeros",
     "channel_shuffle", "conv_out_size", "drop_path", "make_act", "make_norm", "plan_cost", "se_channels",
 ]

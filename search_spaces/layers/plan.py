@@ -14,7 +14,8 @@ The vocabulary:
     are addressed ``name.child``);
   - a *combinator*: a parameter-free operation on one or more values that builds no module,
     so its name is only a label: :class:`Concat`, :class:`Add`, :class:`Multiply` (by a
-    gate), :class:`ChannelSplit`, :class:`ChannelShuffle`, :class:`DropPath`.
+    gate), :class:`ChannelSplit`, :class:`ChannelShuffle`, :class:`DropPath`, :class:`Zeros` (a zero
+    feature map shaped like the value it reads: a node of a cell whose every input is a ``none`` op).
 
   A name with a dot (``ops.3``) puts the child in a container (``ops``), as NASNet cells
   number their ops.
@@ -43,7 +44,7 @@ from search_spaces.layers.base import FREE, Cost, Size
 
 __all__ = [
     "ADD", "CONCAT", "MULTIPLY", "Add", "ChannelShuffle", "ChannelSplit", "Combinator", "Concat", "DropPath", "Graph",
-    "GraphBuilder", "Multiply", "OneInput", "Plan", "PlanModule", "channel_shuffle", "drop_path", "plan_cost",
+    "GraphBuilder", "Multiply", "OneInput", "Plan", "PlanModule", "Zeros", "channel_shuffle", "drop_path", "plan_cost",
 ]
 
 
@@ -150,6 +151,21 @@ class DropPath(OneInput):
 
     def apply(self, xs: Sequence[torch.Tensor], training: bool) -> torch.Tensor:
         return drop_path(xs[0], self.rate, training)
+
+
+@dataclass(frozen=True)
+class Zeros(OneInput):
+    """Zeros of ``channels`` channels at the size of the value read (NAS-Bench-201's ``none`` op, ``Zero``).
+
+    A cell node whose every input is ``none`` holds this; what reads it computes on zeros, as the
+    reference does (a ReLU-conv-BN of zeros outputs its norm's shift).
+    """
+
+    channels: int
+
+    def apply(self, xs: Sequence[torch.Tensor], training: bool) -> torch.Tensor:
+        x = xs[0]
+        return x.new_zeros((x.shape[0], self.channels, *x.shape[2:]))
 
 
 CONCAT = Concat()

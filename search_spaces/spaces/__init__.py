@@ -17,6 +17,7 @@ from search_spaces.spaces.base import (
 from search_spaces.spaces.cells import NASNetSpace, PNASSpace
 from search_spaces.spaces.fused import FusedSpace
 from search_spaces.spaces.mbconv import MBConvSpace
+from search_spaces.spaces.nb201 import NB201Space
 from search_spaces.spaces.regnet import RegNetSpace
 
 __all__ = [
@@ -30,6 +31,7 @@ SPACES.register("fused", FusedSpace)
 SPACES.register("regnet", RegNetSpace)
 SPACES.register("nasnet", NASNetSpace)
 SPACES.register("pnas", PNASSpace)
+SPACES.register("nb201", NB201Space)
 
 
 def names() -> list[str]:

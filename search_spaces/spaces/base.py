@@ -182,6 +182,8 @@ class SearchSpace(ABC):
 
     name: str = ""
     default_resolution: int = 224
+    #: The reward a search of this space maximises unless ``--reward`` names one (:mod:`nas.rewards`).
+    default_reward: str = "v2"
     #: Named points published at another input size than ``default_resolution`` (NASNet-A large: 331).
     point_resolutions: dict[str, int] = {}
 
@@ -196,6 +198,11 @@ class SearchSpace(ABC):
     @abstractmethod
     def points(self) -> dict[str, dict[str, Any]]:
         """Named published architectures of this space, as parameter assignments."""
+
+    def for_data(self, data: str | None) -> SearchSpace:
+        """This space for the dataset ``--data`` names: a space whose networks the dataset decides (a tabular
+        benchmark's classes and input size) returns itself made for it; the others return themselves."""
+        return self
 
     def active(self, params: Mapping[str, Any]) -> list[Distribution]:
         """The distributions active under ``params`` (conditions checked in order)."""

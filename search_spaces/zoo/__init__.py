@@ -72,6 +72,7 @@ from search_spaces.zoo import (  # noqa: E402,F401  (registration)
     mobilenet,
     mobilenet_v1,
     nasnet,
+    nb201,
     regnet,
     resnet,
     shufflenet,
