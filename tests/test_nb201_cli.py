@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 from pathlib import Path
 
@@ -79,3 +80,23 @@ def test_nas_evaluate_looks_a_genome_up(capsys: pytest.CaptureFixture[str]) -> N
     t = table.load("cifar100")
     index = table.cell_index(ss.zoo.get("nb201_resnet").stages[0].edges)
     assert f'"accuracy": {t.mean_accuracy()[index] / 100}'[:20] in capsys.readouterr().out
+
+
+def test_a_pareto_latency_search_returns_the_observed_front_of_accuracy_and_the_tables_latency(tmp_path: Path) -> None:
+    from nas.rewards import pareto_front
+
+    assert main(["--space", "nb201", "--evaluator", "nb201", "--data", "cifar100", "--reward", "pareto-latency",
+                 "--strategy", "nsga2", "--trials", "24", "--out", str(tmp_path), "--quiet", "--no-plots"]) == 0
+    front = yaml.safe_load((tmp_path / "pareto.yaml").read_text())
+    t = table.load("cifar100")
+    with open(tmp_path / "trials.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["state"] == "COMPLETE"]
+    points = [(float(r["accuracy"]), float(r["latency_ms"])) for r in rows]
+    # Each latency is the table's, in milliseconds; the front is the trials' non-dominated set.
+    for r, (_, latency) in zip(rows, points):
+        ops = tuple(r[f"edge_{i}_{j}"] for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)))
+        assert latency == pytest.approx(1000 * t.latency[table.cell_index(ops), 0])
+    expected = {points[i] for i in pareto_front(points, ("maximize", "minimize"))}
+    assert front["objectives"] == ["accuracy", "latency_ms"]
+    # The same cell proposed again is one member (its repeat reuses the first result).
+    assert {(m["values"]["accuracy"], m["values"]["latency_ms"]) for m in front["front"]} == expected
