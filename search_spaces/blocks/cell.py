@@ -22,12 +22,18 @@ channels. In a reduction cell (stride 2) the ops reading states 0 and 1 have str
 In a stage of cells ``channels`` is the filter count ``F``; the first cell carries the
 stage's stride, so a NASNet reduction cell is a stage of depth 1 with stride 2.
 
-A cell's plan is a two-input :class:`~search_spaces.layers.Graph` (:func:`cell_plan`): its
-children are ``pre_x``, ``pre_prev`` (its 1x1 conv, or ``pre_prev.reduce``, the factorized
-reduction; absent when state 1 needs no layers), ``ops.<i>`` (op ``i``, two per node, absent
-for a free identity) and ``outputs.<j>.reduce`` or ``outputs.<j>.conv`` (absent when
-concatenated state ``j`` already matches). Ops are :class:`OpCall` layers whose layers and costs are
-memoised, as a search's cells apply the same few ops to the same widths over and over.
+The rules above are applied once per *wiring* (:func:`cell_wiring`): the cell's graph with its
+widths left open, each layer a combinator's name or a :class:`Part` (a layer whose input and output
+widths are codes: :data:`X`, :data:`PREV`, :data:`F`, :data:`F2`). A wiring depends on the genotype,
+the stride, how state 1 is made and which widths coincide, never on the widths themselves, so the
+cells of a network share a few. Build and cost both read it. :func:`cell_plan` makes every part
+into its layer at the cell's widths, giving a two-input :class:`~search_spaces.layers.Graph` whose
+children are ``pre_x``, ``pre_prev`` or ``pre_prev.reduce`` (absent when state 1 needs no layers),
+``ops.<i>`` (op ``i``, two per node, absent for a free identity) and ``outputs.<j>.reduce`` or
+``outputs.<j>.conv`` (absent when concatenated state ``j`` already matches). :func:`cell_cost`
+walks the same graph as :func:`~search_spaces.layers.plan_cost` walks the plan, adding each part's
+cost: its layer's own cost, memoised as integers on the part, its widths and its input size, since
+a search's cells apply the same few ops to the same widths and sizes over and over.
 """
 
 from __future__ import annotations
@@ -55,7 +61,10 @@ from search_spaces.layers import (
     plan_cost,
 )
 
-__all__ = ["CellSpec", "CellType", "OpCall", "cell_plan", "clear_op_caches"]
+__all__ = [
+    "F", "F2", "FIXED", "OUT_CONV", "OUT_REDUCE", "PRE", "PRE_REDUCE", "PREV", "X", "CellSpec", "CellType", "OpCall",
+    "Part", "Wiring", "cell_cost", "cell_plan", "cell_wiring", "clear_op_caches",
+]
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,10 @@ class CellSpec(Spec):
 
 
 class OpCall(NamedTuple):
-    """One op of the table applied to one state: a plan layer whose layers and cost are memoised.
+    """One op of the table applied to one state: a plan layer whose layers are memoised for building.
 
-    A named tuple rather than a dataclass: every op of every costed cell is hashed and compared
-    as a memo key, and a tuple does both in C.
+    A named tuple rather than a dataclass: it is hashed and compared as a memo key, and a tuple
+    does both in C.
     """
 
     op: str
@@ -111,8 +120,10 @@ class OpCall(NamedTuple):
         return PlanModule(Plan(self.layers()))
 
     def cost(self, size: Size) -> tuple[Cost, Size]:
-        """Cost of the op's layers at input ``size``, and the output size."""
-        return _op_cost(self, size)
+        """Cost of the op's layers at input ``size``, and the output size (the layers made afresh, not
+        memoised: costing leaves nothing behind for the garbage collector but the integers)."""
+        return plan_cost(Plan(CELL_OPS.get(self.op)(self.cin, self.cout, self.stride, self.norm, self.padding)),
+                         size)
 
 
 @lru_cache(maxsize=4096)
@@ -120,19 +131,10 @@ def _op_layers(call: OpCall) -> Layers:
     return CELL_OPS.get(call.op)(call.cin, call.cout, call.stride, call.norm, call.padding)
 
 
-@lru_cache(maxsize=16384)
-def _op_cost(call: OpCall, size: Size) -> tuple[Cost, Size]:
-    return plan_cost(Plan(_op_layers(call)), size)
+# ----------------------------------------------------------------------------- wiring
 
-
-def clear_op_caches() -> None:
-    """Forget memoised op layers and costs (for cold benchmarks)."""
-    _op_layers.cache_clear()
-    _op_cost.cache_clear()
-
-
-#: Child names of a cell's ops (``ops.<i>``), made once.
-_OPS = tuple(f"ops.{i}" for i in range(256))
+#: Width codes of a :class:`Part`: ``h_i``'s width, ``h_{i-1}``'s, ``F`` and ``2F`` (a ``concat`` node).
+X, PREV, F, F2 = range(4)
 
 
 def _relu_conv_bn(cin: int, cout: int, norm: Norm) -> OpCall:
@@ -140,50 +142,204 @@ def _relu_conv_bn(cin: int, cout: int, norm: Norm) -> OpCall:
     return OpCall("conv_1x1", cin, cout, 1, norm, "symmetric")
 
 
-def cell_plan(spec: CellSpec) -> Graph:
-    """Pure: the graph of the cell ``spec`` describes (see the module docstring for the rules)."""
-    f, norm = spec.filters, spec.norm
-    g = GraphBuilder(inputs=2)
-    x, prev = g.input(0), g.input(1)
-    states = [g("pre_x", _relu_conv_bn(spec.cin, f, norm), x)]  # state 0 from h_i
-    widths = [f, f]
-    if spec.prev_cin == 0:  # right after the stem: state 1 is h_i itself
-        states.append(x)
-        widths[1] = spec.cin
-    elif spec.prev_reduce:
-        states.append(g("pre_prev.reduce", FactorizedReduceSpec(spec.prev_cin, f, norm, act="relu"), prev))
-    elif spec.prev_cin != f:
-        states.append(g("pre_prev", _relu_conv_bn(spec.prev_cin, f, norm), prev))
+def _relu_reduce(cin: int, cout: int, norm: Norm) -> FactorizedReduceSpec:
+    """The factorized reduction of an ``h_{i-1}`` twice as large as ``h_i``, after a ReLU."""
+    return FactorizedReduceSpec(cin, cout, norm, act="relu")
+
+
+def _reduce(cin: int, cout: int, norm: Norm) -> FactorizedReduceSpec:
+    """The factorized reduction of a concatenated state twice as large as the last node."""
+    return FactorizedReduceSpec(cin, cout, norm)
+
+
+def _conv(cin: int, cout: int, norm: Norm) -> ConvSpec:
+    """``1x1 conv -> norm``: a concatenated state given the last node's width."""
+    return ConvSpec(cin, cout, 1, norm=norm)
+
+
+#: The layers of a cell that are not ops of the table, by :class:`Part` kind: ``(cin, cout, norm) -> layer``.
+FIXED = (_relu_conv_bn, _relu_reduce, _reduce, _conv)
+#: Their kinds: preparing ``h_i`` or ``h_{i-1}`` (1x1 conv), reducing ``h_{i-1}``, reducing or widening an output.
+PRE, PRE_REDUCE, OUT_REDUCE, OUT_CONV = range(len(FIXED))
+
+
+class Part(NamedTuple):
+    """One layer of a cell's wiring with its widths left open: ``kind`` from width ``cin`` to ``cout``.
+
+    Plain data (a string or ints), so wirings and the part-cost memo are keys the garbage collector
+    does not traverse.
+
+    Attributes:
+        kind: A cell op's name (:data:`~search_spaces.blocks.CELL_OPS`), applied at ``stride`` with the
+            cell's padding; or an index into :data:`FIXED`, the layers that prepare the inputs and fix
+            the outputs.
+        cin: Width code of the input (:data:`X`, :data:`PREV`, :data:`F` or :data:`F2`).
+        cout: Width code of the output.
+        stride: The op's stride (1 for the fixed layers, whose stride is their own).
+    """
+
+    kind: str | int
+    cin: int
+    cout: int
+    stride: int
+
+    def layer(self, widths: tuple[int, int, int, int], norm: Norm, padding: str) -> Any:
+        """The layer at the cell's ``widths`` (the width of each code, in code order)."""
+        kind, cin, cout = self.kind, widths[self.cin], widths[self.cout]
+        if type(kind) is str:
+            return OpCall(kind, cin, cout, self.stride, norm, padding)
+        return FIXED[kind](cin, cout, norm)
+
+
+class Wiring(NamedTuple):
+    """A cell's graph with its widths left open: as a :class:`~search_spaces.layers.Graph`, but each
+    layer is a :class:`Part` or the name of a combinator (``add``, ``concat``, ``drop_path``)."""
+
+    layers: tuple[tuple[str, Part | str], ...]
+    reads: tuple[tuple[int, ...], ...]
+
+
+#: The combinators a wiring names (``drop_path`` takes the spec's rate in :func:`cell_plan`).
+_COMBINATORS = {"add": ADD, "concat": CONCAT}
+
+#: Child names of a cell's ops (``ops.<i>``), made once.
+_OPS = tuple(f"ops.{i}" for i in range(256))
+
+
+def cell_wiring(spec: CellSpec, drops: bool = False) -> Wiring:
+    """The wiring of ``spec``'s cell (see the module docstring).
+
+    Args:
+        spec: The cell.
+        drops: Whether every op's output passes a ``drop_path`` (the spec's rate; costs ignore it).
+    """
+    f = spec.filters
+    if spec.prev_cin == 0:  # right after the stem: state 1 is h_i itself, whose width may equal F or 2F
+        prev, x = "none", F if spec.cin == f else F2 if spec.cin == 2 * f else X
     else:
-        states.append(prev)
-    drop = DropPath(spec.drop_path) if spec.drop_path else None
+        prev, x = "reduce" if spec.prev_reduce else "conv" if spec.prev_cin != f else "same", X
+    return _wiring(spec.nodes, spec.concat, spec.stride, prev, x, drops)
+
+
+@lru_cache(maxsize=64)
+def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride: int, prev: str, x: int,
+            drops: bool) -> Wiring:
+    """Pure: the wiring, given how state 1 is made (``prev``: none, reduce, conv or same) and the width code
+    of ``h_i`` when state 1 is ``h_i`` itself. Codes of equal widths are equal, so widths compare by code.
+
+    Memoised for the cells of one network, which share a few wirings; a search's genotypes rarely recur."""
+    g = GraphBuilder(inputs=2)
+    h, h_prev = g.input(0), g.input(1)
+    states = [g("pre_x", Part(PRE, X, F, 1), h)]  # state 0 from h_i
+    widths = [F, F]
+    if prev == "none":
+        states.append(h)
+        widths[1] = x
+    elif prev == "reduce":
+        states.append(g("pre_prev.reduce", Part(PRE_REDUCE, PREV, F, 1), h_prev))
+    elif prev == "conv":
+        states.append(g("pre_prev", Part(PRE, PREV, F, 1), h_prev))
+    else:
+        states.append(h_prev)
     i = 0
-    for op_a, in_a, op_b, in_b, combine in spec.nodes:
+    for op_a, in_a, op_b, in_b, combine in nodes:
         outs = []
         for op, src in ((op_a, in_a), (op_b, in_b)):
-            stride, out = spec.stride if src < 2 else 1, states[src]
-            if not is_free(op, widths[src], f, stride):  # a free identity is neither a layer nor dropped
-                name = _OPS[i] if i < len(_OPS) else f"ops.{i}"
-                out = g(name, OpCall(op, widths[src], f, stride, norm, spec.padding), out)
-                out = g("drop_path", drop, out) if drop is not None else out
+            op_stride, out = stride if src < 2 else 1, states[src]
+            if not is_free(op, widths[src], F, op_stride):  # a free identity is neither a layer nor dropped
+                out = g(_OPS[i] if i < len(_OPS) else f"ops.{i}", Part(op, widths[src], F, op_stride), out)
+                out = g("drop_path", "drop_path", out) if drops else out
             outs.append(out)
             i += 1
-        states.append(g(combine, ADD if combine == "add" else CONCAT, *outs))
-        widths.append(2 * f if combine == "concat" else f)
+        states.append(g(combine, combine, *outs))
+        widths.append(F2 if combine == "concat" else F)
     last, outputs = widths[-1], []
-    for j, src in enumerate(spec.concat):  # every state is matched to the last node: reduced, or its width set
-        if spec.stride > 1 and src < 2:
-            outputs.append(g(f"outputs.{j}.reduce", FactorizedReduceSpec(widths[src], last, norm), states[src]))
+    for j, src in enumerate(concat):  # every state is matched to the last node: reduced, or its width set
+        if stride > 1 and src < 2:
+            outputs.append(g(f"outputs.{j}.reduce", Part(OUT_REDUCE, widths[src], last, 1), states[src]))
         elif widths[src] != last:
-            outputs.append(g(f"outputs.{j}.conv", ConvSpec(widths[src], last, 1, norm=norm), states[src]))
+            outputs.append(g(f"outputs.{j}.conv", Part(OUT_CONV, widths[src], last, 1), states[src]))
         else:
             outputs.append(states[src])
-    g("concat", CONCAT, *outputs)
-    return g.graph()
+    g("concat", "concat", *outputs)
+    graph = g.graph()
+    return Wiring(graph.layers, graph.reads)
+
+
+def _widths(spec: CellSpec) -> tuple[int, int, int, int]:
+    """The width of each code for ``spec``."""
+    return spec.cin, spec.prev_cin, spec.filters, 2 * spec.filters
+
+
+def cell_plan(spec: CellSpec) -> Graph:
+    """Pure: the graph of the cell ``spec`` describes: its wiring with every part made into its layer."""
+    wiring = cell_wiring(spec, drops=bool(spec.drop_path))
+    widths, norm, padding = _widths(spec), spec.norm, spec.padding
+    made = {"drop_path": DropPath(spec.drop_path), **_COMBINATORS}
+    layers = tuple((name, made[layer] if type(layer) is str else layer.layer(widths, norm, padding))
+                   for name, layer in wiring.layers)
+    return Graph(layers, reads=wiring.reads, inputs=2)
+
+
+# ----------------------------------------------------------------------------- cost
+
+#: Part costs by (norm, padding), then by ``(kind, cin, cout, stride, input size)``: ``(params, MACs,
+#: activations, output size)``, plain integers the garbage collector need not traverse.
+_PART_COSTS: dict[tuple[Norm, str], dict[tuple[Any, ...], tuple[int, int, int, Size]]] = {}
+#: Entries kept per (norm, padding) before that memo starts afresh: a bound on memory (2,000 NASNet samples
+#: need about 40,000).
+PART_COSTS_MAX = 1 << 16
+
+
+def _part_cost(part: Part, widths: tuple[int, int, int, int], norm: Norm, padding: str,
+               size: Size) -> tuple[int, int, int, Size]:
+    """The cost of ``part``'s layer at the cell's ``widths``, at input ``size``, as integers."""
+    cost, out = part.layer(widths, norm, padding).cost(size)
+    return cost.params, cost.macs, cost.activations, out
+
+
+def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
+    """Exact cost of the cell ``spec`` at input sizes ``size`` (``h_i``) and ``prev_size`` (``h_{i-1}``).
+
+    Equals :func:`~search_spaces.layers.plan_cost` of :func:`cell_plan` (the same graph, walked the
+    same way), with each part's cost looked up instead of its layer made.
+    """
+    wiring = cell_wiring(spec)
+    widths, norm, padding = _widths(spec), spec.norm, spec.padding
+    costs = _PART_COSTS.get((norm, padding))
+    if costs is None or len(costs) >= PART_COSTS_MAX:
+        costs = _PART_COSTS[norm, padding] = {}
+    sizes = [size, prev_size]
+    params = macs = acts = 0
+    for (name, layer), reads in zip(wiring.layers, wiring.reads):
+        if type(layer) is Part:
+            src = sizes[reads[0]]
+            if src is None:
+                raise ValueError(f"layer {name!r} reads a block input that was not given")
+            key = (layer.kind, widths[layer.cin], widths[layer.cout], layer.stride, src)
+            known = costs.get(key)
+            if known is None:
+                known = costs[key] = _part_cost(layer, widths, norm, padding, src)
+            p, m, a, out = known
+            params, macs, acts = params + p, macs + m, acts + a
+        else:  # a combinator: checks its inputs' sizes
+            out = _COMBINATORS[layer].cost(*[sizes[r] for r in reads])[1]
+        sizes.append(out)
+    return Cost(params, macs, acts), sizes[-1]
+
+
+def clear_op_caches() -> None:
+    """Forget memoised op layers, wirings and part costs (for cold benchmarks)."""
+    _op_layers.cache_clear()
+    _wiring.cache_clear()
+    _PART_COSTS.clear()
 
 
 class CellType(BlockType):
-    """The ``cell`` block type: a stage of NASNet / PNASNet / AmoebaNet cells; built blocks take ``(x, prev)``."""
+    """The ``cell`` block type: a stage of NASNet / PNASNet / AmoebaNet cells; built blocks take ``(x, prev)``.
+
+    Its cost walks the cell's wiring (:func:`cell_cost`) rather than the plan, which it equals.
+    """
 
     two_inputs = True
     fresh_blocks = 3
@@ -212,6 +368,9 @@ class CellType(BlockType):
 
     def plan(self, spec: CellSpec) -> Graph:
         return cell_plan(spec)
+
+    def cost(self, spec: CellSpec, size: Size, prev_size: Size | None = None) -> tuple[Cost, Size]:
+        return cell_cost(spec, size, prev_size)
 
 
 BLOCKS.register("cell", CellType())
