@@ -322,8 +322,11 @@ def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost,
                 known = costs[key] = _part_cost(layer, widths, norm, padding, src)
             p, m, a, out = known
             params, macs, acts = params + p, macs + m, acts + a
-        else:  # a combinator: checks its inputs' sizes
-            out = _COMBINATORS[layer].cost(*[sizes[r] for r in reads])[1]
+        else:  # a combinator costs nothing and keeps its inputs' size; its own cost() names a mismatch
+            out = sizes[reads[0]]
+            for r in reads:
+                if sizes[r] != out:
+                    _COMBINATORS[layer].cost(*[sizes[r] for r in reads])
         sizes.append(out)
     return Cost(params, macs, acts), sizes[-1]
 
@@ -353,17 +356,17 @@ class CellType(BlockType):
                               f"got one {ctx.prev_stride}x larger", "block")
         if ctx.stride not in (1, 2):
             raise GenomeError(f"stride must be 1 or 2 for a cell stage, got {ctx.stride}", "stride")
-        *nodes, concat = stage.cell
+        nodes, concat = stage.cell[:-1], stage.cell[-1]
         f = ctx.cout
         last = 2 * f if nodes[-1][4] == "concat" else f
         previous = ctx.previous
         keeps_prev = (ctx.quirks.reduction_skip and ctx.stride > 1 and isinstance(previous, CellSpec)
                       and previous.stride == 1)
-        return CellSpec(
-            kind="cell", cin=ctx.cin, cout=len(concat[1:]) * last, stride=ctx.stride, prev_cin=ctx.prev_cin,
-            prev_reduce=ctx.prev_cin > 0 and ctx.prev_stride == 2, filters=f, nodes=tuple(nodes),
-            concat=tuple(concat[1:]), keeps_prev=keeps_prev, norm=ctx.norm, padding=ctx.quirks.padding,
-            drop_path=ctx.drop_path,
+        return CellSpec(  # positional, in field order: a search resolves about ten cells per network
+            "cell", ctx.cin, (len(concat) - 1) * last, ctx.stride,  # kind, cin, cout, stride
+            ctx.prev_cin, ctx.prev_cin > 0 and ctx.prev_stride == 2, f,  # prev_cin, prev_reduce, filters
+            nodes, concat[1:], keeps_prev,  # nodes, concat, keeps_prev
+            ctx.norm, ctx.quirks.padding, ctx.drop_path,  # norm, padding, drop_path
         )
 
     def plan(self, spec: CellSpec) -> Graph:
