@@ -23,7 +23,7 @@ In a stage of cells ``channels`` is the filter count ``F``; the first cell carri
 stage's stride, so a NASNet reduction cell is a stage of depth 1 with stride 2.
 
 The rules above are applied once per *wiring* (:func:`cell_wiring`): the cell's graph with its
-widths left open, each layer a combinator's name or a :class:`Part` (a layer whose input and output
+widths left open, each layer a combinator's name or a :data:`Part` (a layer whose input and output
 widths are codes: :data:`X`, :data:`PREV`, :data:`F`, :data:`F2`). A wiring depends on the genotype,
 the stride, how state 1 is made and which widths coincide, never on the widths themselves, so the
 cells of a network share a few. Build and cost both read it. :func:`cell_plan` makes every part
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Union
 
 from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, Spec
 from search_spaces.blocks.cell_ops import CELL_OPS, Layers, is_free
@@ -63,7 +63,7 @@ from search_spaces.layers import (
 
 __all__ = [
     "F", "F2", "FIXED", "OUT_CONV", "OUT_REDUCE", "PRE", "PRE_REDUCE", "PREV", "X", "CellSpec", "CellType", "OpCall",
-    "Part", "Wiring", "cell_cost", "cell_plan", "cell_wiring", "clear_op_caches",
+    "Part", "Wiring", "cell_cost", "cell_plan", "cell_wiring", "clear_op_caches", "part_layer",
 ]
 
 
@@ -133,7 +133,7 @@ def _op_layers(call: OpCall) -> Layers:
 
 # ----------------------------------------------------------------------------- wiring
 
-#: Width codes of a :class:`Part`: ``h_i``'s width, ``h_{i-1}``'s, ``F`` and ``2F`` (a ``concat`` node).
+#: Width codes of a :data:`Part`: ``h_i``'s width, ``h_{i-1}``'s, ``F`` and ``2F`` (a ``concat`` node).
 X, PREV, F, F2 = range(4)
 
 
@@ -157,43 +157,32 @@ def _conv(cin: int, cout: int, norm: Norm) -> ConvSpec:
     return ConvSpec(cin, cout, 1, norm=norm)
 
 
-#: The layers of a cell that are not ops of the table, by :class:`Part` kind: ``(cin, cout, norm) -> layer``.
+#: The layers of a cell that are not ops of the table, by :data:`Part` kind: ``(cin, cout, norm) -> layer``.
 FIXED = (_relu_conv_bn, _relu_reduce, _reduce, _conv)
 #: Their kinds: preparing ``h_i`` or ``h_{i-1}`` (1x1 conv), reducing ``h_{i-1}``, reducing or widening an output.
 PRE, PRE_REDUCE, OUT_REDUCE, OUT_CONV = range(len(FIXED))
 
 
-class Part(NamedTuple):
-    """One layer of a cell's wiring with its widths left open: ``kind`` from width ``cin`` to ``cout``.
+#: One layer of a cell's wiring with its widths left open: ``(kind, cin, cout, stride)``, ``kind`` from width
+#: code ``cin`` to ``cout`` (:data:`X`, :data:`PREV`, :data:`F` or :data:`F2`). ``kind`` is a cell op's name
+#: (:data:`~search_spaces.blocks.CELL_OPS`), applied at ``stride`` with the cell's padding, or an index into
+#: :data:`FIXED`, the layers that prepare the inputs and fix the outputs (``stride`` 1: theirs is their own).
+#: A plain tuple of a string and ints, not a named tuple: the garbage collector stops tracking such tuples
+#: (and tuples of them), so memoised wirings add nothing to what each of its full passes traverses.
+Part = tuple[Union[str, int], int, int, int]
 
-    Plain data (a string or ints), so wirings and the part-cost memo are keys the garbage collector
-    does not traverse.
 
-    Attributes:
-        kind: A cell op's name (:data:`~search_spaces.blocks.CELL_OPS`), applied at ``stride`` with the
-            cell's padding; or an index into :data:`FIXED`, the layers that prepare the inputs and fix
-            the outputs.
-        cin: Width code of the input (:data:`X`, :data:`PREV`, :data:`F` or :data:`F2`).
-        cout: Width code of the output.
-        stride: The op's stride (1 for the fixed layers, whose stride is their own).
-    """
-
-    kind: str | int
-    cin: int
-    cout: int
-    stride: int
-
-    def layer(self, widths: tuple[int, int, int, int], norm: Norm, padding: str) -> Any:
-        """The layer at the cell's ``widths`` (the width of each code, in code order)."""
-        kind, cin, cout = self.kind, widths[self.cin], widths[self.cout]
-        if type(kind) is str:
-            return OpCall(kind, cin, cout, self.stride, norm, padding)
-        return FIXED[kind](cin, cout, norm)
+def part_layer(part: Part, widths: tuple[int, int, int, int], norm: Norm, padding: str) -> Any:
+    """The layer ``part`` makes at a cell's ``widths`` (the width of each code, in code order)."""
+    kind, cin, cout, stride = part
+    if type(kind) is str:
+        return OpCall(kind, widths[cin], widths[cout], stride, norm, padding)
+    return FIXED[kind](widths[cin], widths[cout], norm)
 
 
 class Wiring(NamedTuple):
     """A cell's graph with its widths left open: as a :class:`~search_spaces.layers.Graph`, but each
-    layer is a :class:`Part` or the name of a combinator (``add``, ``concat``, ``drop_path``)."""
+    layer is a :data:`Part` or the name of a combinator (``add``, ``concat``, ``drop_path``)."""
 
     layers: tuple[tuple[str, Part | str], ...]
     reads: tuple[tuple[int, ...], ...]
@@ -221,7 +210,7 @@ def cell_wiring(spec: CellSpec, drops: bool = False) -> Wiring:
     return _wiring(spec.nodes, spec.concat, spec.stride, prev, x, drops)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride: int, prev: str, x: int,
             drops: bool) -> Wiring:
     """Pure: the wiring, given how state 1 is made (``prev``: none, reduce, conv or same) and the width code
@@ -230,15 +219,15 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
     Memoised for the cells of one network, which share a few wirings; a search's genotypes rarely recur."""
     g = GraphBuilder(inputs=2)
     h, h_prev = g.input(0), g.input(1)
-    states = [g("pre_x", Part(PRE, X, F, 1), h)]  # state 0 from h_i
+    states = [g("pre_x", (PRE, X, F, 1), h)]  # state 0 from h_i
     widths = [F, F]
     if prev == "none":
         states.append(h)
         widths[1] = x
     elif prev == "reduce":
-        states.append(g("pre_prev.reduce", Part(PRE_REDUCE, PREV, F, 1), h_prev))
+        states.append(g("pre_prev.reduce", (PRE_REDUCE, PREV, F, 1), h_prev))
     elif prev == "conv":
-        states.append(g("pre_prev", Part(PRE, PREV, F, 1), h_prev))
+        states.append(g("pre_prev", (PRE, PREV, F, 1), h_prev))
     else:
         states.append(h_prev)
     i = 0
@@ -247,7 +236,7 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
         for op, src in ((op_a, in_a), (op_b, in_b)):
             op_stride, out = stride if src < 2 else 1, states[src]
             if not is_free(op, widths[src], F, op_stride):  # a free identity is neither a layer nor dropped
-                out = g(_OPS[i] if i < len(_OPS) else f"ops.{i}", Part(op, widths[src], F, op_stride), out)
+                out = g(_OPS[i] if i < len(_OPS) else f"ops.{i}", (op, widths[src], F, op_stride), out)
                 out = g("drop_path", "drop_path", out) if drops else out
             outs.append(out)
             i += 1
@@ -256,9 +245,9 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
     last, outputs = widths[-1], []
     for j, src in enumerate(concat):  # every state is matched to the last node: reduced, or its width set
         if stride > 1 and src < 2:
-            outputs.append(g(f"outputs.{j}.reduce", Part(OUT_REDUCE, widths[src], last, 1), states[src]))
+            outputs.append(g(f"outputs.{j}.reduce", (OUT_REDUCE, widths[src], last, 1), states[src]))
         elif widths[src] != last:
-            outputs.append(g(f"outputs.{j}.conv", Part(OUT_CONV, widths[src], last, 1), states[src]))
+            outputs.append(g(f"outputs.{j}.conv", (OUT_CONV, widths[src], last, 1), states[src]))
         else:
             outputs.append(states[src])
     g("concat", "concat", *outputs)
@@ -276,15 +265,17 @@ def cell_plan(spec: CellSpec) -> Graph:
     wiring = cell_wiring(spec, drops=bool(spec.drop_path))
     widths, norm, padding = _widths(spec), spec.norm, spec.padding
     made = {"drop_path": DropPath(spec.drop_path), **_COMBINATORS}
-    layers = tuple((name, made[layer] if type(layer) is str else layer.layer(widths, norm, padding))
+    layers = tuple((name, made[layer] if type(layer) is str else part_layer(layer, widths, norm, padding))
                    for name, layer in wiring.layers)
     return Graph(layers, reads=wiring.reads, inputs=2)
 
 
 # ----------------------------------------------------------------------------- cost
 
-#: Part costs by (norm, padding), then by ``(kind, cin, cout, stride, input size)``: ``(params, MACs,
-#: activations, output size)``, plain integers the garbage collector need not traverse.
+#: Part costs by (norm, padding), then by ``(kind, cin, cout, stride, input height, input width)``:
+#: ``(params, MACs, activations, output size)``. Flat tuples of ints and strings, which the garbage
+#: collector stops tracking at its next pass (a tuple holding a tracked tuple stays tracked, and so do
+#: named tuples), so the memo does not add to the objects every full collection traverses.
 _PART_COSTS: dict[tuple[Norm, str], dict[tuple[Any, ...], tuple[int, int, int, Size]]] = {}
 #: Entries kept per (norm, padding) before that memo starts afresh: a bound on memory (2,000 NASNet samples
 #: need about 40,000).
@@ -294,8 +285,8 @@ PART_COSTS_MAX = 1 << 16
 def _part_cost(part: Part, widths: tuple[int, int, int, int], norm: Norm, padding: str,
                size: Size) -> tuple[int, int, int, Size]:
     """The cost of ``part``'s layer at the cell's ``widths``, at input ``size``, as integers."""
-    cost, out = part.layer(widths, norm, padding).cost(size)
-    return cost.params, cost.macs, cost.activations, out
+    cost, (h, w) = part_layer(part, widths, norm, padding).cost(size)
+    return cost.params, cost.macs, cost.activations, (h, w)  # a new size: an old one may still be tracked
 
 
 def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
@@ -312,21 +303,22 @@ def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost,
     sizes = [size, prev_size]
     params = macs = acts = 0
     for (name, layer), reads in zip(wiring.layers, wiring.reads):
-        if type(layer) is Part:
+        if type(layer) is str:  # a combinator costs nothing and keeps its inputs' size; its cost() names a mismatch
+            out = sizes[reads[0]]
+            for r in reads:
+                if sizes[r] != out:
+                    _COMBINATORS[layer].cost(*[sizes[r] for r in reads])
+        else:
             src = sizes[reads[0]]
             if src is None:
                 raise ValueError(f"layer {name!r} reads a block input that was not given")
-            key = (layer.kind, widths[layer.cin], widths[layer.cout], layer.stride, src)
+            kind, cin, cout, stride = layer
+            key = (kind, widths[cin], widths[cout], stride, src[0], src[1])
             known = costs.get(key)
             if known is None:
                 known = costs[key] = _part_cost(layer, widths, norm, padding, src)
             p, m, a, out = known
             params, macs, acts = params + p, macs + m, acts + a
-        else:  # a combinator costs nothing and keeps its inputs' size; its own cost() names a mismatch
-            out = sizes[reads[0]]
-            for r in reads:
-                if sizes[r] != out:
-                    _COMBINATORS[layer].cost(*[sizes[r] for r in reads])
         sizes.append(out)
     return Cost(params, macs, acts), sizes[-1]
 
