@@ -15,7 +15,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search_spaces.blocks import BLOCKS, CELL_OPS, NASNET_OPS, PNAS_OPS, BlockContext
 from search_spaces.blocks.cell import cell_cost, cell_plan, cell_wiring, clear_op_caches
-from search_spaces.genome import Norm, Quirks, Stage
+from search_spaces.genome import Norm, Quirks, Stage, _check_cell, _is_plain_cell
 from search_spaces.layers import Cost, plan_cost
 from search_spaces.spaces.cells import NASNET_A, PNASNET_5, cell_network
 from search_spaces.testing import random_genotype
@@ -80,6 +80,15 @@ def test_a_cell_costs_its_plan_and_what_it_builds(seed: int) -> None:
     assert tuple(y.shape) == (1, spec.cout, *out)
     assert cost.params == n_params(model)
     assert cost.macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_wiring_reads_only_earlier_values(seed: int) -> None:
+    spec, *_ = random_cell(seed)
+    for drops in (False, True):
+        wiring = cell_wiring(spec, drops)
+        assert len(wiring.layers) == len(wiring.reads)
+        assert all(reads and all(0 <= r < 2 + i for r in reads) for i, reads in enumerate(wiring.reads))
 
 
 def test_a_wiring_leaves_widths_open() -> None:
@@ -156,8 +165,25 @@ def test_reduction_skip_hands_the_reduction_cells_previous_input_on() -> None:
     ([("sep_conv_3x3", 0, "identity", 1, "add"), ("concat", 3)], "0..2"),
 ])
 def test_bad_genotypes_are_refused_naming_the_node(cell: list, message: str) -> None:
-    with pytest.raises(ss.GenomeError, match=re.escape(message)):
-        Stage("cell", 1, 8, cell=cell)
+    for given in (cell, tuple(map(tuple, cell))):  # a YAML list, and the tuples a search decodes (the quick check)
+        with pytest.raises(ss.GenomeError, match=re.escape(message)):
+            Stage("cell", 1, 8, cell=given)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_quick_genotype_check_accepts_only_what_the_full_check_returns_unchanged(seed: int) -> None:
+    rng = random.Random(seed)
+    cell = [list(node) for node in random_genotype(rng)]
+    node = rng.randrange(len(cell))  # one random item made wrong, or of a look-alike type
+    item = rng.randrange(len(cell[node]))
+    cell[node][item] = rng.choice((True, 1.0, "2", 7, -1, None, cell[node][item]))
+    genotype = tuple(map(tuple, cell))
+    try:
+        checked = _check_cell(genotype)
+    except ss.GenomeError:
+        checked = None
+    assert _is_plain_cell(genotype) == (checked is not None and checked == genotype and all(
+        type(x) in (str, int) for node in genotype for x in node))
 
 
 def test_unknown_op_names_the_stage_and_node() -> None:

@@ -54,7 +54,6 @@ from search_spaces.layers import (
     DropPath,
     FactorizedReduceSpec,
     Graph,
-    GraphBuilder,
     Plan,
     PlanModule,
     Size,
@@ -216,43 +215,52 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
     """Pure: the wiring, given how state 1 is made (``prev``: none, reduce, conv or same) and the width code
     of ``h_i`` when state 1 is ``h_i`` itself. Codes of equal widths are equal, so widths compare by code.
 
-    Memoised for the cells of one network, which share a few wirings; a search's genotypes rarely recur."""
-    g = GraphBuilder(inputs=2)
-    h, h_prev = g.input(0), g.input(1)
-    states = [g("pre_x", (PRE, X, F, 1), h)]  # state 0 from h_i
+    Memoised for the cells of one network, which share a few wirings; a search's genotypes rarely recur.
+    Written as a :class:`~search_spaces.layers.GraphBuilder` writes a graph, but without checking each layer's
+    reads (this function is their only author, and a search writes about five wirings per network)."""
+    layers: list[tuple[str, Part | str]] = []
+    reads: list[tuple[int, ...]] = []
+
+    def add(name: str, layer: Part | str, *values: int) -> int:
+        """Add ``layer`` reading ``values``; return the value it outputs (values 0 and 1 are the inputs)."""
+        layers.append((name, layer))
+        reads.append(values)
+        return len(reads) + 1
+
+    h, h_prev = 0, 1
+    states = [add("pre_x", (PRE, X, F, 1), h)]  # state 0 from h_i
     widths = [F, F]
     if prev == "none":
         states.append(h)
         widths[1] = x
     elif prev == "reduce":
-        states.append(g("pre_prev.reduce", (PRE_REDUCE, PREV, F, 1), h_prev))
+        states.append(add("pre_prev.reduce", (PRE_REDUCE, PREV, F, 1), h_prev))
     elif prev == "conv":
-        states.append(g("pre_prev", (PRE, PREV, F, 1), h_prev))
+        states.append(add("pre_prev", (PRE, PREV, F, 1), h_prev))
     else:
         states.append(h_prev)
     i = 0
     for op_a, in_a, op_b, in_b, combine in nodes:
         outs = []
         for op, src in ((op_a, in_a), (op_b, in_b)):
-            op_stride, out = stride if src < 2 else 1, states[src]
-            if not is_free(op, widths[src], F, op_stride):  # a free identity is neither a layer nor dropped
-                out = g(_OPS[i] if i < len(_OPS) else f"ops.{i}", (op, widths[src], F, op_stride), out)
-                out = g("drop_path", "drop_path", out) if drops else out
+            op_stride, out, width = stride if src < 2 else 1, states[src], widths[src]
+            if not is_free(op, width, F, op_stride):  # a free identity is neither a layer nor dropped
+                out = add(_OPS[i] if i < len(_OPS) else f"ops.{i}", (op, width, F, op_stride), out)
+                out = add("drop_path", "drop_path", out) if drops else out
             outs.append(out)
             i += 1
-        states.append(g(combine, combine, *outs))
+        states.append(add(combine, combine, *outs))
         widths.append(F2 if combine == "concat" else F)
     last, outputs = widths[-1], []
     for j, src in enumerate(concat):  # every state is matched to the last node: reduced, or its width set
         if stride > 1 and src < 2:
-            outputs.append(g(f"outputs.{j}.reduce", (OUT_REDUCE, widths[src], last, 1), states[src]))
+            outputs.append(add(f"outputs.{j}.reduce", (OUT_REDUCE, widths[src], last, 1), states[src]))
         elif widths[src] != last:
-            outputs.append(g(f"outputs.{j}.conv", (OUT_CONV, widths[src], last, 1), states[src]))
+            outputs.append(add(f"outputs.{j}.conv", (OUT_CONV, widths[src], last, 1), states[src]))
         else:
             outputs.append(states[src])
-    g("concat", "concat", *outputs)
-    graph = g.graph()
-    return Wiring(graph.layers, graph.reads)
+    add("concat", "concat", *outputs)
+    return Wiring(tuple(layers), tuple(reads))
 
 
 def _widths(spec: CellSpec) -> tuple[int, int, int, int]:
