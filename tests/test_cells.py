@@ -87,8 +87,8 @@ def test_a_wiring_reads_only_earlier_values(seed: int) -> None:
     spec, *_ = random_cell(seed)
     for drops in (False, True):
         wiring = cell_wiring(spec, drops)
-        assert len(wiring.layers) == len(wiring.reads)
-        assert all(reads and all(0 <= r < 2 + i for r in reads) for i, reads in enumerate(wiring.reads))
+        assert len(wiring.names) == len(wiring.steps)
+        assert all(step[4] and all(0 <= r < 2 + i for r in step[4]) for i, step in enumerate(wiring.steps))
 
 
 def test_a_wiring_leaves_widths_open() -> None:

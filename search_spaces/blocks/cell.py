@@ -23,8 +23,8 @@ In a stage of cells ``channels`` is the filter count ``F``; the first cell carri
 stage's stride, so a NASNet reduction cell is a stage of depth 1 with stride 2.
 
 The rules above are applied once per *wiring* (:func:`cell_wiring`): the cell's graph with its
-widths left open, each layer a combinator's name or a :data:`Part` (a layer whose input and output
-widths are codes: :data:`X`, :data:`PREV`, :data:`F`, :data:`F2`). A wiring depends on the genotype,
+widths left open, each layer a :data:`Step`: a combinator, or a *part* (a layer with parameters whose
+input and output widths are codes: :data:`X`, :data:`PREV`, :data:`F`, :data:`F2`). A wiring depends on the genotype,
 the stride, how state 1 is made and which widths coincide, never on the widths themselves, so the
 cells of a network share a few. Build and cost both read it. :func:`cell_plan` makes every part
 into its layer at the cell's widths, giving a two-input :class:`~search_spaces.layers.Graph` whose
@@ -62,7 +62,7 @@ from search_spaces.layers import (
 
 __all__ = [
     "F", "F2", "FIXED", "OUT_CONV", "OUT_REDUCE", "PRE", "PRE_REDUCE", "PREV", "X", "CellSpec", "CellType", "OpCall",
-    "Part", "Wiring", "cell_cost", "cell_plan", "cell_wiring", "clear_op_caches", "part_layer",
+    "Step", "Wiring", "cell_cost", "cell_plan", "cell_wiring", "clear_op_caches", "part_layer",
 ]
 
 
@@ -132,7 +132,7 @@ def _op_layers(call: OpCall) -> Layers:
 
 # ----------------------------------------------------------------------------- wiring
 
-#: Width codes of a :data:`Part`: ``h_i``'s width, ``h_{i-1}``'s, ``F`` and ``2F`` (a ``concat`` node).
+#: Width codes of a :data:`Step`: ``h_i``'s width, ``h_{i-1}``'s, ``F`` and ``2F`` (a ``concat`` node).
 X, PREV, F, F2 = range(4)
 
 
@@ -156,35 +156,47 @@ def _conv(cin: int, cout: int, norm: Norm) -> ConvSpec:
     return ConvSpec(cin, cout, 1, norm=norm)
 
 
-#: The layers of a cell that are not ops of the table, by :data:`Part` kind: ``(cin, cout, norm) -> layer``.
+#: The layers of a cell that are not ops of the table, by :data:`Step` kind: ``(cin, cout, norm) -> layer``.
 FIXED = (_relu_conv_bn, _relu_reduce, _reduce, _conv)
 #: Their kinds: preparing ``h_i`` or ``h_{i-1}`` (1x1 conv), reducing ``h_{i-1}``, reducing or widening an output.
 PRE, PRE_REDUCE, OUT_REDUCE, OUT_CONV = range(len(FIXED))
 
 
-#: One layer of a cell's wiring with its widths left open: ``(kind, cin, cout, stride)``, ``kind`` from width
-#: code ``cin`` to ``cout`` (:data:`X`, :data:`PREV`, :data:`F` or :data:`F2`). ``kind`` is a cell op's name
-#: (:data:`~search_spaces.blocks.CELL_OPS`), applied at ``stride`` with the cell's padding, or an index into
-#: :data:`FIXED`, the layers that prepare the inputs and fix the outputs (``stride`` 1: theirs is their own).
-#: A plain tuple of a string and ints, not a named tuple: the garbage collector stops tracking such tuples
-#: (and tuples of them), so memoised wirings add nothing to what each of its full passes traverses.
-Part = tuple[Union[str, int], int, int, int]
+#: One layer of a cell's wiring with its widths left open, and the values it reads:
+#: ``(kind, cin, cout, stride, reads)``.
+#:
+#: - A *part*, a layer with parameters: ``kind`` from width code ``cin`` to ``cout`` (:data:`X`,
+#:   :data:`PREV`, :data:`F` or :data:`F2`). ``kind`` is a cell op's name (:data:`~search_spaces.blocks.CELL_OPS`),
+#:   applied at ``stride`` with the cell's padding, or an index into :data:`FIXED`, the layers that prepare the
+#:   inputs and fix the outputs (``stride`` 1: theirs is their own).
+#: - A combinator: ``kind`` ``None`` (and ``0, 0, 0``); the layer's name says which (``add``, ``concat``,
+#:   ``drop_path``).
+#:
+#: ``reads`` are value numbers, as a :class:`~search_spaces.layers.Graph`'s: 0 and 1 are ``h_i`` and
+#: ``h_{i-1}``, then one per layer. Plain tuples of strings and ints, not named tuples: the garbage
+#: collector stops tracking such tuples (and tuples of them), so memoised wirings add nothing to what its
+#: full passes traverse.
+Step = tuple[Union[str, int, None], int, int, int, tuple[int, ...]]
 
 
-def part_layer(part: Part, widths: tuple[int, int, int, int], norm: Norm, padding: str) -> Any:
-    """The layer ``part`` makes at a cell's ``widths`` (the width of each code, in code order)."""
-    kind, cin, cout, stride = part
+def part_layer(step: Step, widths: tuple[int, int, int, int], norm: Norm, padding: str) -> Any:
+    """The layer a part makes at a cell's ``widths`` (the width of each code, in code order)."""
+    kind, cin, cout, stride = step[:4]
     if type(kind) is str:
         return OpCall(kind, widths[cin], widths[cout], stride, norm, padding)
     return FIXED[kind](widths[cin], widths[cout], norm)
 
 
 class Wiring(NamedTuple):
-    """A cell's graph with its widths left open: as a :class:`~search_spaces.layers.Graph`, but each
-    layer is a :data:`Part` or the name of a combinator (``add``, ``concat``, ``drop_path``)."""
+    """A cell's graph with its widths left open: as a :class:`~search_spaces.layers.Graph`, layer by layer.
 
-    layers: tuple[tuple[str, Part | str], ...]
-    reads: tuple[tuple[int, ...], ...]
+    Attributes:
+        names: Each layer's name (a child of the built cell, or a combinator's label).
+        steps: Each layer's :data:`Step`.
+    """
+
+    names: tuple[str, ...]
+    steps: tuple[Step, ...]
 
 
 #: The combinators a wiring names (``drop_path`` takes the spec's rate in :func:`cell_plan`).
@@ -218,25 +230,25 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
     Memoised for the cells of one network, which share a few wirings; a search's genotypes rarely recur.
     Written as a :class:`~search_spaces.layers.GraphBuilder` writes a graph, but without checking each layer's
     reads (this function is their only author, and a search writes about five wirings per network)."""
-    layers: list[tuple[str, Part | str]] = []
-    reads: list[tuple[int, ...]] = []
+    names: list[str] = []
+    steps: list[Step] = []
 
-    def add(name: str, layer: Part | str, *values: int) -> int:
-        """Add ``layer`` reading ``values``; return the value it outputs (values 0 and 1 are the inputs)."""
-        layers.append((name, layer))
-        reads.append(values)
-        return len(reads) + 1
+    def add(name: str, step: Step) -> int:
+        """Add a layer; return the value it outputs."""
+        names.append(name)
+        steps.append(step)
+        return len(steps) + 1
 
     h, h_prev = 0, 1
-    states = [add("pre_x", (PRE, X, F, 1), h)]  # state 0 from h_i
+    states = [add("pre_x", (PRE, X, F, 1, (h,)))]  # state 0 from h_i
     widths = [F, F]
     if prev == "none":
         states.append(h)
         widths[1] = x
     elif prev == "reduce":
-        states.append(add("pre_prev.reduce", (PRE_REDUCE, PREV, F, 1), h_prev))
+        states.append(add("pre_prev.reduce", (PRE_REDUCE, PREV, F, 1, (h_prev,))))
     elif prev == "conv":
-        states.append(add("pre_prev", (PRE, PREV, F, 1), h_prev))
+        states.append(add("pre_prev", (PRE, PREV, F, 1, (h_prev,))))
     else:
         states.append(h_prev)
     i = 0
@@ -245,22 +257,22 @@ def _wiring(nodes: tuple[tuple[Any, ...], ...], concat: tuple[int, ...], stride:
         for op, src in ((op_a, in_a), (op_b, in_b)):
             op_stride, out, width = stride if src < 2 else 1, states[src], widths[src]
             if not is_free(op, width, F, op_stride):  # a free identity is neither a layer nor dropped
-                out = add(_OPS[i] if i < len(_OPS) else f"ops.{i}", (op, width, F, op_stride), out)
-                out = add("drop_path", "drop_path", out) if drops else out
+                out = add(_OPS[i] if i < len(_OPS) else f"ops.{i}", (op, width, F, op_stride, (out,)))
+                out = add("drop_path", (None, 0, 0, 0, (out,))) if drops else out
             outs.append(out)
             i += 1
-        states.append(add(combine, combine, *outs))
+        states.append(add(combine, (None, 0, 0, 0, tuple(outs))))
         widths.append(F2 if combine == "concat" else F)
     last, outputs = widths[-1], []
     for j, src in enumerate(concat):  # every state is matched to the last node: reduced, or its width set
         if stride > 1 and src < 2:
-            outputs.append(add(f"outputs.{j}.reduce", (OUT_REDUCE, widths[src], last, 1), states[src]))
+            outputs.append(add(f"outputs.{j}.reduce", (OUT_REDUCE, widths[src], last, 1, (states[src],))))
         elif widths[src] != last:
-            outputs.append(add(f"outputs.{j}.conv", (OUT_CONV, widths[src], last, 1), states[src]))
+            outputs.append(add(f"outputs.{j}.conv", (OUT_CONV, widths[src], last, 1, (states[src],))))
         else:
             outputs.append(states[src])
-    add("concat", "concat", *outputs)
-    return Wiring(tuple(layers), tuple(reads))
+    add("concat", (None, 0, 0, 0, tuple(outputs)))
+    return Wiring(tuple(names), tuple(steps))
 
 
 def _widths(spec: CellSpec) -> tuple[int, int, int, int]:
@@ -273,14 +285,14 @@ def cell_plan(spec: CellSpec) -> Graph:
     wiring = cell_wiring(spec, drops=bool(spec.drop_path))
     widths, norm, padding = _widths(spec), spec.norm, spec.padding
     made = {"drop_path": DropPath(spec.drop_path), **_COMBINATORS}
-    layers = tuple((name, made[layer] if type(layer) is str else part_layer(layer, widths, norm, padding))
-                   for name, layer in wiring.layers)
-    return Graph(layers, reads=wiring.reads, inputs=2)
+    layers = tuple((name, made[name] if step[0] is None else part_layer(step, widths, norm, padding))
+                   for name, step in zip(wiring.names, wiring.steps))
+    return Graph(layers, reads=tuple(step[4] for step in wiring.steps), inputs=2)
 
 
 # ----------------------------------------------------------------------------- cost
 
-#: Part costs by (norm, padding), then by ``(kind, cin, cout, stride, input height, input width)``:
+#: Costs of parts by (norm, padding), then by ``(kind, cin, cout, stride, input height, input width)``:
 #: ``(params, MACs, activations, output size)``. Flat tuples of ints and strings, which the garbage
 #: collector stops tracking at its next pass (a tuple holding a tracked tuple stays tracked, and so do
 #: named tuples), so the memo does not add to the objects every full collection traverses.
@@ -290,10 +302,10 @@ _PART_COSTS: dict[tuple[Norm, str], dict[tuple[Any, ...], tuple[int, int, int, S
 PART_COSTS_MAX = 1 << 16
 
 
-def _part_cost(part: Part, widths: tuple[int, int, int, int], norm: Norm, padding: str,
+def _part_cost(step: Step, widths: tuple[int, int, int, int], norm: Norm, padding: str,
                size: Size) -> tuple[int, int, int, Size]:
-    """The cost of ``part``'s layer at the cell's ``widths``, at input ``size``, as integers."""
-    cost, (h, w) = part_layer(part, widths, norm, padding).cost(size)
+    """The cost of a part's layer at the cell's ``widths``, at input ``size``, as integers."""
+    cost, (h, w) = part_layer(step, widths, norm, padding).cost(size)
     return cost.params, cost.macs, cost.activations, (h, w)  # a new size: an old one may still be tracked
 
 
@@ -310,21 +322,21 @@ def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost,
         costs = _PART_COSTS[norm, padding] = {}
     sizes = [size, prev_size]
     params = macs = acts = 0
-    for (name, layer), reads in zip(wiring.layers, wiring.reads):
-        if type(layer) is str:  # a combinator costs nothing and keeps its inputs' size; its cost() names a mismatch
+    for step in wiring.steps:
+        kind, cin, cout, stride, reads = step
+        if kind is None:  # a combinator costs nothing and keeps its inputs' size; its cost() names a mismatch
             out = sizes[reads[0]]
             for r in reads:
                 if sizes[r] != out:
-                    _COMBINATORS[layer].cost(*[sizes[r] for r in reads])
+                    _COMBINATORS[wiring.names[len(sizes) - 2]].cost(*[sizes[r] for r in reads])
         else:
             src = sizes[reads[0]]
             if src is None:
-                raise ValueError(f"layer {name!r} reads a block input that was not given")
-            kind, cin, cout, stride = layer
+                raise ValueError(f"layer {wiring.names[len(sizes) - 2]!r} reads a block input that was not given")
             key = (kind, widths[cin], widths[cout], stride, src[0], src[1])
             known = costs.get(key)
             if known is None:
-                known = costs[key] = _part_cost(layer, widths, norm, padding, src)
+                known = costs[key] = _part_cost(step, widths, norm, padding, src)
             p, m, a, out = known
             params, macs, acts = params + p, macs + m, acts + a
         sizes.append(out)

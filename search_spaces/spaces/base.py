@@ -211,7 +211,8 @@ class SearchSpace(ABC):
         """
         params: dict[str, Any] = {}
         for dist in self.distributions():
-            if is_active(dist, params):
+            when = dist.when
+            if when is None or when.holds(params):  # is_active(dist, params), inline: a search draws often
                 params[dist.name] = choose(dist)
         return params
 
