@@ -112,12 +112,12 @@ COMBINES = ("add", "concat")
 #: stride. Every other field is read only by the block types that declare it (``BlockType.stage_fields``).
 COMMON_STAGE_FIELDS = ("block", "depth", "channels", "stride")
 
-#: Block type -> ``(field, default)`` of the stage fields it does not read; filled on first use.
-_UNREAD: dict[str, tuple[tuple[str, Any], ...]] = {}
+#: Block type -> ``{field: default}`` of the stage fields it does not read; filled on first use.
+_UNREAD: dict[str, dict[str, Any]] = {}
 
 
-def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
-    """The ``(field, default)`` pairs block type ``block`` does not read; ``None`` for an unknown block."""
+def _unread_fields(block: str) -> dict[str, Any] | None:
+    """The defaults of the fields block type ``block`` does not read; ``None`` for an unknown block."""
     unread = _UNREAD.get(block)
     if unread is None:
         from search_spaces.blocks import BLOCKS  # late: block types import this module
@@ -125,7 +125,7 @@ def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
         if block not in BLOCKS:
             return None  # an unknown name: check_names refuses it with suggestions
         reads = set(COMMON_STAGE_FIELDS) | set(BLOCKS.get(block).stage_fields)
-        unread = _UNREAD[block] = tuple((f.name, f.default) for f in fields(Stage) if f.name not in reads)
+        unread = _UNREAD[block] = {f.name: f.default for f in fields(Stage) if f.name not in reads}
     return unread
 
 
@@ -134,12 +134,19 @@ def _shown(value: Any) -> str:
     return repr(list(value)) if isinstance(value, tuple) else repr(value)
 
 
-def _check_read(stage: Stage) -> None:
-    """Refuse a field the stage's block type does not read, set away from its default (it would be ignored)."""
-    unread = _unread_fields(stage.block)
-    for name, default in unread or ():
-        value = getattr(stage, name)
-        if value is not default and value != default:
+def _check_read(stage: Stage, given: list[str]) -> None:
+    """Refuse a field the stage's block type does not read, set away from its default (it would be ignored).
+
+    Args:
+        stage: The stage.
+        given: The fields that do not hold their default object (the others are at their default), in order.
+    """
+    unread = _unread_fields(stage.block) or {}
+    for name in given:
+        if name not in unread:
+            continue
+        value, default = getattr(stage, name), unread[name]
+        if value != default:
             from search_spaces.blocks import BLOCKS  # late, as above
 
             own = BLOCKS.get(stage.block).stage_fields
@@ -150,11 +157,15 @@ def _check_read(stage: Stage) -> None:
 
 def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
     """Normalise and check a cell genotype (lists from YAML become nested tuples)."""
-    if isinstance(value, tuple) and all(isinstance(node, tuple) for node in value):
+    if type(value) is tuple:
         try:
-            return _checked_cell(value)  # searches build many stages from a few genotypes
+            checked = _checked_cell(value)  # searches build many stages from a few genotypes
         except TypeError:  # unhashable inside: let the full check name the problem
-            pass
+            checked = None
+        # The memo may answer for an equal genotype of other types (True == 1): only the same object, or a
+        # plain genotype, is the answer for this one
+        if checked is value or (checked is not None and _is_plain_cell(value)):
+            return value
     return _check_cell(value)
 
 
@@ -399,10 +410,13 @@ class Stage:
         _int(self, "depth", low=1, high=MAX_DEPTH)
         _int(self, "channels", low=1, high=MAX_WIDTH)
         _int(self, "stride", low=1, high=4)
+        given = []
         for name, default, check in _STAGE_CHECKS:
             if getattr(self, name) is not default:  # the default object itself is valid and normalised
                 check(self)
-        _check_read(self)
+                given.append(name)
+        if given:
+            _check_read(self, given)
 
 
 #: The checks of a stage's optional fields, in order, with each field's default. A search decodes thousands

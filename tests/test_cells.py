@@ -170,6 +170,13 @@ def test_bad_genotypes_are_refused_naming_the_node(cell: list, message: str) -> 
             Stage("cell", 1, 8, cell=given)
 
 
+def test_a_bool_is_refused_as_an_input_even_after_an_equal_genotype_of_ints() -> None:
+    ints = (("sep_conv_3x3", 1, "identity", 0, "add"), ("concat", 2))
+    assert Stage("cell", 1, 8, cell=ints).cell == ints  # memoised now; True == 1, so equal to the next one
+    with pytest.raises(ss.GenomeError, match=re.escape("cell[0] must be a list of op names and input indices")):
+        Stage("cell", 1, 8, cell=(("sep_conv_3x3", True, "identity", 0, "add"), ("concat", 2)))
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_the_quick_genotype_check_accepts_only_what_the_full_check_returns_unchanged(seed: int) -> None:
     rng = random.Random(seed)
