@@ -68,10 +68,12 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
     return _spec_cost(genome, resolution)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16)
 def _genome_cost(genome: Network, resolution: int | None) -> Cost:
     """Memoised on the (frozen, hashable) genome: a search's constraint check and its
-    bookkeeping often cost the same genome twice."""
+    bookkeeping often cost the same genome twice, one right after the other. A few entries: each
+    keeps a genome alive, and the garbage collector's full passes traverse every genome kept long
+    (a 1,024-genome memo made one such pass, 100+ ms here, per ~3,500 cell networks sampled)."""
     check_names(genome)
     side = input_size(genome, resolution)
     settings = Settings.of(genome)
