@@ -121,13 +121,15 @@ class OpCall(NamedTuple):
     def cost(self, size: Size) -> tuple[Cost, Size]:
         """Cost of the op's layers at input ``size``, and the output size (the layers made afresh, not
         memoised: costing leaves nothing behind for the garbage collector but the integers)."""
-        return plan_cost(Plan(CELL_OPS.get(self.op)(self.cin, self.cout, self.stride, self.norm, self.padding)),
-                         size)
+        return plan_cost(Plan(_make_layers(self)), size)
 
 
-@lru_cache(maxsize=4096)
-def _op_layers(call: OpCall) -> Layers:
+def _make_layers(call: OpCall) -> Layers:
     return CELL_OPS.get(call.op)(call.cin, call.cout, call.stride, call.norm, call.padding)
+
+
+#: :func:`_make_layers` memoised, for building.
+_op_layers = lru_cache(maxsize=4096)(_make_layers)
 
 
 # ----------------------------------------------------------------------------- wiring
