@@ -14,7 +14,8 @@ of rules (the tests check they agree on every zoo model and on random genomes):
   :class:`~search_spaces.resolve.Settings` and its input size. A search revisits stages; a
   whole genome is memoised too. Stages of two-input blocks (cells) are not: they also depend
   on the cell before them and recur only with it.
-- Blocks, the stem and the head are memoised on their specs.
+- Single-input blocks, the stem and the head are memoised on their specs. Cells are not (a
+  cell recurs only with its network's filter count): their block type memoises their parts.
 
 Timings of this engine against building and counting are in docs/BENCHMARKS.md.
 """
@@ -67,10 +68,12 @@ def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
     return _spec_cost(genome, resolution)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16)
 def _genome_cost(genome: Network, resolution: int | None) -> Cost:
     """Memoised on the (frozen, hashable) genome: a search's constraint check and its
-    bookkeeping often cost the same genome twice."""
+    bookkeeping often cost the same genome twice, one right after the other. A few entries: each
+    keeps a genome alive, and the garbage collector's full passes traverse every genome kept long
+    (a 1,024-genome memo made one such pass, 100+ ms here, per ~3,500 cell networks sampled)."""
     check_names(genome)
     side = input_size(genome, resolution)
     settings = Settings.of(genome)
@@ -128,15 +131,24 @@ def _walk_stage(stage: Stage, depth: int, flow: Flow, settings: Settings, size: 
     fresh = min(depth, kind.fresh_blocks)
     specs, flow = stage_specs(stage, flow, settings, (0.0,) * fresh)  # rates change no cost
     two_inputs = kind.two_inputs
+    block_cost = _compute_block_cost if two_inputs else _block_cost
     walk_prev: Any = prev if two_inputs else _ENTRY
     params = macs = acts = 0
+    last: tuple[Any, ...] = (None,)  # the last block costed: (spec, size, prev size, cost, output size)
     for spec in specs:
-        part, out = _block_cost(spec, size, walk_prev if two_inputs else None)
+        prev_size = walk_prev if two_inputs else None
+        part, out = block_cost(spec, size, prev_size)
+        last = (spec, size, prev_size, part, out)
         params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
         walk_prev, size = next_prev(spec, size, walk_prev), out
     spec, repeats = specs[-1], depth - fresh
     while repeats:  # blocks equal to the last fresh one (but for drop-path rates)
-        part, out = _block_cost(spec, size, walk_prev if two_inputs else None)
+        prev_size = walk_prev if two_inputs else None
+        if last[0] is spec and last[1] == size and last[2] == prev_size:  # the first repeat usually is
+            part, out = last[3], last[4]
+        else:
+            part, out = block_cost(spec, size, prev_size)
+            last = (spec, size, prev_size, part, out)
         after, out_prev = flow.after(spec), next_prev(spec, size, walk_prev)
         times = repeats if (out, out_prev, after) == (size, walk_prev, flow) else 1  # a fixed point: all the same
         params, macs, acts = params + times * part.params, macs + times * part.macs, acts + times * part.activations
@@ -172,12 +184,13 @@ def block_costs(spec: ResolvedNet, size: Size) -> Iterator[tuple[Any, Cost, Size
     last: tuple[Any, Size, Size | None, Cost, Size] | None = None
     stage_of = [i for i, stage in enumerate(spec.stages) for _ in stage]
     for index, block in enumerate(spec.blocks()):
-        prev_size = prev if BLOCKS.get(block.kind).two_inputs else None
+        two_inputs = BLOCKS.get(block.kind).two_inputs
+        prev_size = prev if two_inputs else None
         if last is not None and last[0] is block and last[1] == size and last[2] == prev_size:
             part, out = last[3], last[4]  # a stage's repeated block: skip hashing the spec again
         else:
             try:
-                part, out = _block_cost(block, size, prev_size)
+                part, out = (_compute_block_cost if two_inputs else _block_cost)(block, size, prev_size)
             except InputTooSmall as err:
                 raise err.at(spec.resolution, stage_of[index], block.kind) from None
         last = (block, size, prev_size, part, out)
@@ -186,10 +199,12 @@ def block_costs(spec: ResolvedNet, size: Size) -> Iterator[tuple[Any, Cost, Size
         yield block, part, size
 
 
-@lru_cache(maxsize=8192)
-def _block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
-    """Cost of one block at one input size; memoised because stages repeat equal blocks
-    and searches revisit the same blocks (specs are frozen and hash by value).
+def _compute_block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, Size]:
+    """Cost of one block at one input size, not memoised: the block type memoises its parts instead.
+
+    Two-input blocks (cells) take this path. A cell recurs only with its network's filter count, so a
+    memo of whole cells rarely answered across a search's networks and kept their specs alive for the
+    garbage collector to traverse; their parts (ops at given widths and sizes) do recur.
 
     Raises:
         InputTooSmall: the block's output would have no pixels (the network's input is too small for it).
@@ -198,6 +213,11 @@ def _block_cost(block: Any, size: Size, prev_size: Size | None) -> tuple[Cost, S
     if out[0] < 1 or out[1] < 1:
         raise InputTooSmall(out)
     return part, out
+
+
+#: The cost of single-input blocks, memoised: stages repeat equal blocks and searches revisit the same
+#: blocks (specs are frozen and hash by value).
+_block_cost = lru_cache(maxsize=8192)(_compute_block_cost)
 
 
 class InputTooSmall(GenomeError):

@@ -17,7 +17,7 @@ activation, norm) are checked against their registries by :func:`search_spaces.r
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
@@ -108,7 +108,7 @@ def _name(obj: Any, name: str) -> None:
     """A network name: it becomes a file name (``{name}.yaml`` of a scaled family), so no path in it."""
     _str(obj, name)
     value = getattr(obj, name)
-    if not value.strip() or value in (".", "..") or any(c in "/\\" or not c.isprintable() for c in value):
+    if not value.strip() or value in (".", "..") or "/" in value or "\\" in value or not value.isprintable():
         raise GenomeError(f"{name} must be a non-empty name without '/', '\\' or control characters (it names "
                           f"files), got {value!r}", name)
 
@@ -119,12 +119,12 @@ COMBINES = ("add", "concat")
 #: stride. Every other field is read only by the block types that declare it (``BlockType.stage_fields``).
 COMMON_STAGE_FIELDS = ("block", "depth", "channels", "stride")
 
-#: Block type -> ``(field, default)`` of the stage fields it does not read; filled on first use.
-_UNREAD: dict[str, tuple[tuple[str, Any], ...]] = {}
+#: Block type -> ``{field: default}`` of the stage fields it does not read; filled on first use.
+_UNREAD: dict[str, dict[str, Any]] = {}
 
 
-def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
-    """The ``(field, default)`` pairs block type ``block`` does not read; ``None`` for an unknown block."""
+def _unread_fields(block: str) -> dict[str, Any] | None:
+    """The defaults of the fields block type ``block`` does not read; ``None`` for an unknown block."""
     unread = _UNREAD.get(block)
     if unread is None:
         from search_spaces.blocks import BLOCKS  # late: block types import this module
@@ -132,7 +132,7 @@ def _unread_fields(block: str) -> tuple[tuple[str, Any], ...] | None:
         if block not in BLOCKS:
             return None  # an unknown name: check_names refuses it with suggestions
         reads = set(COMMON_STAGE_FIELDS) | set(BLOCKS.get(block).stage_fields)
-        unread = _UNREAD[block] = tuple((f.name, f.default) for f in fields(Stage) if f.name not in reads)
+        unread = _UNREAD[block] = {f.name: f.default for f in fields(Stage) if f.name not in reads}
     return unread
 
 
@@ -141,11 +141,18 @@ def _shown(value: Any) -> str:
     return repr(list(value)) if isinstance(value, tuple) else repr(value)
 
 
-def _check_read(stage: Stage) -> None:
-    """Refuse a field the stage's block type does not read, set away from its default (it would be ignored)."""
-    unread = _unread_fields(stage.block)
-    for name, default in unread or ():
-        value = getattr(stage, name)
+def _check_read(stage: Stage, given: list[str]) -> None:
+    """Refuse a field the stage's block type does not read, set away from its default (it would be ignored).
+
+    Args:
+        stage: The stage.
+        given: The fields that do not hold their default object (the others are at their default), in order.
+    """
+    unread = _unread_fields(stage.block) or {}
+    for name in given:
+        if name not in unread:
+            continue
+        value, default = getattr(stage, name), unread[name]
         if value != default:
             from search_spaces.blocks import BLOCKS  # late, as above
 
@@ -157,17 +164,43 @@ def _check_read(stage: Stage) -> None:
 
 def _cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
     """Normalise and check a cell genotype (lists from YAML become nested tuples)."""
-    if isinstance(value, tuple) and all(isinstance(node, tuple) for node in value):
+    if type(value) is tuple:
         try:
-            return _checked_cell(value)  # searches build many stages from a few genotypes
+            checked = _checked_cell(value)  # searches build many stages from a few genotypes
         except TypeError:  # unhashable inside: let the full check name the problem
-            pass
+            checked = None
+        # The memo may answer for an equal genotype of other types (True == 1): only the same object, or a
+        # plain genotype, is the answer for this one
+        if checked is value or (checked is not None and _is_plain_cell(value)):
+            return value
     return _check_cell(value)
 
 
 @lru_cache(maxsize=1024)
 def _checked_cell(value: tuple[tuple[Any, ...], ...]) -> tuple[tuple[str | int, ...], ...]:
-    return _check_cell(value)
+    return value if _is_plain_cell(value) else _check_cell(value)
+
+
+def _is_plain_cell(cell: tuple[tuple[Any, ...], ...]) -> bool:
+    """Whether ``cell`` is a valid genotype of exact ``str`` and ``int`` items: :func:`_check_cell` would return
+    it unchanged. The quick path of a search's decoding; anything else gets the full check, which names the
+    problem."""
+    states = len(cell) + 1  # h_i, h_{i-1} and one per node
+    if states < 3:
+        return False
+    for k in range(states - 2):
+        node = cell[k]
+        if type(node) is not tuple or len(node) != 5:
+            return False
+        op_a, in_a, op_b, in_b, combine = node
+        if not (type(op_a) is str and type(op_b) is str and type(in_a) is int and type(in_b) is int
+                and type(combine) is str and combine in COMBINES and 0 <= in_a < k + 2 and 0 <= in_b < k + 2):
+            return False
+    concat = cell[-1]
+    if type(concat) is not tuple or len(concat) < 2 or concat[0] != "concat":
+        return False
+    picked = concat[1:]
+    return all(type(i) is int and 0 <= i < states for i in picked) and len(set(picked)) == len(picked)
 
 
 def _check_cell(value: Any) -> tuple[tuple[str | int, ...], ...]:
@@ -388,21 +421,34 @@ class Stage:
         _int(self, "depth", low=1, high=MAX_DEPTH)
         _int(self, "channels", low=1, high=MAX_WIDTH)
         _int(self, "stride", low=1, high=4)
-        _kernel(self, "kernel", patch=True)
-        _float(self, "expand", low=0.0, high=MAX_RATIO, low_open=True)
-        _int(self, "mid_channels", low=0, high=MAX_WIDTH)
-        _float(self, "se", low=0.0, high=1.0, high_open=True)
-        _str(self, "act")
-        _bool(self, "skip")
-        _bool(self, "pw_act")
-        _int(self, "group_width", low=0, high=MAX_WIDTH)
-        _float(self, "bottleneck", low=0.0, high=MAX_RATIO, low_open=True)
-        object.__setattr__(self, "cell", _cell(self.cell))
-        _int(self, "growth", low=0, high=MAX_WIDTH)
-        _int(self, "groups", low=1, high=MAX_WIDTH)
-        object.__setattr__(self, "branches", _widths(self.branches, "branches"))
-        object.__setattr__(self, "edges", _names(self.edges, "edges"))
-        _check_read(self)
+        given = []
+        for name, default, check in _STAGE_CHECKS:
+            if getattr(self, name) is not default:  # the default object itself is valid and normalised
+                check(self)
+                given.append(name)
+        if given:
+            _check_read(self, given)
+
+
+#: The checks of a stage's optional fields, in order, with each field's default. A search decodes thousands
+#: of stages that leave most fields at their defaults, so a field holding its default object is not checked.
+_STAGE_CHECKS: tuple[tuple[str, Any, Callable[[Stage], None]], ...] = tuple(
+    (name, Stage.__dataclass_fields__[name].default, check) for name, check in (
+        ("kernel", lambda s: _kernel(s, "kernel", patch=True)),
+        ("expand", lambda s: _float(s, "expand", low=0.0, high=MAX_RATIO, low_open=True)),
+        ("mid_channels", lambda s: _int(s, "mid_channels", low=0, high=MAX_WIDTH)),
+        ("se", lambda s: _float(s, "se", low=0.0, high=1.0, high_open=True)),
+        ("act", lambda s: _str(s, "act")),
+        ("skip", lambda s: _bool(s, "skip")),
+        ("pw_act", lambda s: _bool(s, "pw_act")),
+        ("group_width", lambda s: _int(s, "group_width", low=0, high=MAX_WIDTH)),
+        ("bottleneck", lambda s: _float(s, "bottleneck", low=0.0, high=MAX_RATIO, low_open=True)),
+        ("cell", lambda s: object.__setattr__(s, "cell", _cell(s.cell))),
+        ("growth", lambda s: _int(s, "growth", low=0, high=MAX_WIDTH)),
+        ("groups", lambda s: _int(s, "groups", low=1, high=MAX_WIDTH)),
+        ("branches", lambda s: object.__setattr__(s, "branches", _widths(s.branches, "branches"))),
+        ("edges", lambda s: object.__setattr__(s, "edges", _names(s.edges, "edges"))),
+    ))
 
 
 @dataclass(frozen=True)

@@ -204,9 +204,10 @@ def stage_specs(stage: Stage, flow: Flow, settings: Settings, rates: Sequence[fl
     spec: Any = None
     for j, rate in enumerate(rates):
         if j < kind.fresh_blocks:
-            ctx = BlockContext(cin=flow.cin, cout=cout, stride=stage.stride if j == 0 else 1, act=act, drop_path=rate,
-                               norm=settings.norm, quirks=settings.quirks, width_mult=settings.width_mult,
-                               prev_cin=flow.prev_cin, prev_stride=flow.prev_stride, previous=flow.previous)
+            ctx = BlockContext(  # positional, in field order: made for every block resolved
+                flow.cin, cout, stage.stride if j == 0 else 1, act, rate,  # cin, cout, stride, act, drop_path
+                settings.norm, settings.quirks, settings.width_mult,  # norm, quirks, width_mult
+                flow.prev_cin, flow.prev_stride, flow.previous)  # prev_cin, prev_stride, previous
             spec = kind.resolve(stage, ctx)
         elif rate != spec.drop_path:  # same context as the block before but for the rate: skip re-deriving
             spec = replace(spec, drop_path=rate)

@@ -11,9 +11,12 @@ import torch
 
 import search_spaces as ss
 from search_spaces import spaces, zoo
-from search_spaces.blocks import CELL_OPS, NASNET_OPS, PNAS_OPS
-from search_spaces.genome import Stage
-from search_spaces.layers import Cost
+from torch.utils.flop_counter import FlopCounterMode
+
+from search_spaces.blocks import BLOCKS, CELL_OPS, NASNET_OPS, PNAS_OPS, BlockContext
+from search_spaces.blocks.cell import cell_cost, cell_plan, cell_wiring, clear_op_caches
+from search_spaces.genome import Norm, Quirks, Stage, _check_cell, _is_plain_cell
+from search_spaces.layers import Cost, plan_cost
 from search_spaces.spaces.cells import NASNET_A, PNASNET_5, cell_network
 from search_spaces.testing import random_genotype
 from tests.conftest import counted_macs, n_params
@@ -41,6 +44,59 @@ def test_every_op_costs_what_it_builds(op: str, cin: int, stride: int, padding: 
     assert tuple(out.shape) == (1, 8, *size)
     assert total.params == n_params(model)
     assert total.macs == counted_macs(model, (1, cin, 13, 13))
+
+
+def random_cell(seed: int) -> tuple:
+    """A random resolved cell (any stride, any way of making state 1, widths that do and do not coincide),
+    its input sizes, and the sizes of its two input tensors."""
+    rng = random.Random(seed)
+    f = rng.choice((4, 6, 8))
+    cin = rng.choice((f, 2 * f, 3 * f, 5))
+    prev_cin = rng.choice((0, 0, f, 2 * f, 7))
+    prev_stride = rng.choice((1, 2)) if prev_cin else 1
+    stride = rng.choice((1, 2))
+    ctx = BlockContext(cin=cin, cout=f, stride=stride, act="relu", drop_path=rng.choice((0.0, 0.2)),
+                       norm=Norm(eps=1e-3), quirks=Quirks(padding=rng.choice(("symmetric", "same"))), width_mult=1.0,
+                       prev_cin=prev_cin, prev_stride=prev_stride)
+    stage = Stage("cell", 1, f, stride=stride, cell=random_genotype(rng, ops=rng.choice((NASNET_OPS, PNAS_OPS))))
+    spec = BLOCKS.get("cell").resolve(stage, ctx)
+    side = rng.choice((7, 8, 13))
+    size, prev_size = (side, side), (None if prev_cin == 0 else (side * prev_stride,) * 2)
+    shapes = [(1, cin, side, side)] + ([(1, prev_cin, *prev_size)] if prev_size else [])
+    return spec, size, prev_size, shapes
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_cell_costs_its_plan_and_what_it_builds(seed: int) -> None:
+    spec, size, prev_size, shapes = random_cell(seed)
+    clear_op_caches()
+    cost, out = cell_cost(spec, size, prev_size)
+    assert cell_cost(spec, size, prev_size) == (cost, out)  # memoised parts give the same again
+    assert (cost, out) == plan_cost(cell_plan(spec), size, prev_size)  # the wiring walked as the plan is
+    model = BLOCKS.get("cell").build(spec).eval()
+    inputs = [torch.randn(*shape) for shape in shapes]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        y = model(*inputs, *([None] if len(inputs) == 1 else []))
+    assert tuple(y.shape) == (1, spec.cout, *out)
+    assert cost.params == n_params(model)
+    assert cost.macs == counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_wiring_reads_only_earlier_values(seed: int) -> None:
+    spec, *_ = random_cell(seed)
+    for drops in (False, True):
+        wiring = cell_wiring(spec, drops)
+        assert len(wiring.names) == len(wiring.steps)
+        assert all(step[4] and all(0 <= r < 2 + i for r in step[4]) for i, step in enumerate(wiring.steps))
+
+
+def test_a_wiring_leaves_widths_open() -> None:
+    spec, *_ = random_cell(3)
+    wider = dataclasses.replace(spec, cin=spec.cin * 3, prev_cin=spec.prev_cin * 3, filters=spec.filters * 3,
+                                cout=spec.cout * 3)
+    assert cell_wiring(spec) == cell_wiring(wider)  # same shape of cell: one wiring, whatever F
+    assert [name for name, _ in cell_plan(spec).layers] == [name for name, _ in cell_plan(wider).layers]
 
 
 def test_identity_op_is_free_only_when_shape_is_kept() -> None:
@@ -109,8 +165,32 @@ def test_reduction_skip_hands_the_reduction_cells_previous_input_on() -> None:
     ([("sep_conv_3x3", 0, "identity", 1, "add"), ("concat", 3)], "0..2"),
 ])
 def test_bad_genotypes_are_refused_naming_the_node(cell: list, message: str) -> None:
-    with pytest.raises(ss.GenomeError, match=re.escape(message)):
-        Stage("cell", 1, 8, cell=cell)
+    for given in (cell, tuple(map(tuple, cell))):  # a YAML list, and the tuples a search decodes (the quick check)
+        with pytest.raises(ss.GenomeError, match=re.escape(message)):
+            Stage("cell", 1, 8, cell=given)
+
+
+def test_a_bool_is_refused_as_an_input_even_after_an_equal_genotype_of_ints() -> None:
+    ints = (("sep_conv_3x3", 1, "identity", 0, "add"), ("concat", 2))
+    assert Stage("cell", 1, 8, cell=ints).cell == ints  # memoised now; True == 1, so equal to the next one
+    with pytest.raises(ss.GenomeError, match=re.escape("cell[0] must be a list of op names and input indices")):
+        Stage("cell", 1, 8, cell=(("sep_conv_3x3", True, "identity", 0, "add"), ("concat", 2)))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_quick_genotype_check_accepts_only_what_the_full_check_returns_unchanged(seed: int) -> None:
+    rng = random.Random(seed)
+    cell = [list(node) for node in random_genotype(rng)]
+    node = rng.randrange(len(cell))  # one random item made wrong, or of a look-alike type
+    item = rng.randrange(len(cell[node]))
+    cell[node][item] = rng.choice((True, 1.0, "2", 7, -1, None, cell[node][item]))
+    genotype = tuple(map(tuple, cell))
+    try:
+        checked = _check_cell(genotype)
+    except ss.GenomeError:
+        checked = None
+    assert _is_plain_cell(genotype) == (checked is not None and checked == genotype and all(
+        type(x) in (str, int) for node in genotype for x in node))
 
 
 def test_unknown_op_names_the_stage_and_node() -> None:

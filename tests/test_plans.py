@@ -115,7 +115,10 @@ def test_multiply_gates_and_drop_path_drops_only_in_training() -> None:
 @pytest.mark.parametrize("block", BLOCKS.names())
 def test_every_block_type_is_built_and_costed_from_its_plan(block: str) -> None:
     kind = type(BLOCKS.get(block))
-    assert kind.build is BlockType.build and kind.cost is BlockType.cost  # no module or cost sum of its own
+    assert kind.build is BlockType.build  # no module of its own
+    # No cost sum of its own, but for cells: theirs walks the wiring their plan is made from (test_cells.py
+    # checks it equals plan_cost of the plan and the built module, for random cells)
+    assert kind.cost is BlockType.cost or block == "cell"
     genome = random_network(0, blocks=(block,))
     model = ss.build(genome)
     assert all(type(module) is PlanModule for stage in model.stages for module in stage)

@@ -15,6 +15,7 @@ from search_spaces import spaces
 from search_spaces.errors import UserInputError
 from search_spaces.rounding import round_channels
 from search_spaces.spaces import Categorical, FloatRange, InfeasibleError, IntRange, MacsRange
+from search_spaces.spaces.base import params_digest
 from search_spaces.spaces.mbconv import MBConvSpace
 from tests.conftest import counted_macs, n_params
 
@@ -61,6 +62,14 @@ def _stream(space: spaces.SearchSpace) -> str:
 
 def test_sample_streams_are_pinned(space: spaces.SearchSpace) -> None:
     assert hashlib.sha1(_stream(space).encode()).hexdigest()[:16] == SAMPLE_PINS[space.name]
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"a": 1, "b": True, "c": 0.1}, {"it's": "say \"hi\"", "é\n": ("x", None), "z": -3e-12},
+])
+def test_a_params_digest_is_the_sha1_of_its_sorted_reprs(params: dict) -> None:
+    text = repr(sorted((k, repr(v)) for k, v in params.items()))  # the definition the digest writes out by hand
+    assert params_digest(params) == hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def test_a_sample_is_its_decoded_sample_params(space: spaces.SearchSpace) -> None:

@@ -5,7 +5,8 @@ and a spec into a :class:`~search_spaces.layers.Plan` (``plan``): the plain-data
 the block, whatever its shape (a chain, a residual, branches, a two-input cell). Building
 (:class:`~search_spaces.layers.PlanModule`) and costing (:func:`~search_spaces.layers.plan_cost`)
 both read that one plan, so they cannot drift apart; no block has a module class or a cost
-function of its own.
+function of its own, but for the NASNet cell: its plan and its cost are both made from one wiring
+(:mod:`search_spaces.blocks.cell`), so that costing one needs no plan made.
 
 Each block type also declares the :class:`Stage` fields it reads (``stage_fields``): a stage
 may set no other field away from its default (:meth:`Stage.__post_init__

@@ -47,8 +47,12 @@ PNAS_OPS = (
 )
 
 
-def _relu() -> tuple[str, Primitive]:
-    return ("act", ActSpec("relu", inplace=False))
+# Specs are frozen, so every op shares its activations (a search makes thousands of ops).
+_RELU = ("act", ActSpec("relu", inplace=False))
+_RELU_1 = ("act1", ActSpec("relu", inplace=False))
+_RELU_2 = ("act2", ActSpec("relu"))
+_RELU_K = ("act_k", ActSpec("relu"))
+_RELU_POST = ("act_post", ActSpec("relu"))
 
 
 def is_free(op: str, cin: int, cout: int, stride: int) -> bool:
@@ -60,16 +64,16 @@ def is_free(op: str, cin: int, cout: int, stride: int) -> bool:
 def _identity(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
     if is_free("identity", cin, cout, stride):
         return ()
-    return (_relu(), ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
+    return (_RELU, ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
 
 
 def _sep_conv(kernel: int) -> OpFactory:
     def make(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
         return (
-            ("act1", ActSpec("relu", inplace=False)),
+            _RELU_1,
             ("dw1", ConvSpec(cin, cin, kernel, stride, groups=cin, padding=padding)),
             ("pw1", ConvSpec(cin, cout, 1, norm=norm)),
-            ("act2", ActSpec("relu")),
+            _RELU_2,
             ("dw2", ConvSpec(cout, cout, kernel, 1, groups=cout, padding=padding)),
             ("pw2", ConvSpec(cout, cout, 1, norm=norm)),
         )
@@ -84,7 +88,7 @@ def _pool(kind: str, kernel: int) -> OpFactory:
 
 
 def _conv_1x1(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
-    return (_relu(), ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
+    return (_RELU, ("conv", ConvSpec(cin, cout, 1, stride, norm=norm, padding=padding)))
 
 
 #: ``(width, stride, norm, padding) -> layers`` of a bottlenecked op's core, without its final norm.
@@ -101,7 +105,7 @@ def _spatially_separable(kernel: int) -> Core:
     def core(cin: int, cout: int, stride: int, norm: Norm, padding: str) -> Layers:
         return (
             ("conv_1xk", ConvSpec(cin, cout, (1, kernel), (1, stride), norm=norm, padding=padding)),
-            ("act_k", ActSpec("relu")),
+            _RELU_K,
             ("conv_kx1", ConvSpec(cout, cout, (kernel, 1), (stride, 1), padding=padding)),
         )
     return core
@@ -113,11 +117,11 @@ def _bottlenecked(core: Core, ratio: float) -> OpFactory:
         reduced = int(ratio * cout)
         if reduced < 1:
             inner = core(cin, cout, stride, norm, padding)
-            return (_relu(), *inner, ("bn", NormSpec(cout, norm)))
+            return (_RELU, *inner, ("bn", NormSpec(cout, norm)))
         inner = core(reduced, reduced, stride, norm, padding)
         return (
-            _relu(), ("pre", ConvSpec(cin, reduced, 1, norm=norm, act="relu")), *inner,
-            ("bn", NormSpec(reduced, norm)), ("act_post", ActSpec("relu")),
+            _RELU, ("pre", ConvSpec(cin, reduced, 1, norm=norm, act="relu")), *inner,
+            ("bn", NormSpec(reduced, norm)), _RELU_POST,
             ("post", ConvSpec(reduced, cout, 1, norm=norm)),
         )
     return make

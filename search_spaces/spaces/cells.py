@@ -42,6 +42,7 @@ TF "same" (timm uses it for both large models), so every decoded network uses it
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from functools import lru_cache, partial
 from typing import Any
@@ -198,6 +199,9 @@ class CellSpace(SearchSpace):
             dists.extend(self.cell_extras(cell))
         dists += [IntRange("cells", 1, 6), IntRange("filters", 16, 256, log=True), Categorical("stem", (32, 64, 96))]
         self._dists = tuple(dists) + self.network_extras()
+        #: Per cell, the parameter names of each node (op_a, in_a, op_b, in_b, combine), made once.
+        self._node_params = {cell: tuple(tuple(f"{cell}{k}_{part}" for part in ("op_a", "in_a", "op_b", "in_b", "combine"))
+                                         for k in range(BLOCKS_PER_CELL)) for cell in self.cell_names}
 
     def cell_extras(self, cell: str) -> tuple[Distribution, ...]:
         """Per-cell parameters beyond the nodes."""
@@ -212,14 +216,24 @@ class CellSpace(SearchSpace):
 
     def genotype(self, params: Mapping[str, Any], cell: str) -> Genotype:
         """The genotype of ``cell`` under ``params``."""
-        nodes = tuple(
-            (params[f"{cell}{k}_op_a"], params[f"{cell}{k}_in_a"], params[f"{cell}{k}_op_b"],
-             params[f"{cell}{k}_in_b"], params.get(f"{cell}{k}_combine", "add"))
-            for k in range(BLOCKS_PER_CELL))
+        nodes = tuple((params[op_a], params[in_a], params[op_b], params[in_b], params.get(combine, "add"))
+                      for op_a, in_a, op_b, in_b, combine in self._node_params[cell])
         return nodes + (("concat",) + self.concat(params, cell, nodes),)
 
     def concat(self, params: Mapping[str, Any], cell: str, nodes: Genotype) -> tuple[int, ...]:
         """States concatenated into the cell output."""
+        raise NotImplementedError
+
+    def decode(self, params: Mapping[str, Any]) -> Network:
+        self.check(params)
+        return self.network(params)
+
+    def draw(self, rng: random.Random) -> Network:
+        """``decode(sample_params(rng))`` without checking the draw: it is in range by construction."""
+        return self.network(self.sample_params(rng))
+
+    def network(self, params: Mapping[str, Any]) -> Network:
+        """The genome of ``params``, already checked."""
         raise NotImplementedError
 
     def encode(self, genotype: Genotype, cell: str) -> dict[str, Any]:
@@ -232,6 +246,12 @@ class CellSpace(SearchSpace):
             if len(self.combines) > 1:
                 params[f"{cell}{k}_combine"] = combine
         return params
+
+
+@lru_cache(maxsize=16)
+def _concat_params(cell: str, states: int) -> tuple[str, ...]:
+    """The names of ``cell``'s switches ``{cell}_concat{s}``, made once."""
+    return tuple(f"{cell}_concat{s}" for s in range(states))
 
 
 def _unused(nodes: Genotype) -> tuple[int, ...]:
@@ -256,10 +276,9 @@ class NASNetSpace(CellSpace):
 
     def concat(self, params: Mapping[str, Any], cell: str, nodes: Genotype) -> tuple[int, ...]:
         unused = set(_unused(nodes))
-        return tuple(s for s in range(len(nodes) + 2) if s in unused or params[f"{cell}_concat{s}"])
+        return tuple(s for s, name in enumerate(_concat_params(cell, len(nodes) + 2)) if s in unused or params[name])
 
-    def decode(self, params: Mapping[str, Any]) -> Network:
-        self.check(params)
+    def network(self, params: Mapping[str, Any]) -> Network:
         return cell_network(
             f"{self.name}_{params_digest(params)}", self.genotype(params, "normal"), self.genotype(params, "reduce"),
             cells=params["cells"], filters=params["filters"], stem=params["stem"],
@@ -291,8 +310,7 @@ class PNASSpace(CellSpace):
     def concat(self, params: Mapping[str, Any], cell: str, nodes: Genotype) -> tuple[int, ...]:
         return tuple(range(2, 2 + len(nodes)))
 
-    def decode(self, params: Mapping[str, Any]) -> Network:
-        self.check(params)
+    def network(self, params: Mapping[str, Any]) -> Network:
         return cell_network(
             f"{self.name}_{params_digest(params)}", self.genotype(params, "cell"), None,
             cells=params["cells"], filters=params["filters"], stem=params["stem"],
