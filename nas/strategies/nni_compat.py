@@ -13,7 +13,14 @@ Tested with NNI 3.0 (:data:`TESTED`), its last release; ``pyproject.toml`` asks 
 - *evolution-state*: the ``population`` and ``dedup_history`` of ``RegularizedEvolution``'s
   ``state_dict`` and ``Individual(x, y)``, for a resumed search's warm start; without
   them, evolution starts from a random population (the study's results still answer
-  repeated proposals).
+  repeated proposals);
+- *tpe-dedup*: ``TpeTuner``'s ``dedup``, ``_history``, ``args``, ``rng`` and ``space``, its
+  module's ``suggest``, the random tuner's ``suggest_parameter`` and ``Deduplicator._not_dup``, to replace NNI's
+  answer to a repeated TPE proposal (:class:`ResamplingDedup`); without them NNI's own runs,
+  which swaps every repeat for the next point of a grid search that starts at every
+  parameter's first value: once TPE converges, most proposals are repeats, and the search
+  walks that grid (on NAS-Bench-201 it proposed ``none`` on half the edges and did worse
+  than random search; docs/BENCHMARKS.md).
 
 :func:`check` says each change in one sentence (:mod:`nas.compat`);
 ``tests/test_compat.py`` fails with the first. At run time each feature is checked the
@@ -33,14 +40,14 @@ from typing import Any
 from nas.compat import PrivateAPI, needs
 
 __all__ = [
-    "TESTED", "NNICompatError", "NNICompatWarning", "check", "forget", "load", "require", "seed_population",
-    "supported",
+    "TESTED", "NNICompatError", "NNICompatWarning", "ResamplingDedup", "check", "forget", "load", "require",
+    "seed_population", "supported",
 ]
 
 #: The NNI releases this module was tested with.
 TESTED = ("3.0",)
 
-SPACE, TPE_LOOP, EVOLUTION_STATE = "space", "tpe-loop", "evolution-state"
+SPACE, TPE_LOOP, EVOLUTION_STATE, TPE_DEDUP = "space", "tpe-loop", "evolution-state", "tpe-dedup"
 
 #: What this module relies on: ``feature  module:dotted.name`` and the parameters a function takes
 #: (:func:`nas.compat.needs` reads the table).
@@ -67,12 +74,17 @@ evolution-state  nni.nas.strategy:RegularizedEvolution().state_dict()#population
 evolution-state  nni.nas.strategy:RegularizedEvolution().state_dict()#dedup_history
 evolution-state  nni.nas.strategy:RegularizedEvolution.load_state_dict(state_dict)
 evolution-state  nni.nas.strategy.evolution:Individual(x, y)
+tpe-dedup        nni.nas.strategy:TPE().tuner.{dedup _history args rng space}
+tpe-dedup        nni.algorithms.hpo.tpe_tuner:suggest(args, rng, space, history)
+tpe-dedup        nni.algorithms.hpo.random_tuner:suggest_parameter(rng, spec)
+tpe-dedup        nni.common.hpo_utils.dedup:Deduplicator._not_dup(formatted_parameters)
 """)
 
 #: What runs instead when a feature's check fails (the end of the warning's sentence).
 _FALLBACK = {
     TPE_LOOP: "NNI's own TPE loop runs (it sleeps a second after each proposal)",
     EVOLUTION_STATE: "a resumed evolution starts from a random population",
+    TPE_DEDUP: "NNI's deduplication runs (a repeated TPE proposal becomes the next point of a grid search)",
 }
 
 
@@ -156,6 +168,39 @@ def seed_population(strategy: Any, individuals: Sequence[Any]) -> None:
     strategy.load_state_dict(state)
 
 
+class ResamplingDedup:
+    """What a NNI ``TpeTuner`` does with a proposal it made before: ask its model again, then look next to it.
+
+    Up to ``attempts`` fresh TPE proposals (the tuner's generator has moved on, so they may differ);
+    if all were seen, the last one with one parameter redrawn at random, then two, and so on (up to
+    ``10 * attempts`` draws): once TPE has converged its proposals repeat, and its neighbourhood is
+    where the next candidate should come from. Only then NNI's own deduplicator (its grid walk, for
+    a space nearly exhausted). NNI's record of what was proposed is kept.
+    """
+
+    def __init__(self, tuner: Any, attempts: int = 20) -> None:
+        from nni.algorithms.hpo import random_tuner, tpe_tuner
+
+        self.tuner, self.attempts, self.nni_dedup = tuner, attempts, tuner.dedup
+        self._tpe, self._redraw = tpe_tuner.suggest, random_tuner.suggest_parameter
+
+    def __call__(self, params: Any) -> Any:
+        t, seen = self.tuner, self.nni_dedup
+        for _ in range(self.attempts):
+            if seen._not_dup(params):  # records it as proposed when new
+                return params
+            params = self._tpe(t.args, t.rng, t.space, t._history)
+        keys = [key for key in params if not t.space[key].is_nested()]
+        for draw in range(10 * self.attempts):
+            near = dict(params)
+            changed = min(len(keys), 1 + draw // self.attempts)
+            for i in t.rng.choice(len(keys), size=changed, replace=False):
+                near[keys[i]] = self._redraw(t.rng, t.space[keys[i]])
+            if seen._not_dup(near):
+                return near
+        return seen(params)
+
+
 @functools.cache
 def load() -> SimpleNamespace:
     """NNI's classes the adapter uses, and ours built on them (imports NNI: seconds, once).
@@ -207,6 +252,8 @@ def load() -> SimpleNamespace:
                 return super()._run()
             space = {label: mutable.as_legacy_dict() for label, mutable in self.model_space.simplify().items()}
             self.tuner.update_search_space(space)
+            if supported(TPE_DEDUP):
+                self.tuner.dedup = ResamplingDedup(self.tuner)
             while self.engine.budget_available():
                 try:
                     params = self.tuner.generate_parameters(self._model_count)
