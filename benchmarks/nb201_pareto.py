@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common import LoadMeter, machine, revision  # benchmarks/common.py (scripts run from this directory)
-from nb201_runs import init_worker, nb201_search
+from nb201_runs import nb201_search, run_jobs
 
 STRATEGIES = ("random", "nsga2", "tpe")
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
@@ -98,12 +96,7 @@ def main() -> None:
     Path(args.work).mkdir(parents=True, exist_ok=True)
     meter = LoadMeter()
     jobs = [(d, s, k, args.trials, args.work) for d in datasets for s in strategies for k in range(args.seeds)]
-    started = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(args.jobs, initializer=init_worker, maxtasksperchild=50) as pool:
-        results = list(pool.imap_unordered(one_search, jobs))
-        pool.close()
-        pool.join()  # reaped workers' CPU time counts as ours in the load report
-    wall = time.perf_counter() - started
+    results, wall = run_jobs(one_search, jobs, args.jobs)
 
     print(f"### Accuracy vs latency on NAS-Bench-201 ({args.trials} trials, reward pareto-latency)\n")
     print(f"Command: `python benchmarks/nb201_pareto.py {shlex.join(sys.argv[1:])}`\n")

@@ -8,11 +8,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import multiprocessing
+import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["init_worker", "nb201_search"]
+__all__ = ["init_worker", "nb201_search", "run_jobs"]
 
 
 def init_worker() -> None:
@@ -56,3 +59,22 @@ def nb201_search(dataset: str, strategy: str, seed: int, trials: int, reward: st
              "accuracy": float(row["accuracy"]), "latency_ms": float(row["latency_ms"])}
             for row in csv.DictReader(handle) if row["state"] == "COMPLETE"]
     return result
+
+
+def run_jobs(function: Callable[[Any], dict[str, Any]], jobs: Sequence[Any],
+             processes: int) -> tuple[list[dict[str, Any]], float]:
+    """``function`` over ``jobs`` in ``processes`` forked workers (one torch thread each), in the order they end.
+
+    Prints progress to stderr every 20 jobs. Returns the results and the wall-clock seconds. The pool is
+    joined before returning, so the workers' CPU time counts as this process's in a load report.
+    """
+    results: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(processes, initializer=init_worker, maxtasksperchild=50) as pool:
+        for i, result in enumerate(pool.imap_unordered(function, jobs), 1):
+            results.append(result)
+            if i % 20 == 0 or i == len(jobs):
+                print(f"{i}/{len(jobs)} jobs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        pool.close()
+        pool.join()
+    return results, time.perf_counter() - started

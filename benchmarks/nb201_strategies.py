@@ -27,25 +27,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import multiprocessing
 import shlex
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from common import LoadMeter, machine, revision  # benchmarks/common.py (scripts run from this directory)
-from nb201_runs import init_worker, nb201_search
+from nb201_runs import nb201_search, run_jobs
 
 STRATEGIES = ("random", "tpe", "nsga2", "gp", "cmaes", "evolution", "nni-tpe", "nni-random", "rl")
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 CHECKPOINTS = (25, 50, 100, 200)
-
-
-def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def one_search(job: tuple[str, str, int, int, str]) -> dict[str, Any]:
@@ -183,17 +177,7 @@ def main() -> None:
     jobs = [(d, s, k, args.trials, args.work) for s in strategies for d in datasets for k in range(seeds[s])]
     # Slow strategies first, so the pool's last minutes are not one long search on one core.
     jobs.sort(key=lambda j: j[1] != "gp")
-    results: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    context = multiprocessing.get_context("fork")
-    with context.Pool(args.jobs, initializer=init_worker, maxtasksperchild=50) as pool:
-        for i, r in enumerate(pool.imap_unordered(one_search, jobs), 1):
-            results.append(r)
-            if i % 20 == 0 or i == len(jobs):
-                progress(f"{i}/{len(jobs)} searches, {time.perf_counter() - started:.0f} s")
-        pool.close()
-        pool.join()  # reaped workers' CPU time counts as ours in the load report
-    wall = time.perf_counter() - started
+    results, wall = run_jobs(one_search, jobs, args.jobs)
 
     print(f"### Strategies on NAS-Bench-201 ({args.trials} trials, reward = accuracy)\n")
     print(f"Command: `python benchmarks/nb201_strategies.py {shlex.join(sys.argv[1:])}`\n")
