@@ -93,7 +93,7 @@ def main() -> None:
 
     from nas.tables import nb201
 
-    data_proxies = tuple(p for p in args.data_proxies.split(",") if p)
+    data_proxies = tuple(p for p in args.data_proxies.split(",") if p) if args.data_cells > 0 else ()
     total = nb201.CELLS
     cells = sorted(np.random.default_rng(args.seed).choice(total, size=min(args.cells, total), replace=False).tolist())
     meter = LoadMeter()
