@@ -13,6 +13,7 @@ import search_spaces as ss
 from nas.evaluate import main as evaluate_main
 from nas.search.cli import main
 from nas.tables import nb201 as table
+from search_spaces.codec import from_dict
 from search_spaces.spaces.nb201 import arch_of
 
 
@@ -100,3 +101,9 @@ def test_a_pareto_latency_search_returns_the_observed_front_of_accuracy_and_the_
     assert front["objectives"] == ["accuracy", "latency_ms"]
     # The same cell proposed again is one member (its repeat reuses the first result).
     assert {(m["values"]["accuracy"], m["values"]["latency_ms"]) for m in front["front"]} == expected
+    # Each member's genome is the short form, and loads back to a network of the cell it was scored as.
+    for member in front["front"]:
+        assert "cell" not in member["genome"]["stages"][0]  # a field the nb201 cell does not read
+        genome = from_dict(member["genome"])
+        assert 1000 * t.latency[table.cell_index(genome.stages[0].edges), 0] == pytest.approx(
+            member["values"]["latency_ms"])

@@ -135,7 +135,7 @@ def _csv(trials: Sequence[FrozenTrial], summary: SearchSummary) -> str:
 def _pareto_yaml(members: Sequence[FrozenTrial], summary: SearchSummary) -> str:
     entries = [{"trial": t.number, "values": dict(zip(summary.objectives, (float(v) for v in t.values))),
                 "metrics": {k: float(v) for k, v in t.user_attrs.get("metrics", {}).items()},
-                "genome": to_dict(_genome(t))} for t in sorted(members, key=lambda t: _metric(t, "macs"))]
+                "genome": to_dict(_genome(t), short=True)} for t in sorted(members, key=lambda t: _metric(t, "macs"))]
     return yaml.safe_dump({"objectives": list(summary.objectives), "directions": list(summary.directions),
                            "front": entries}, sort_keys=False)
 
