@@ -207,20 +207,24 @@ class V2Reward(Reward):
 
 
 class ParetoReward(Reward):
-    """Multi-objective: accuracy up; MACs down; latency down too when a latency target is given."""
+    """Multi-objective: accuracy up; MACs down; latency down too when a latency target is given.
+
+    The objectives are the metrics named by :meth:`objective_names`; accuracy is maximised, every
+    other objective (a cost) minimised, and the reward needs exactly them.
+    """
 
     name = "pareto"
     summary = "multi-objective: accuracy up, MACs (and latency with --latency-ms) down; writes pareto.yaml"
     needs = ("accuracy", "macs")
 
-    def required(self, targets: Targets) -> tuple[str, ...]:
+    def objective_names(self, targets: Targets) -> tuple[str, ...]:
         return self.needs + (("latency_ms",) if targets.latency_ms is not None else ())
 
-    def directions(self, targets: Targets) -> tuple[str, ...]:
-        return ("maximize", "minimize") + (("minimize",) if targets.latency_ms is not None else ())
+    def required(self, targets: Targets) -> tuple[str, ...]:
+        return self.objective_names(targets)
 
-    def objective_names(self, targets: Targets) -> tuple[str, ...]:
-        return ("accuracy", "macs") + (("latency_ms",) if targets.latency_ms is not None else ())
+    def directions(self, targets: Targets) -> tuple[str, ...]:
+        return tuple("maximize" if n == "accuracy" else "minimize" for n in self.objective_names(targets))
 
     def score(self, metrics: dict[str, float], targets: Targets) -> tuple[float, ...]:
         return tuple(float(metrics[name]) for name in self.objective_names(targets))
@@ -230,21 +234,15 @@ class ParetoReward(Reward):
 
 
 class ParetoLatencyReward(ParetoReward):
-    """Multi-objective on two axes: accuracy up, latency down (MACs not an objective)."""
+    """Multi-objective on two axes: accuracy up, latency down (MACs not an objective, a latency target ignored)."""
 
     name = "pareto-latency"
     summary = ("multi-objective: accuracy up, latency down (two objectives; the latency of the evaluator, e.g. "
                "latency-lut's prediction or a benchmark table's); writes pareto.yaml")
     needs = ("accuracy", "latency_ms")
 
-    def required(self, targets: Targets) -> tuple[str, ...]:
-        return self.needs
-
-    def directions(self, targets: Targets) -> tuple[str, ...]:
-        return ("maximize", "minimize")
-
     def objective_names(self, targets: Targets) -> tuple[str, ...]:
-        return ("accuracy", "latency_ms")
+        return self.needs
 
 
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
@@ -254,14 +252,19 @@ def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -
     (O(n log n): the 15,625 cells of a benchmark table in milliseconds); more take the
     pairwise check.
     """
-    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
-    keyed = {i: tuple(s * v for s, v in zip(signs, p)) for i, p in enumerate(points)}
-    keyed = {i: k for i, k in keyed.items() if not any(math.isnan(v) for v in k)}
-    if len(signs) == 2:
+    keyed = _maximised(points, directions)
+    if len(directions) == 2:
         return _front_2d(keyed)
     return [i for i, a in keyed.items()
             if not any(all(x >= y for x, y in zip(b, a)) and any(x > y for x, y in zip(b, a))
                        for j, b in keyed.items() if j != i)]
+
+
+def _maximised(points: Sequence[Sequence[float]], directions: Sequence[str]) -> dict[int, tuple[float, ...]]:
+    """Index -> the point with minimised objectives negated (so larger is better everywhere); NaN points left out."""
+    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
+    keyed = {i: tuple(s * v for s, v in zip(signs, p)) for i, p in enumerate(points)}
+    return {i: k for i, k in keyed.items() if not any(math.isnan(v) for v in k)}
 
 
 def _front_2d(keyed: dict[int, tuple[float, ...]]) -> list[int]:
@@ -294,11 +297,9 @@ def hypervolume(points: Sequence[Sequence[float]], directions: Sequence[str], re
     """
     if len(directions) != 2 or len(reference) != 2:
         raise ValueError(f"hypervolume is implemented for two objectives, got {len(directions)}")
-    signs = [1.0 if d == "maximize" else -1.0 for d in directions]
-    ref = [s * r for s, r in zip(signs, reference)]
-    # As maximisation of both: keep points beyond the reference, sweep by the first objective, best first.
-    pts = sorted(((signs[0] * p[0], signs[1] * p[1]) for p in points
-                  if not any(math.isnan(v) for v in p)), reverse=True)
+    ref = _maximised([reference], directions)[0]
+    # As maximisation of both, swept by the first objective, best first.
+    pts = sorted(_maximised(points, directions).values(), reverse=True)
     area, best_second = 0.0, ref[1]
     for first, second in pts:
         if first <= ref[0] or second <= best_second:
