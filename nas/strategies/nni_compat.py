@@ -78,6 +78,7 @@ tpe-dedup        nni.nas.strategy:TPE().tuner.{dedup _history args rng space}
 tpe-dedup        nni.algorithms.hpo.tpe_tuner:suggest(args, rng, space, history)
 tpe-dedup        nni.algorithms.hpo.random_tuner:suggest_parameter(rng, spec)
 tpe-dedup        nni.common.hpo_utils.dedup:Deduplicator._not_dup(formatted_parameters)
+tpe-dedup        nni.common.hpo_utils:ParameterSpec.is_nested()
 """)
 
 #: What runs instead when a feature's check fails (the end of the warning's sentence).
