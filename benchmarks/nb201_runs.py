@@ -61,11 +61,11 @@ def nb201_search(dataset: str, strategy: str, seed: int, trials: int, reward: st
     return result
 
 
-def run_jobs(function: Callable[[Any], dict[str, Any]], jobs: Sequence[Any],
-             processes: int) -> tuple[list[dict[str, Any]], float]:
+def run_jobs(function: Callable[[Any], dict[str, Any]], jobs: Sequence[Any], processes: int,
+             every: int = 20) -> tuple[list[dict[str, Any]], float]:
     """``function`` over ``jobs`` in ``processes`` forked workers (one torch thread each), in the order they end.
 
-    Prints progress to stderr every 20 jobs. Returns the results and the wall-clock seconds. The pool is
+    Prints progress to stderr every ``every`` jobs. Returns the results and the wall-clock seconds. The pool is
     joined before returning, so the workers' CPU time counts as this process's in a load report.
     """
     results: list[dict[str, Any]] = []
@@ -73,7 +73,7 @@ def run_jobs(function: Callable[[Any], dict[str, Any]], jobs: Sequence[Any],
     with multiprocessing.get_context("fork").Pool(processes, initializer=init_worker, maxtasksperchild=50) as pool:
         for i, result in enumerate(pool.imap_unordered(function, jobs), 1):
             results.append(result)
-            if i % 20 == 0 or i == len(jobs):
+            if i % every == 0 or i == len(jobs):
                 print(f"{i}/{len(jobs)} jobs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
         pool.close()
         pool.join()

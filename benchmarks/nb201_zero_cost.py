@@ -25,16 +25,14 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import shlex
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
 from common import LoadMeter, machine, revision  # benchmarks/common.py (scripts run from this directory)
-from nb201_runs import init_worker
+from nb201_runs import run_jobs
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 #: Abdelfattah et al. 2021, Table 1 (NAS-Bench-201, all 15,625 cells), as their released notebook
@@ -97,17 +95,8 @@ def main() -> None:
     total = nb201.CELLS
     cells = sorted(np.random.default_rng(args.seed).choice(total, size=min(args.cells, total), replace=False).tolist())
     meter = LoadMeter()
-    start = time.perf_counter()
-    with multiprocessing.get_context("fork").Pool(args.jobs, initializer=init_worker) as pool:
-        rows = []
-        work = [(c, data_proxies if k < args.data_cells else ()) for k, c in enumerate(cells)]
-        for i, row in enumerate(pool.imap(score_cell, work, chunksize=8), 1):
-            rows.append(row)
-            if i % 200 == 0:
-                print(f"{i}/{len(cells)} cells, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-        pool.close()
-        pool.join()  # reaped workers' CPU time counts as ours in the load report
-    wall = time.perf_counter() - start
+    work = [(c, data_proxies if k < args.data_cells else ()) for k, c in enumerate(cells)]
+    rows, wall = run_jobs(score_cell, work, args.jobs, every=200)
 
     print(f"### Zero-cost proxies on NAS-Bench-201 ({len(cells)} cells)\n")
     print(f"Command: `python benchmarks/nb201_zero_cost.py {shlex.join(sys.argv[1:])}`\n")
