@@ -1,4 +1,4 @@
-"""One NAS-Bench-201 search run in-process, as the strategy and Pareto benchmarks run many of them.
+"""One NAS-Bench-201 search run in-process, and the pool of workers the NAS-Bench-201 benchmarks run jobs in.
 
 Scripts import this module as ``nb201_runs`` (the script's directory is first on ``sys.path``).
 """
