@@ -60,7 +60,7 @@ def main() -> int:
         entries = foreign[t.dataset]
         diffs = collections.Counter(int(t.recorded_params[i, c] - t.params[i]) for i, c in entries)
         columns = collections.Counter(c for _, c in entries)
-        print(f"{t.dataset}: {int((t.recorded_params >= 0).sum())} entries of {table.CELLS} cells; {len(entries)} "
+        print(f"{t.dataset}: {int(t.counted('all').sum())} entries of {table.CELLS} cells; {len(entries)} "
               f"foreign entries in {len({i for i, _ in entries})} cells; by column {dict(sorted(columns.items()))}; "
               f"recorded - own: {dict(sorted(diffs.items()))}")
     same = len({frozenset(v) for v in foreign.values()}) == 1

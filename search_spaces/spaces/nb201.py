@@ -35,8 +35,8 @@ from search_spaces.registry import Registry
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace, params_digest
 from search_spaces.spaces.nb201_arch import EDGES, format_arch, parse_arch
 
-__all__ = ["CELLS", "DATASETS", "RESNET", "WIDTHS", "NB201Dataset", "NB201Space", "arch_of", "get_dataset",
-           "nb201_network", "ops_of"]
+__all__ = ["CELLS", "DATASETS", "RESNET", "WIDTHS", "NB201Dataset", "NB201Space", "arch_of", "dataset_named",
+           "get_dataset", "nb201_network", "ops_of"]
 
 #: Cells per stage (``N``) and the stages' widths (``C``, ``2C``, ``4C`` with ``C = 16``).
 CELLS = 5
@@ -75,6 +75,12 @@ def get_dataset(name: str) -> NB201Dataset:
         UnknownNameError: naming ``name`` and the datasets there are.
     """
     return DATASETS.get(_BY_LOWER.get(name.lower(), name) if isinstance(name, str) else name)
+
+
+def dataset_named(data: str | None) -> NB201Dataset | None:
+    """The benchmark dataset a ``--data`` value names (``NAME`` or ``NAME:DIR``, any case); ``None`` if none."""
+    name = _BY_LOWER.get((data or "").partition(":")[0].lower())
+    return None if name is None else DATASETS.get(name)
 
 
 _STEM = Stem(WIDTHS[0], kernel=3, stride=1, act="identity", scale=False)
@@ -196,7 +202,5 @@ class NB201Space(SearchSpace):
 
     def for_data(self, data: str | None) -> SearchSpace:
         """The space for ``--data``: a benchmark dataset's name (or ``name:DIR``) sets classes and input size."""
-        name = (data or "").partition(":")[0]
-        if name.lower() not in _BY_LOWER:
-            return self
-        return NB201Space(name, in_channels=self.in_channels)
+        named = dataset_named(data)
+        return self if named is None else NB201Space(named.name, in_channels=self.in_channels)
