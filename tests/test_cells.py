@@ -66,6 +66,17 @@ def random_cell(seed: int) -> tuple:
     return spec, size, prev_size, shapes
 
 
+def test_a_cell_reading_a_missing_previous_input_is_refused_like_its_plan() -> None:
+    """A combinator reading h_{i-1} when no size is given for it: the plan's walk refuses, so must the cell's."""
+    ctx = BlockContext(cin=8, cout=8, stride=1, act="relu", drop_path=0.0, norm=Norm(), quirks=Quirks(),
+                       width_mult=1.0, prev_cin=8, prev_stride=1)
+    stage = Stage("cell", 1, 8, cell=(("identity", 1, "identity", 1, "add"), ("concat", 2)))
+    spec = BLOCKS.get("cell").resolve(stage, ctx)
+    for walk in (lambda: plan_cost(cell_plan(spec), (8, 8), None), lambda: cell_cost(spec, (8, 8), None)):
+        with pytest.raises(ValueError, match="reads a block input that was not given"):
+            walk()
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_a_cell_costs_its_plan_and_what_it_builds(seed: int) -> None:
     spec, size, prev_size, shapes = random_cell(seed)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import search_spaces as ss
-from search_spaces.blocks import BLOCKS, BlockType
+from search_spaces.blocks import BLOCKS, BlockType, next_prev
 from search_spaces.layers import (
     ADD,
     CONCAT,
@@ -129,3 +129,18 @@ def test_plan_modules_keep_no_second_name_for_a_child() -> None:
     module = Plan((("conv", ConvSpec(4, 4)),), residual=True, shortcut=ConvSpec(4, 4), post_act="relu").build()
     assert [name for name, _ in module.named_children()] == ["conv", "shortcut", "post_act"]
     assert isinstance(module.post_act, nn.ReLU)
+
+
+@pytest.mark.parametrize("block", BLOCKS.names())
+def test_every_block_types_cost_equals_the_cost_of_its_plan(block: str) -> None:
+    """Whatever path a block type costs by (the cell walks its wiring), the result is plan_cost of its plan."""
+    for seed in range(3):
+        net = ss.resolve(random_network(seed, blocks=(block,)))
+        _, size = net.stem.cost((net.resolution, net.resolution))
+        prev = None
+        for spec in net.blocks():
+            kind = BLOCKS.get(spec.kind)
+            prev_size = prev if kind.two_inputs else None
+            inputs = (size, prev_size) if kind.two_inputs else (size,)
+            assert kind.cost(spec, size, prev_size) == plan_cost(kind.plan(spec), *inputs)
+            prev, size = next_prev(spec, size, prev), kind.cost(spec, size, prev_size)[1]

@@ -322,6 +322,10 @@ def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost,
     costs = _PART_COSTS.get((norm, padding))
     if costs is None or len(costs) >= PART_COSTS_MAX:
         costs = _PART_COSTS[norm, padding] = {}
+    if prev_size is None:  # as plan_cost: h_{i-1} read but not given (only a network's first cell has none)
+        for name, (*_, reads) in zip(wiring.names, wiring.steps):
+            if 1 in reads:
+                raise ValueError(f"layer {name!r} reads a block input that was not given")
     sizes = [size, prev_size]
     params = macs = acts = 0
     for step in wiring.steps:
@@ -333,8 +337,6 @@ def cell_cost(spec: CellSpec, size: Size, prev_size: Size | None) -> tuple[Cost,
                     _COMBINATORS[wiring.names[len(sizes) - 2]].cost(*[sizes[r] for r in reads])
         else:
             src = sizes[reads[0]]
-            if src is None:
-                raise ValueError(f"layer {wiring.names[len(sizes) - 2]!r} reads a block input that was not given")
             key = (kind, widths[cin], widths[cout], stride, src[0], src[1])
             known = costs.get(key)
             if known is None:
