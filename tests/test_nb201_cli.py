@@ -14,6 +14,7 @@ from nas.evaluate import main as evaluate_main
 from nas.search.cli import main
 from nas.tables import nb201 as table
 from search_spaces.codec import from_dict
+from search_spaces.spaces.nb201_arch import EDGES
 from search_spaces.spaces.nb201 import arch_of
 
 
@@ -95,7 +96,7 @@ def test_a_pareto_latency_search_returns_the_observed_front_of_accuracy_and_the_
     points = [(float(r["accuracy"]), float(r["latency_ms"])) for r in rows]
     # Each latency is the table's, in milliseconds; the front is the trials' non-dominated set.
     for r, (_, latency) in zip(rows, points):
-        ops = tuple(r[f"edge_{i}_{j}"] for i, j in ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)))
+        ops = tuple(r[f"edge_{i}_{j}"] for i, j in EDGES)
         assert latency == pytest.approx(1000 * t.latency[table.cell_index(ops), 0])
     expected = {points[i] for i in pareto_front(points, ("maximize", "minimize"))}
     assert front["objectives"] == ["accuracy", "latency_ms"]

@@ -116,7 +116,7 @@ def _targets(args: argparse.Namespace) -> Targets:
 
 def _reward(args: argparse.Namespace) -> str:
     """``--reward``, or the space's own when not given."""
-    return args.reward or (spaces.SPACES.get(args.space).default_reward if args.space else "v2")
+    return args.reward or (spaces.SPACES.get(args.space) if args.space else spaces.SearchSpace).default_reward
 
 
 def _main(argv: Sequence[str] | None) -> int:
