@@ -43,15 +43,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from search_spaces.blocks.base import BLOCKS, DROP_PATH, BlockContext, BlockType, PlainSpec, Spec
+from search_spaces.blocks.cell_ops import Layers
 from search_spaces.errors import GenomeError
 from search_spaces.genome import Norm, Stage
-from search_spaces.layers import ADD, ActSpec, ConvSpec, DropPath, Graph, GraphBuilder, Plan, PoolSpec, Primitive, Zeros
+from search_spaces.layers import ADD, ActSpec, ConvSpec, DropPath, Graph, GraphBuilder, Plan, PoolSpec, Zeros
 from search_spaces.registry import Registry
 
 __all__ = ["NB201_OPS", "OP_NAMES", "NB201Cell", "NB201CellSpec", "NB201Reduce", "cell_plan", "edge_count",
            "node_count"]
 
-Layers = tuple[tuple[str, Primitive], ...]
 #: ``(cin, cout, act, norm, padding) -> layers`` of one edge's op at stride 1; an empty tuple is the node itself.
 EdgeOp = Callable[[int, int, str, Norm, str], Layers]
 
