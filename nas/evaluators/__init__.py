@@ -32,6 +32,7 @@ EVALUATORS.register("latency-lut", lazy("nas.evaluators.latency", "LatencyLUTEva
 EVALUATORS.register("train-step", lazy("nas.evaluators.train_step", "TrainStepEvaluator"))
 EVALUATORS.register("synthetic", lazy("nas.evaluators.synthetic", "SyntheticAccuracy"))
 EVALUATORS.register("nb201", lazy("nas.evaluators.nb201", "NB201Evaluator"))
+EVALUATORS.register("supernet", lazy("nas.evaluators.supernet", "SupernetEvaluator"))
 
 
 def names() -> list[str]:

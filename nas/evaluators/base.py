@@ -159,6 +159,9 @@ class Evaluator(ABC):
     #: Whether ``--data`` names one of its tables rather than images (a tabular benchmark): its :meth:`check`
     #: validates the name, and no image dataset is opened for it.
     data_is_table: ClassVar[bool] = False
+    #: The reward a search takes with this evaluator when ``--reward`` is not given (empty: the space's own),
+    #: for an evaluator that cannot serve the space's default (``supernet`` scores accuracy, not step time).
+    default_reward: ClassVar[str] = ""
 
     @abstractmethod
     def run(self, genome: Network, ctx: RunContext) -> Metrics:

@@ -68,7 +68,8 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
                                              "evaluator or predicted by latency-lut)")
     parser.add_argument("--strategy", default="tpe", help=f"who proposes architectures. {strategy_help}")
     parser.add_argument("--reward", help=f"what the search maximises (default: the space's own, v2 but for nb201: "
-                                         f"accuracy). {reward_help}")
+                                         f"accuracy; flops with the supernet and predictor evaluators, which "
+                                         f"score accuracy only). {reward_help}")
     parser.add_argument("--trials", type=integer(1, 10_000_000), default=20,
                         help="total trials of the study (a resumed one included)")
     parser.add_argument("--timeout", help="stop starting trials after this long: seconds, or 30m, 2h")
@@ -115,8 +116,20 @@ def _targets(args: argparse.Namespace) -> Targets:
 
 
 def _reward(args: argparse.Namespace) -> str:
-    """``--reward``, or the space's own when not given."""
-    return args.reward or (spaces.SPACES.get(args.space) if args.space else spaces.SearchSpace).default_reward
+    """``--reward``; else the first named evaluator's own (``supernet``: flops); else the space's."""
+    if args.reward:
+        return args.reward
+    if args.evaluator:
+        from nas import evaluators
+
+        try:
+            named = evaluators.parse(args.evaluator)
+        except UserInputError:
+            named = []  # plan_search names the bad evaluator
+        for evaluator in named:
+            if evaluator.default_reward:
+                return evaluator.default_reward
+    return (spaces.SPACES.get(args.space) if args.space else spaces.SearchSpace).default_reward
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -1,0 +1,80 @@
+"""``supernet``: accuracy inherited from a trained weight-sharing supernet, no training per candidate.
+
+``--set supernet=DIR`` names what ``python -m nas.supernet train --out DIR`` wrote. Each
+candidate is exported from the supernet (:meth:`nas.supernet.Supernet.subnet`), its batch-norm
+statistics re-estimated on ``supernet_calibration`` fixed training images, then validated on the
+supernet's held-out images (the ``train`` evaluator's split): well under a second per candidate
+at the proxy resolution on a CPU (docs/BENCHMARKS.md). A genome the supernet holds no weights
+for fails with one sentence naming the stage and field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.settings import knob
+from search_spaces.errors import UserInputError
+from search_spaces.genome import Network
+
+__all__ = ["SupernetEvaluator", "SupernetSettings", "scorer"]
+
+_SCORERS: dict[tuple[Any, ...], Any] = {}
+
+
+@dataclass(frozen=True)
+class SupernetSettings:
+    """Knobs of the ``supernet`` evaluator."""
+
+    supernet: str = knob("", "directory of a trained supernet (python -m nas.supernet train --out DIR)")
+    supernet_calibration: int = knob(500, "training images the batch-norm statistics are re-estimated on",
+                                     low=1, high=100_000)
+    supernet_val: int = knob(0, "held-out images validated on (0: the supernet's whole held-out split)", low=0,
+                             high=10_000_000)
+
+
+def scorer(ctx: RunContext) -> Any:
+    """The :class:`~nas.supernet.score.SubnetScorer` of the run's settings (loaded once per process).
+
+    Raises:
+        UserInputError: no ``supernet`` setting, or no trained supernet there.
+    """
+    from nas.supernet.score import SubnetScorer
+
+    s = ctx.settings(SupernetSettings)
+    if not s.supernet:
+        raise UserInputError("the supernet evaluator needs --set supernet=DIR, the directory python -m nas.supernet "
+                             "train --out DIR wrote")
+    directory = Path(s.supernet).expanduser().resolve()
+    weights = directory / "supernet.safetensors"
+    stamp = weights.stat().st_mtime_ns if weights.exists() else 0
+    key = (str(directory), stamp, s.supernet_calibration, s.supernet_val, str(ctx.torch_device()), ctx.data)
+    if key not in _SCORERS:
+        _SCORERS.clear()  # one supernet in memory at a time
+        _SCORERS[key] = SubnetScorer(directory, s.supernet_calibration, s.supernet_val, ctx.torch_device(), ctx.data)
+    return _SCORERS[key]
+
+
+class SupernetEvaluator(Evaluator):
+    """Validation accuracy of a configuration with the supernet's weights (BN statistics re-estimated)."""
+
+    name = "supernet"
+    provides = ("accuracy",)
+    settings = SupernetSettings
+    default_reward = "flops"
+
+    def check(self, ctx: RunContext) -> None:
+        """Refuse a missing supernet, a space it does not hold and another dataset, before any trial."""
+        from nas.supernet.space import SUPERNET_SPACE
+
+        super().check(ctx)
+        if ctx.space is not None and ctx.space != SUPERNET_SPACE:
+            raise UserInputError(f"the supernet evaluator scores {SUPERNET_SPACE} networks; the search's space is "
+                                 f"{ctx.space}")
+        scorer(ctx)
+
+    def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        score = scorer(ctx)
+        return Metrics(accuracy=score.accuracy(genome), extra={"supernet_val_images": float(score.val_images)})

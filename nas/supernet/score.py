@@ -1,0 +1,96 @@
+"""Scoring a configuration from a trained supernet: export it, re-estimate BN statistics, validate.
+
+Batch-norm running statistics accumulated while training many configurations fit none of them
+(Yu et al. 2020, "BigNAS", sec. 3.4; Cai et al. 2020, "Once-for-All", sec. 3.3): each
+configuration's are re-estimated on a fixed set of training images before it is validated on the
+held-out images, the same split the ``train`` evaluator validates on. The exported network is the
+one a user gets (:meth:`Supernet.subnet`), so what is scored is what is exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas.supernet.model import Supernet
+from nas.training.loop import accuracy, recalibrate_bn
+from search_spaces import build
+from search_spaces.genome import Network
+
+__all__ = ["SubnetScorer", "subnet_accuracy"]
+
+
+@torch.no_grad()
+def subnet_accuracy(supernet: Supernet, genome: Network, calibration: Sequence[tuple[torch.Tensor, Any]],
+                    val_batches: Any) -> float:
+    """Validation accuracy of configuration ``genome``: exported, BN statistics re-estimated on ``calibration``.
+
+    Raises:
+        UserInputError: if the supernet holds no weights for ``genome``.
+    """
+    proxy, state = supernet.subnet(genome)
+    device = next(supernet.parameters()).device
+    with torch.device("meta"):
+        model = build(proxy)
+    model.load_state_dict(state, strict=True, assign=True)  # the exported tensors themselves: no copy, no init
+    model.to(device)
+    recalibrate_bn(model, calibration, len(calibration))
+    return accuracy(model, val_batches)
+
+
+class SubnetScorer:
+    """Scores configurations of one trained supernet on its own data split (loaded once, reused).
+
+    Args:
+        directory: What ``python -m nas.supernet train --out`` wrote.
+        calibration_images: Training images the BN statistics are re-estimated on (the same ones
+            for every configuration).
+        val_images: Held-out images validated on (0: all of the supernet's held-out split).
+        device: Where to score.
+        data: ``--data`` of the caller; must name the supernet's dataset when given.
+
+    Raises:
+        UserInputError: no trained supernet in ``directory``; ``data`` differs from its dataset.
+    """
+
+    def __init__(self, directory: str | Path, calibration_images: int = 500, val_images: int = 0,
+                 device: torch.device | str = "cpu", data: str | None = None) -> None:
+        from nas.data import DataConfig, loaders
+        from nas.supernet.train import load_supernet
+        from search_spaces.errors import UserInputError
+
+        self.supernet = load_supernet(directory, device)
+        training = self.supernet.meta["training"]  # type: ignore[attr-defined]
+        if data is not None and data != training["data"]:
+            from nas.data import open_dataset
+
+            if open_dataset(data).name != open_dataset(training["data"]).name:
+                raise UserInputError(f"--data {data!r}: the supernet in {directory} was trained on "
+                                     f"{open_dataset(training['data']).name}; score it on that dataset")
+        config = DataConfig(source=training["data"], resolution=training["resolution"],
+                            channels=self.supernet.config.in_channels, batch_size=calibration_images,
+                            val_size=training["val_size"], seed=training["seed"], eval_batch_size=1000)
+        train, val, _ = loaders(config, device)
+        x, y = next(iter(train))  # the first shuffled pass: the same images every time
+        self.calibration = [(x, y)]
+        self.val = [(vx, vy) for vx, vy in val]  # converted once: every configuration reads the same tensors
+        if val_images:
+            self.val = _first(self.val, val_images)
+        self.val_images = sum(len(vy) for _, vy in self.val)
+
+    def accuracy(self, genome: Network) -> float:
+        """Held-out accuracy of configuration ``genome`` (BN statistics re-estimated first)."""
+        return subnet_accuracy(self.supernet, genome, self.calibration, self.val)
+
+
+def _first(batches: list[tuple[torch.Tensor, torch.Tensor]], n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    out, left = [], n
+    for x, y in batches:
+        if left <= 0:
+            break
+        out.append((x[:left], y[:left]))
+        left -= len(y)
+    return out

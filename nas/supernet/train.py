@@ -1,0 +1,382 @@
+"""Training a supernet: the sandwich rule with in-place distillation, progressive shrinking, resume, DDP.
+
+Each step trains several configurations on the same batch and sums their losses before one
+optimizer step (Yu et al. 2020, "BigNAS", sec. 3.1, the *sandwich rule*): the largest, the
+smallest and ``n`` random configurations. The largest learns from the labels; every other
+configuration learns from the largest's predictions (*in-place distillation*, Yu & Huang 2019,
+"Universally Slimmable Networks", sec. 4). With ``schedule="progressive"`` the elastic
+dimensions are opened one after another (Cai et al. 2020, "Once-for-All", sec. 3.2): the
+largest alone, then kernel, then depth, then expansion (middle channels sorted by importance
+first) with the remaining choices; the steps are shared equally.
+
+A run is a pure function of its settings: configurations and dropout draws are seeded by
+``(seed, step)``, the data order by ``(seed, epoch)``. A checkpoint (weights, optimizer, step)
+is written atomically at every epoch's end and every ``checkpoint_minutes``; a resumed run
+continues to the same final weights as an uninterrupted one (same device and threads). Under
+``torchrun`` each process trains on its own share of every epoch's batches with the same
+configurations, and ``DistributedDataParallel`` averages the gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from torch.nn import functional as F
+
+from nas.data import DataConfig, loaders
+from nas.supernet.model import Supernet, SupernetConfig
+from nas.supernet.space import ELASTIC
+from nas.supernet.score import subnet_accuracy
+from search_spaces import cost
+from search_spaces.errors import UserInputError
+from search_spaces.files import atomic_write, atomic_write_text
+
+__all__ = ["CHECKPOINT", "SCHEDULES", "WEIGHTS", "TrainSettings", "load_supernet", "phase_at", "train_supernet"]
+
+CHECKPOINT = "checkpoint.pt"  #: weights, optimizer and step of an unfinished or finished run
+WEIGHTS = "supernet.safetensors"  #: the trained weights alone (what the evaluators read)
+SUMMARY = "supernet.yaml"  #: what the supernet is and how it was trained
+SCHEDULES = ("sandwich", "progressive")
+
+#: Progressive shrinking (OFA sec. 3.2): the elastic dimensions of each phase, in order.
+PHASES: tuple[tuple[str, ...], ...] = ((), ("kernel",), ("kernel", "layers"), tuple(ELASTIC))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How a supernet is trained (every field a ``python -m nas.supernet train`` flag).
+
+    Attributes:
+        data: ``--data`` source (``None``: Fashion-MNIST).
+        resolution: Image size it trains at.
+        epochs: Passes over the training images.
+        batch_size: Images per step (per process under ``torchrun``).
+        lr: Peak learning rate (SGD, Nesterov momentum 0.9, linear warm-up then cosine).
+        warmup_epochs: Warm-up length.
+        weight_decay: Weight decay of weights (not of norms, biases or kernel transforms).
+        label_smoothing: Of the largest configuration's cross-entropy.
+        random_subnets: Random configurations per step besides the largest and the smallest.
+        distill: Whether the others learn from the largest's predictions (else from the labels).
+        schedule: ``sandwich`` (every dimension elastic from the start) or ``progressive``.
+        budget: If > 0, random configurations are drawn among those with 0.5x to 1.5x these MACs (224 px).
+        val_size: Held-out training images (the same split as the ``train`` evaluator's).
+        subset: Training images used (0: all not held out).
+        seed: Seed of the weights, the configurations, the data order and dropout.
+        checkpoint_minutes: Also checkpoint this often within an epoch (0: at epoch ends only).
+        config: What the supernet is (ops, classes filled from the data, kernel rule).
+    """
+
+    data: str | None = None
+    resolution: int = 28
+    epochs: float = 3.0
+    batch_size: int = 128
+    lr: float = 0.1
+    warmup_epochs: float = 0.25
+    weight_decay: float = 3e-5
+    label_smoothing: float = 0.1
+    random_subnets: int = 2
+    distill: bool = True
+    schedule: str = "sandwich"
+    budget: float = 0.0
+    val_size: int = 2000
+    subset: int = 0
+    seed: int = 0
+    checkpoint_minutes: float = 5.0
+    config: SupernetConfig = SupernetConfig()
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise UserInputError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if not (self.epochs > 0 and math.isfinite(self.epochs)):
+            raise UserInputError(f"epochs must be a positive number, got {self.epochs!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UserInputError(f"lr must be a positive number, got {self.lr!r}")
+        if self.random_subnets < 0:
+            raise UserInputError(f"random subnets must be >= 0, got {self.random_subnets}")
+        if self.budget < 0:
+            raise UserInputError(f"budget must be >= 0 MACs, got {self.budget!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for the checkpoint and the summary."""
+        return {**dataclasses.asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**{**data, "config": SupernetConfig.from_dict(data["config"])})
+
+
+def phase_at(step: int, total: int, schedule: str) -> tuple[str, ...]:
+    """The elastic dimensions at ``step`` of ``total`` (progressive: equal shares of :data:`PHASES`)."""
+    if schedule == "sandwich":
+        return tuple(ELASTIC)
+    return PHASES[min(len(PHASES) - 1, step * len(PHASES) // max(1, total))]
+
+
+def _lr(step: int, total: int, warmup: int, peak: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _seed(*parts: int) -> int:
+    """One 63-bit seed from several integers (a run's seed, a step, a rank), stable across processes."""
+    value = 0x9E3779B97F4A7C15
+    for p in parts:
+        value = (value ^ (p + 0x632BE59BD9B4E019)) * 0xBF58476D1CE4E5B9 % (1 << 63)
+    return value
+
+
+def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.sum(-target * F.log_softmax(logits, dim=1), dim=1).mean()
+
+
+def _optimizer(supernet: Supernet, s: TrainSettings) -> torch.optim.Optimizer:
+    decay, plain = [], []
+    for name, p in supernet.named_parameters():
+        (decay if p.dim() > 1 and not name.startswith("transforms.") else plain).append(p)
+    return torch.optim.SGD([{"params": decay, "weight_decay": s.weight_decay}, {"params": plain, "weight_decay": 0.0}],
+                           lr=s.lr, momentum=0.9, nesterov=True)
+
+
+def _distributed() -> tuple[int, int]:
+    """``(rank, world size)``; starts the process group when ``torchrun`` launched this process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _device(rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return torch.device("cpu")
+
+
+def _save_checkpoint(path: Path, supernet: Supernet, optimizer: torch.optim.Optimizer, step: int,
+                     settings: TrainSettings, history: list[dict[str, Any]]) -> None:
+    state = {"supernet": supernet.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+             "settings": settings.to_dict(), "history": history}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a damaged or foreign file: one sentence, never a traceback
+        raise UserInputError(f"cannot read the supernet checkpoint {path}: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+
+
+def save_weights(out: Path, supernet: Supernet, settings: TrainSettings, summary: dict[str, Any]) -> None:
+    """Write the weights (safetensors) and the summary (YAML) an evaluator loads, atomically."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in supernet.state_dict().items()}
+    data = save(tensors)
+    atomic_write(out / WEIGHTS, lambda handle: handle.write(data))
+    atomic_write_text(out / SUMMARY, yaml.safe_dump({"supernet": settings.config.to_dict(),
+                                                     "training": settings.to_dict(), **summary}, sort_keys=False))
+
+
+def load_supernet(directory: str | os.PathLike[str], device: torch.device | str = "cpu") -> Supernet:
+    """The trained supernet in ``directory`` (what ``python -m nas.supernet train --out`` wrote).
+
+    Raises:
+        UserInputError: if the directory holds no finished supernet, or its files cannot be read.
+    """
+    from safetensors.torch import load_file
+
+    root = Path(directory)
+    weights, summary = root / WEIGHTS, root / SUMMARY
+    if not weights.is_file() or not summary.is_file():
+        unfinished = (root / CHECKPOINT).is_file()
+        raise UserInputError(f"{root} holds no trained supernet ({WEIGHTS} and {SUMMARY})"
+                             + ("; its training is unfinished: resume it with --resume" if unfinished else
+                                "; train one with python -m nas.supernet train --out DIR"))
+    try:
+        meta = yaml.safe_load(summary.read_text())
+        config = SupernetConfig.from_dict(meta["supernet"])
+        tensors = load_file(str(weights))
+    except Exception as err:
+        raise UserInputError(f"cannot read the supernet in {root}: {type(err).__name__}: {err}") from None
+    supernet = Supernet(config)
+    try:
+        supernet.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise UserInputError(f"the weights in {weights} do not fit the supernet {summary} describes: "
+                             f"{str(err).splitlines()[0]}") from None
+    supernet.meta = meta  # type: ignore[attr-defined]
+    return supernet.to(device).eval()
+
+
+def _batches(train: Any, epoch: int, rank: int, world: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Epoch ``epoch``'s batches of this process (every ``world``-th, from ``rank``)."""
+    train._pass = epoch  # Batches shuffles with seed + pass number: set it, so a resumed epoch replays
+    for i, batch in enumerate(train):
+        if i % world == rank:
+            yield batch
+
+
+def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, stop_after: int = 0,
+                   progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train a supernet into ``out`` (checkpoint, then weights and summary); return the summary.
+
+    Args:
+        settings: The run.
+        out: Its directory.
+        resume: Continue the checkpoint in ``out`` (its settings must equal ``settings``).
+        stop_after: If > 0, stop after this many steps of this call, leaving a checkpoint (a preempted job).
+        progress: Show a progress bar (rank 0).
+        log: Where one-line messages go (rank 0).
+
+    Raises:
+        UserInputError: a checkpoint exists without ``resume``, or ``resume`` without one, or its
+            settings differ; the data cannot be read.
+    """
+    rank, world = _distributed()
+    device = _device(rank)
+    out = Path(out)
+    ckpt_path = out / CHECKPOINT
+    state: dict[str, Any] | None = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise UserInputError(f"--resume: {out} holds no checkpoint to continue ({CHECKPOINT})")
+        state = _load_checkpoint(ckpt_path)
+        if state.get("settings") != settings.to_dict():
+            theirs = TrainSettings.from_dict(state["settings"]).to_dict()
+            diff = [k for k in theirs if theirs[k] != settings.to_dict()[k]]
+            raise UserInputError(f"--resume: the checkpoint in {out} was trained with other settings "
+                                 f"({', '.join(diff)}); resume with the same flags")
+    elif ckpt_path.exists():
+        raise UserInputError(f"{out} already holds a supernet checkpoint; add --resume to continue it, or choose "
+                             "another --out")
+
+    data = DataConfig(source=settings.data, resolution=settings.resolution, channels=settings.config.in_channels,
+                      batch_size=settings.batch_size, subset=settings.subset, val_size=settings.val_size,
+                      seed=settings.seed)
+    train_batches, val_batches, dataset = loaders(data, device)
+    config = dataclasses.replace(settings.config, num_classes=dataset.num_classes, resolution=settings.resolution)
+    settings = dataclasses.replace(settings, config=config)
+    torch.manual_seed(settings.seed)
+    supernet = Supernet(config).to(device)
+    if device.type == "cuda":
+        supernet = supernet.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(supernet, settings)
+    per_epoch = max(1, len(train_batches) // world)
+    total = max(1, round(settings.epochs * per_epoch))
+    warmup = round(settings.warmup_epochs * per_epoch)
+    step, history = 0, []
+    if state is not None:
+        supernet.load_state_dict(state["supernet"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history = int(state["step"]), list(state["history"])
+    model: nn.Module = supernet
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(supernet, find_unused_parameters=True)
+    macs = (0.5 * settings.budget, 1.5 * settings.budget) if settings.budget else None
+    calibration = [b for _, b in zip(range(8), iter(train_batches))]
+    amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=step, desc="supernet", unit="step", dynamic_ncols=True)
+    last_save, done_here, started = time.monotonic(), 0, time.monotonic()
+    phase = phase_at(max(0, step - 1), total, settings.schedule)  # a resumed run reorders where a whole one did
+    supernet.train()
+    while step < total:
+        epoch, offset = divmod(step, per_epoch)
+        for i, (x, y) in enumerate(_batches(train_batches, epoch, rank, world)):
+            if i < offset:
+                continue
+            if i >= per_epoch or step >= total:
+                break
+            now = phase_at(step, total, settings.schedule)
+            if now != phase and "op" in now and "op" not in phase:
+                supernet.reorder_channels(optimizer)  # OFA: sort middle channels before expansion shrinks
+            phase = now
+            rng = random.Random(_seed(settings.seed, step))
+            torch.manual_seed(_seed(settings.seed, step, rank))
+            genomes = [supernet.largest()]
+            if phase:
+                genomes.append(supernet.proxy(supernet.coverage.smallest(phase)))
+                genomes += [supernet.proxy(supernet.coverage.sample(rng, phase, macs))
+                            for _ in range(settings.random_subnets)]
+            for group in optimizer.param_groups:
+                group["lr"] = _lr(step, total, warmup, settings.lr)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=amp):
+                logits = model(x, genomes)
+                loss = F.cross_entropy(logits[0], y, label_smoothing=settings.label_smoothing)
+                teacher = F.softmax(logits[0].detach().float(), dim=1)
+                for other in logits[1:]:
+                    loss = loss + (_soft_cross_entropy(other.float(), teacher) if settings.distill
+                                   else F.cross_entropy(other, y, label_smoothing=settings.label_smoothing))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the supernet's loss became {loss.item()} at step {step}; lower --lr")
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            done_here += 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item() / len(genomes):.3f}", epoch=f"{step / per_epoch:.2f}")
+            end_of_epoch = step % per_epoch == 0 or step == total
+            due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
+            stopping = stop_after and done_here >= stop_after
+            if end_of_epoch and rank == 0:
+                record = _validate(supernet, calibration, val_batches, step / per_epoch)
+                history.append(record)
+                supernet.train()
+                log(f"epoch {record['epoch']:.2f}: largest {record['largest']:.4f}, smallest "
+                    f"{record['smallest']:.4f} validation accuracy")
+            if (end_of_epoch or due or stopping) and rank == 0:
+                _save_checkpoint(ckpt_path, supernet, optimizer, step, settings, history)
+                last_save = time.monotonic()
+            if stopping:
+                if bar is not None:
+                    bar.close()
+                return {"step": step, "total": total, "finished": False}
+    if bar is not None:
+        bar.close()
+    summary = {"steps": total, "epochs": settings.epochs, "wall_s_last_run": round(time.monotonic() - started, 1),
+               "history": history,
+               "largest": {"macs_224": cost(supernet.coverage.largest()).macs},
+               "smallest": {"macs_224": cost(supernet.coverage.smallest()).macs}}
+    if rank == 0:
+        save_weights(out, supernet, settings, summary)
+    return {**summary, "step": step, "total": total, "finished": True}
+
+
+def _validate(supernet: Supernet, calibration: Sequence[Any], val_batches: Any, epoch: float) -> dict[str, float]:
+    """Validation accuracy of the largest and smallest configurations (BN statistics re-estimated)."""
+    return {"epoch": round(epoch, 4),
+            "largest": subnet_accuracy(supernet, supernet.largest(), calibration, val_batches),
+            "smallest": subnet_accuracy(supernet, supernet.smallest(), calibration, val_batches)}
