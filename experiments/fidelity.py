@@ -7,7 +7,9 @@ Samples ``--genomes`` networks of the ``mbconv`` space whose MACs (224 px) lie w
   on one real batch (``--zero-cost-batch`` images at ``--zero-cost-resolution``, default
   ``--resolution``; ``genome`` scores at the genome's own 224 px);
 - ``short``: proxy training for ``--short-epochs`` epochs (default 1);
-- ``long``: proxy training for ``--long-epochs`` epochs (default 5, the reference),
+- ``long``: proxy training for ``--long-epochs`` epochs (default 5, the reference);
+- ``supernet``: the accuracy inherited from a trained supernet (``--supernet DIR``, from
+  ``python -m nas.supernet train``), BN statistics re-estimated per genome, no training,
 
 all on the same Fashion-MNIST subset, resolution and validation split. Each finished
 evaluation is appended to ``--out`` (JSON lines, flushed and synced), so the study can be
@@ -35,7 +37,7 @@ from nas.cli import run
 from search_spaces.errors import UserInputError
 
 PROG = "experiments/fidelity.py"
-KINDS = ("zero-cost", "short", "long")
+KINDS = ("zero-cost", "short", "long", "supernet")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fidelity.jsonl"
 
 
@@ -59,6 +61,8 @@ def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     if kind == "zero-cost":
         size = args.zero_cost_resolution or args.resolution
         return {"zero_cost_resolution": size, "zero_cost_batch": args.zero_cost_batch, "zero_cost": args.zero_cost}
+    if kind == "supernet":  # the supernet's own resolution and held-out split (the same 2,000 images by default)
+        return {"supernet": str(args.supernet), "supernet_calibration": args.supernet_calibration}
     return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs}
 
 
@@ -69,7 +73,7 @@ def _evaluate(job: tuple[int, Any, str, dict[str, Any], int]) -> dict[str, Any]:
     from nas.evaluators import RunContext, evaluate, get
 
     torch.set_num_threads(threads)
-    evaluator = get("zero-cost" if kind == "zero-cost" else "train")
+    evaluator = get(kind if kind in ("zero-cost", "supernet") else "train")
     metrics = evaluate(genome, [evaluator], RunContext(seed=0, budget=budget))
     return {"seed": seed, "genome": genome.name, "kind": kind, "budget": budget, **metrics.to_dict()}
 
@@ -96,7 +100,8 @@ def append(path: Path, record: dict[str, Any]) -> None:
 
 
 def study(args: argparse.Namespace) -> None:
-    kinds = [k.strip() for k in args.only.split(",")] if args.only else list(KINDS)
+    kinds = ([k.strip() for k in args.only.split(",")] if args.only
+             else [k for k in KINDS if k != "supernet" or args.supernet is not None])
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise UserInputError(f"--only must list kinds among {', '.join(KINDS)}, got {', '.join(unknown)}")
@@ -105,12 +110,18 @@ def study(args: argparse.Namespace) -> None:
         from nas.settings import resolve
 
         resolve(ZeroCostSettings, _budget(args, "zero-cost"))
+    if "supernet" in kinds:
+        if args.supernet is None:
+            raise UserInputError("--only supernet needs --supernet DIR, a trained supernet")
+        from nas.evaluators import RunContext, get
+
+        get("supernet").check(RunContext(budget=_budget(args, "supernet"), space="mbconv"))
     finished = done(args.out)
     jobs = [(seed, genome, kind, _budget(args, kind), args.threads)
             for seed, genome in candidates(args.genomes, args.band) for kind in kinds
             if (seed, kind) not in finished]
     print(f"{len(jobs)} evaluations to run ({len(finished)} already in {args.out})", flush=True)
-    if args.workers == 1:
+    if args.workers == 1 or "supernet" in kinds:  # the supernet is loaded once, in this process
         results = map(_evaluate, jobs)
         for record in results:
             append(args.out, record)
@@ -138,13 +149,15 @@ def report(args: argparse.Namespace) -> None:
     if "short" in by_kind:
         estimates[f"train {args.short_epochs} epoch"] = {s: r["accuracy"] for s, r in by_kind["short"].items()
                                                          if not r["failed"]}
+    if "supernet" in by_kind:
+        estimates["supernet"] = {s: r["accuracy"] for s, r in by_kind["supernet"].items() if not r["failed"]}
     for s, r in by_kind.get("zero-cost", {}).items():
         for key, value in r["extra"].items():
             if key.startswith("zc_") and value is not None:
                 estimates.setdefault(key[3:], {})[s] = value
     print(f"Reference: proxy training for {args.long_epochs} epochs ({len(reference)} genomes).\n")
-    print("| estimate | genomes | Spearman | Kendall |")
-    print("|---|---:|---:|---:|")
+    print("| estimate | genomes | Spearman | Kendall | median s per genome |")
+    print("|---|---:|---:|---:|---:|")
     rows = []
     for name, values in estimates.items():
         common = sorted(set(values) & set(reference))
@@ -152,7 +165,9 @@ def report(args: argparse.Namespace) -> None:
             continue
         a, b = [values[s] for s in common], [reference[s] for s in common]
         rows.append((name, common, spearman(a, b), kendall(a, b)))
-        print(f"| {name} | {len(common)} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} |")
+        kind = {"supernet": "supernet"}.get(name, "short" if name.startswith("train") else "zero-cost")
+        walls = sorted(by_kind[kind][s]["wall_s"] for s in common)
+        print(f"| {name} | {len(common)} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} | {walls[len(walls) // 2]:.2f} |")
     if args.plot and rows:
         import matplotlib
 
@@ -187,6 +202,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--zero-cost-batch", type=int, default=64, help="images the proxies score (default 64)")
     parser.add_argument("--zero-cost-resolution", help="image size of the proxies: a number or 'genome' "
                                                        "(default: --resolution)")
+    parser.add_argument("--supernet", type=Path, help="a trained supernet's directory (kind supernet)")
+    parser.add_argument("--supernet-calibration", type=int, default=500,
+                        help="training images its BN statistics are re-estimated on per genome (default 500)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

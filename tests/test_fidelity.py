@@ -30,3 +30,26 @@ def test_study_resumes_and_reports(tmp_path: Path, capsys) -> None:
     assert _main([*TINY, "--report", "--out", str(out), "--plot", str(tmp_path / "f.png")]) == 0
     text = capsys.readouterr().out
     assert "| train 0.25 epoch | 3 |" in text and (tmp_path / "f.png").is_file()
+
+
+def test_the_supernet_kind_scores_the_same_genomes_from_a_trained_supernet(tmp_path: Path, tiny_supernet: Path,
+                                                                           capsys) -> None:
+    out = tmp_path / "fid.jsonl"
+    assert _main([*TINY, "--only", "long", "--long-epochs", "0.1", "--out", str(out)]) == 0
+    assert _main([*TINY, "--only", "supernet", "--supernet", str(tiny_supernet), "--supernet-calibration", "16",
+                  "--out", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    scored = [r for r in records if r["kind"] == "supernet"]
+    assert len(scored) == 3 and all(not r["failed"] and 0 <= r["accuracy"] <= 1 for r in scored)
+    capsys.readouterr()
+    assert _main([*TINY, "--report", "--long-epochs", "0.1", "--out", str(out)]) == 0
+    assert "| supernet | 3 |" in capsys.readouterr().out
+
+
+def test_the_supernet_kind_needs_a_supernet(tmp_path: Path) -> None:
+    import pytest
+
+    from search_spaces.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="needs --supernet DIR"):
+        _main([*TINY, "--only", "supernet", "--out", str(tmp_path / "f.jsonl")])
