@@ -6,7 +6,8 @@ rows file train each reference only once per recipe and seed):
 
 1. **Search.** ``python -m nas.search --space mbconv --budget 400M`` with ``--reward``
    (default the training-aware ``v2``), ``--strategy``, ``--trials``, ``--workers``,
-   ``--seed`` and the search's own short proxy (``--search-set``), into ``--out``/search.
+   ``--seed``, ``--evaluator`` (default: the short proxy training; ``supernet`` scores from a
+   trained supernet) and its settings (``--search-set``), into ``--out``/search.
 2. **Select.** The ``--top`` best distinct genomes of the study (by the search's reward;
    by proxy accuracy for a multi-objective reward) that have no more MACs than B0 are
    each trained with the full recipe and scored on the *held-out training images*
@@ -63,6 +64,8 @@ def _search(args: argparse.Namespace) -> Path:
                "--out", str(out), "--no-plots"]
     for pair in args.search_set:
         command += ["--set", pair]
+    if args.evaluator:
+        command += ["--evaluator", args.evaluator]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if (out / "study.db").exists():
@@ -259,6 +262,8 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--strategy", default="tpe")
     parser.add_argument("--reward", default="v2", help="the search's reward (default: %(default)s)")
+    parser.add_argument("--evaluator", help="the search's evaluators (default: what its reward needs); e.g. supernet "
+                                            "with --search-set supernet=DIR, the weight-sharing supernet's accuracy")
     parser.add_argument("--seed", type=int, default=0, help="search and selection seed; final seeds follow it")
     parser.add_argument("--workers", type=int, default=1, help="search worker processes")
     parser.add_argument("--top", type=int, default=5, help="candidates trained with the full recipe")

@@ -271,3 +271,43 @@ def test_the_command_refuses_bad_input_in_one_line(tmp_path: Path, args: list[st
     assert done.returncode == 2
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_it_trains_under_torchrun_with_ddp(tmp_path: Path) -> None:
+    """Two processes (gloo on the CPU) train one supernet; the weights written are a finished run's."""
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+               "-m", "nas.supernet", "train", "--out", str(out), "--resolution", "16", "--epochs", "1",
+               "--batch-size", "8", "--subset", "64", "--val-size", "32", "--random-subnets", "1", "--quiet",
+               "--threads", "1", "--checkpoint-minutes", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    net = load_supernet(out)
+    assert net.meta["steps"] == 4  # 8 batches of 8, every second one per process
+    assert "supernet trained" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tiny_supernet: Path, tmp_path: Path) -> None:
+    """The tiny run of conftest, killed once its first epoch's checkpoint is on disk, then resumed."""
+    import os
+    import signal
+    import time
+
+    s = TINY_SUPERNET
+    command = [sys.executable, "-m", "nas.supernet", "train", "--out", str(tmp_path), "--resolution", "16",
+               "--epochs", "2", "--batch-size", "16", "--subset", "64", "--val-size", "32", "--random-subnets", "1",
+               "--checkpoint-minutes", "0", "--threads", "1", "--quiet"]
+    assert (s.resolution, s.epochs, s.batch_size, s.subset, s.val_size, s.random_subnets) == (16, 2, 16, 64, 32, 1)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / CHECKPOINT).exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (tmp_path / WEIGHTS).exists(), "the run finished before it could be killed"
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    whole, resumed = _weights(tiny_supernet), _weights(tmp_path)
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)

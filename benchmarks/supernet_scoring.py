@@ -1,0 +1,70 @@
+"""Seconds per candidate of the ``supernet`` evaluator, and where they go.
+
+Loads a trained supernet (``python -m nas.supernet train --out DIR``), draws ``--candidates``
+random configurations of the ``mbconv`` space (seeded) and scores each as the evaluator does,
+timing the phases: export (slicing the shared weights into a state dict), build (the module on
+the meta device, the state dict assigned), BN re-estimation on the calibration images, and
+validation on the held-out images. The first candidate is a warm-up and is not counted.
+
+Usage:
+    python benchmarks/supernet_scoring.py --supernet DIR [--candidates 50] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+import torch
+
+from common import LoadMeter, machine, revision  # benchmarks/common.py (scripts run from this directory)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--supernet", required=True, help="a trained supernet's directory")
+    parser.add_argument("--candidates", type=int, default=50)
+    parser.add_argument("--calibration", type=int, default=500, help="BN calibration images (the evaluator's default)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from nas.supernet.score import SubnetScorer
+    from nas.training.loop import accuracy, recalibrate_bn
+    from search_spaces import build
+
+    scorer = SubnetScorer(args.supernet, args.calibration)
+    supernet, rng = scorer.supernet, random.Random(args.seed)
+    phases: dict[str, list[float]] = {"export": [], "build": [], "bn": [], "validate": [], "total": []}
+    meter = LoadMeter()
+    for i in range(args.candidates + 1):
+        genome = supernet.coverage.sample(rng)
+        t0 = time.perf_counter()
+        proxy, state = supernet.subnet(genome)
+        t1 = time.perf_counter()
+        with torch.device("meta"):
+            model = build(proxy)
+        model.load_state_dict(state, strict=True, assign=True)
+        t2 = time.perf_counter()
+        recalibrate_bn(model, scorer.calibration, len(scorer.calibration))
+        t3 = time.perf_counter()
+        accuracy(model, scorer.val)
+        t4 = time.perf_counter()
+        if i:
+            for key, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                phases[key].append(value)
+    print(f"# {machine()}; {revision()}; torch threads {torch.get_num_threads()}")
+    print(f"# {args.candidates} candidates, {scorer.calibration[0][0].shape[0]} calibration and {scorer.val_images} "
+          f"validation images at {supernet.config.resolution} px; {meter.report()}")
+    print("\n| phase | median s | p90 s |")
+    print("|---|---:|---:|")
+    for key, values in phases.items():
+        values = sorted(values)
+        print(f"| {key} | {statistics.median(values):.3f} | {values[int(0.9 * (len(values) - 1))]:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
