@@ -249,13 +249,15 @@ def test_a_line_torn_by_a_kill_is_scored_again(tmp_path: Path) -> None:
     assert [json.loads(line) for line in path.read_text().splitlines()] == records
 
 
-def test_samples_of_another_seed_or_supernet_are_refused(tmp_path: Path) -> None:
+def test_samples_of_another_seed_supernet_or_scoring_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "train.jsonl"
     collect(CountingScorer(), ALL, 2, 0, path, progress=False)
     with pytest.raises(UserInputError, match="seed 0, not 1"):
         collect(CountingScorer(), ALL, 3, 1, path, progress=False)
     with pytest.raises(UserInputError, match="another supernet"):
         collect(CountingScorer(), MBCONV_ONLY, 3, 0, path, progress=False)
+    with pytest.raises(UserInputError, match="scored with None, not {'val_images': 100}"):
+        collect(CountingScorer(), ALL, 3, 0, path, scoring={"val_images": 100}, progress=False)
 
 
 # -- the evolutionary search ----------------------------------------------------------------------------------
@@ -434,7 +436,10 @@ def test_the_predictor_command_scores_fits_reports_and_saves(tmp_path: Path, mon
     assert "RMSE" in out and "Spearman" in out
     saved = AccuracyPredictor.load(tmp_path / "sn" / "predictor.safetensors")
     assert saved.meta["supernet_sha256"] == digest and saved.meta["test"]["configurations"] == 10
-    assert len((tmp_path / "sn" / "predictor-train-s0.jsonl").read_text().splitlines()) == 30
+    lines = (tmp_path / "sn" / "predictor-train-s0.jsonl").read_text().splitlines()
+    assert len(lines) == 30 and json.loads(lines[0])["scoring"] == {"calibration_images": 500, "val_images": 0}
+    assert main([*argv, "--val-images", "100"]) == 2  # its lines were scored on all held-out images
+    assert "scored with" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize(("slowdown", "code"), [(1.0, 0), (1000.0, 1)])

@@ -281,8 +281,10 @@ def _predictor(args: argparse.Namespace) -> int:
     records = Path(args.records) if args.records else directory
     train_file, test_file = records / f"predictor-train-s{args.seed}.jsonl", records / f"predictor-test-s{args.seed}.jsonl"
     scorer = _LazyScorer(directory, args)
-    train = collect(scorer, coverage, args.samples, args.seed, train_file, progress=not args.quiet)
-    test = collect(scorer, coverage, args.test, MAX_SEED + 1 + args.seed, test_file, progress=not args.quiet)
+    scoring = {"calibration_images": args.calibration_images, "val_images": args.val_images}
+    train = collect(scorer, coverage, args.samples, args.seed, train_file, scoring=scoring, progress=not args.quiet)
+    test_seed = MAX_SEED + 1 + args.seed  # beyond every --seed: held-out draws never repeat a fitting stream
+    test = collect(scorer, coverage, args.test, test_seed, test_file, scoring=scoring, progress=not args.quiet)
     fitted = {r["genome"] for r in train}
     held = [r for r in test if r["genome"] not in fitted]  # a repeat of a fitted draw would not be held out
     encoding = encoding_of(coverage.ops)

@@ -6,10 +6,11 @@ OFA fits its accuracy predictor on random sub-networks scored with the supernet'
 and independent of every other draw, so a collection can stop anywhere and go on later.
 
 The file holds one JSON line per scored configuration (index, seed, genome name, canonical
-parameters, accuracy, MACs at 224 px), flushed and synced as soon as it is scored: a killed
-collection loses at most the line it was writing. A rerun keeps every line already there
-(each checked to be the same draw of the same seed, so a file of another seed or supernet
-is refused, not mixed in), drops a torn last line, and scores only the rest.
+parameters, accuracy, MACs at 224 px, and how it was scored), flushed and synced as soon as it
+is scored: a killed collection loses at most the line it was writing. A rerun keeps every line
+already there (each checked to be the same draw of the same seed, scored the same way, so a
+file of another seed, supernet or scoring is refused, not mixed in), drops a torn last line,
+and scores only the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import random
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,12 +40,18 @@ class Scorer(Protocol):
         """Accuracy of ``genome`` in [0, 1]."""
 
 
+def _plain(data: Mapping[str, Any] | None) -> Any:
+    """``data`` as it reads back from JSON (``None`` stays ``None``)."""
+    return None if data is None else json.loads(json.dumps(dict(data)))
+
+
 def draw(coverage: Coverage, seed: int, index: int) -> Network:
     """Draw ``index`` of seed ``seed``: the same configuration in every process (a text seed is hashed by SHA-512)."""
     return coverage.sample(random.Random(f"{seed}/{index}"))
 
 
-def _read(path: Path, coverage: Coverage, seed: int) -> tuple[list[dict[str, Any]], int]:
+def _read(path: Path, coverage: Coverage, seed: int,
+          scoring: Mapping[str, Any] | None) -> tuple[list[dict[str, Any]], int]:
     """The complete records in ``path`` (checked) and the length in bytes of the part that holds them."""
     if not path.exists():
         return [], 0
@@ -69,21 +77,26 @@ def _read(path: Path, coverage: Coverage, seed: int) -> tuple[list[dict[str, Any
         if record["index"] != i or record["genome"] != expected:
             raise UserInputError(f"line {i + 1} of {path} is configuration {record['genome']}, but draw {i} of seed "
                                  f"{seed} is {expected}: the file comes from another supernet or version")
+        if record.get("scoring") != _plain(scoring):
+            raise UserInputError(f"line {i + 1} of {path} was scored with {record.get('scoring')}, not "
+                                 f"{_plain(scoring)}; score with the same settings or into another file")
         records.append(record)
     return records, end
 
 
-def read_samples(path: str | os.PathLike[str], coverage: Coverage, seed: int) -> list[dict[str, Any]]:
+def read_samples(path: str | os.PathLike[str], coverage: Coverage, seed: int,
+                 scoring: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The scored configurations in ``path`` (see the module docstring), a torn last line left out.
 
     Raises:
-        UserInputError: a line that is not a record, or not the draw of ``seed`` its place says.
+        UserInputError: a line that is not a record, not the draw of ``seed`` its place says, or
+            scored otherwise than ``scoring`` says.
     """
-    return _read(Path(path), coverage, seed)[0]
+    return _read(Path(path), coverage, seed, scoring)[0]
 
 
 def collect(scorer: Scorer, coverage: Coverage, n: int, seed: int, path: str | os.PathLike[str], *,
-            progress: bool = True) -> list[dict[str, Any]]:
+            scoring: Mapping[str, Any] | None = None, progress: bool = True) -> list[dict[str, Any]]:
     """The first ``n`` draws of ``seed``, scored: those in ``path`` kept, the others scored and appended.
 
     Args:
@@ -92,6 +105,8 @@ def collect(scorer: Scorer, coverage: Coverage, n: int, seed: int, path: str | o
         n: Draws wanted.
         seed: Seed of the draws.
         path: JSON-lines file, created if missing.
+        scoring: How ``scorer`` scores (calibration and validation images, ...), kept in every line:
+            lines scored otherwise are refused, not mixed in.
         progress: Show a progress bar on stderr.
 
     Raises:
@@ -102,7 +117,7 @@ def collect(scorer: Scorer, coverage: Coverage, n: int, seed: int, path: str | o
     if n < 0:
         raise UserInputError(f"the number of configurations to score must be >= 0, got {n}")
     target = Path(path)
-    records, end = _read(target, coverage, seed)
+    records, end = _read(target, coverage, seed, scoring)
     if len(records) >= n:
         return records[:n]
     try:
@@ -118,6 +133,8 @@ def collect(scorer: Scorer, coverage: Coverage, n: int, seed: int, path: str | o
             genome = draw(coverage, seed, i)
             record = {"index": i, "seed": seed, "genome": genome.name, "params": coverage.encode(genome),
                       "accuracy": float(scorer.accuracy(genome)), "macs": int(cost(genome).macs)}
+            if scoring is not None:
+                record["scoring"] = _plain(scoring)
             try:
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
