@@ -330,6 +330,9 @@ def _specialise(args: argparse.Namespace) -> int:
         raise UserInputError(f"the accuracy predictor {file} was fitted on another supernet than the one in "
                              f"{directory}; fit one for it with python -m nas.supernet predictor --supernet "
                              f"{directory}")
+    if args.latency_table and not Path(args.latency_table).is_file():
+        raise UserInputError(f"--latency-table {args.latency_table}: no such file; make one with python -m nas.latency "
+                             f"table --space mbconv --out {args.latency_table}")
     table_file, latency = latency_table(predictor.encoding.coverage.space,
                                         str(args.latency_table) if args.latency_table else None)
     score = None
@@ -347,8 +350,8 @@ def _specialise(args: argparse.Namespace) -> int:
     print(f"wrote {out}")
     missed = [o for o in outcomes if not o.met]
     if missed:
-        print(f"{PROG}: {len(missed)} of {len(outcomes)} targets not met when measured: "
-              f"{', '.join(f'{o.target_ms:g} ms' for o in missed)}", file=sys.stderr)
+        print(f"{PROG}: {len(missed)} of {len(outcomes)} targets not met: "
+              f"{', '.join(f'{o.target_ms:g} ms ({o.note})' for o in missed)}", file=sys.stderr)
         return 1
     return 0
 
