@@ -10,8 +10,10 @@ Two assignments can decode to one network: at stage 0, filters 0.75 and 1.0 both
 channels, and a stage of backbone depth 1 is one block deep at layers -1 and 0. Every value is
 therefore mapped first to the value :meth:`Coverage.encode` reads back from its network (the
 *canonical* value), so a network has one encoding whichever assignment made it, and a value
-no network reads back gets no column. An evolutionary search works on canonical assignments
-(:attr:`Encoding.genes`) and decodes only the networks it keeps.
+no network reads back gets no column. A value's canonical value is found once, with the other
+parameters at the largest configuration's: it depends on its own stage's parameter only (a
+width on the width factor, a depth on the depth offset). An evolutionary search works on
+canonical assignments (:attr:`Encoding.genes`) and decodes only the networks it keeps.
 """
 
 from __future__ import annotations
