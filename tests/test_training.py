@@ -115,6 +115,16 @@ def test_bn_recalibration_sets_exact_averages_and_keeps_momentum() -> None:
     assert bn.momentum == 0.01 and int(bn.num_batches_tracked) == 2
 
 
+def test_bn_recalibration_sees_the_network_as_evaluated_without_dropout() -> None:
+    from nas.training.loop import recalibrate_bn
+
+    model = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.BatchNorm2d(3))
+    batches = [(torch.randn(4, 3, 2, 2) + 1, None)]
+    recalibrate_bn(model, batches, n=1)
+    assert torch.allclose(model[1].running_mean, batches[0][0].mean((0, 2, 3)), atol=1e-6)
+    assert not model[0].training
+
+
 def test_optuna_median_pruner_stops_a_poor_trial() -> None:
     optuna = pytest.importorskip("optuna")
     from nas.evaluators import optuna_context

@@ -4,7 +4,9 @@ Registered: ``cost`` (params/MACs), ``train`` (proxy training on real data), ``z
 (training-free proxies), ``latency`` (measured), ``latency-lut`` (predicted from a per-block
 table), ``train-step`` (training step time), ``synthetic`` (a made-up accuracy at a fixed
 cost: dry runs and benchmarks of a search set-up), ``nb201`` (NAS-Bench-201's table: the accuracy
-its cells reached, looked up). Each module registers itself on import.
+its cells reached, looked up), ``supernet`` (accuracy with a trained supernet's weights),
+``predictor`` (accuracy foreseen by an MLP fitted on supernet scores). Each module registers
+itself on import.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ EVALUATORS.register("train-step", lazy("nas.evaluators.train_step", "TrainStepEv
 EVALUATORS.register("synthetic", lazy("nas.evaluators.synthetic", "SyntheticAccuracy"))
 EVALUATORS.register("nb201", lazy("nas.evaluators.nb201", "NB201Evaluator"))
 EVALUATORS.register("supernet", lazy("nas.evaluators.supernet", "SupernetEvaluator"))
+EVALUATORS.register("predictor", lazy("nas.evaluators.predictor", "PredictorEvaluator"))
 
 
 def names() -> list[str]:

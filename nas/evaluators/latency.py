@@ -40,7 +40,8 @@ from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import MAX_RESOLUTION, Network
 
-__all__ = ["LatencyEvaluator", "LatencyLUTEvaluator", "LatencyLUTSettings", "LatencySettings", "clear_table_cache"]
+__all__ = ["LatencyEvaluator", "LatencyLUTEvaluator", "LatencyLUTSettings", "LatencySettings", "clear_table_cache",
+           "lut_predictor"]
 
 
 def latency_resolution_knob() -> Any:
@@ -158,6 +159,16 @@ def _predictor(s: LatencyLUTSettings, path: str) -> LatencyPredictor:
     return _TABLES[key]
 
 
+def lut_predictor(s: LatencyLUTSettings, genome: Network, ctx: RunContext) -> tuple[str, LatencyPredictor]:
+    """The table ``latency-lut`` answers ``genome`` from under settings ``s``: its path and loaded predictor.
+
+    ``latency_table`` when set, else this device's cached table for the genome's space (built on
+    first use, see the module docstring); loaded once per process and file version.
+    """
+    path = _table_path(s, genome, ctx)
+    return path, _predictor(s, path)
+
+
 class LatencyLUTEvaluator(Evaluator):
     """Predicted inference latency from a saved per-block table (see the module docstring)."""
 
@@ -167,8 +178,7 @@ class LatencyLUTEvaluator(Evaluator):
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         s = ctx.settings(LatencyLUTSettings)
-        path = _table_path(s, genome, ctx)
-        predictor = _predictor(s, path)
+        path, predictor = lut_predictor(s, genome, ctx)
         resolution = s.latency_resolution
         try:
             total = predictor.table_sum(genome, resolution)

@@ -7,23 +7,35 @@ Commands::
     torchrun --nproc-per-node 4 -m nas.supernet train ... --out DIR   # one process per GPU (DDP)
 
 Then ``python -m nas.search --space mbconv --budget 400M --evaluator supernet --set supernet=DIR``
-scores each candidate from the supernet's weights in well under a second. Progress goes to
-stderr, the summary to stdout; bad input is one sentence and exit status 2.
+scores each candidate from the supernet's weights in well under a second. An accuracy predictor
+fitted on supernet scores answers in microseconds, and specialises the supernet for latency
+targets (Once-for-All)::
+
+    python -m nas.supernet predictor --supernet DIR                # DIR/predictor.safetensors
+    python -m nas.search --space mbconv --evaluator predictor --set predictor=DIR/predictor.safetensors ...
+    python -m nas.supernet specialise --supernet DIR --latency-ms 8,12,16,20,25 --out OUTDIR
+
+Progress goes to stderr, the summary to stdout; bad input is one sentence and exit status 2.
+``specialise`` exits with status 1 when a subnet misses its target when measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from nas.cli import MAX_SEED, Parser, integer, path, run
+from nas.cli import MAX_SEED, Parser, integer, max_parallel, path, run
 from search_spaces.errors import UserInputError
 
 __all__ = ["main", "parser"]
 
 PROG = "nas.supernet"
+PREDICTOR = "predictor.safetensors"  #: the accuracy predictor's default file in the supernet's directory
 
 
 def _positive(kind: type) -> object:
@@ -89,7 +101,97 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     t.add_argument("--stop-after", type=integer(1, 10**9), help=argparse.SUPPRESS)  # tests: a preempted job
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _predictor_parser(commands)
+    _specialise_parser(commands)
     return p
+
+
+def _targets(text: str) -> tuple[float, ...]:
+    """``--latency-ms 8,12.5,20`` -> the targets, each a positive number of milliseconds, none twice."""
+    parts = [t.strip() for t in text.split(",")]
+    try:
+        values = tuple(float(t) for t in parts)
+    except ValueError:
+        values = ()
+    if not values or any(not (v > 0 and math.isfinite(v)) for v in values):
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of positive milliseconds, got {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"lists a target twice: {text!r}")
+    return values
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or any(not 1 <= v <= 65_536 for v in values):
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of layer sizes from 1 to 65,536, got {text!r}")
+    return values
+
+
+def _predictor_parser(commands: Any) -> None:
+    p = commands.add_parser("predictor", help="fit an accuracy predictor on configurations the supernet scores",
+                            description="Score random configurations with a trained supernet (resumable: the "
+                                        "scores are kept in JSON-lines files), fit an MLP predicting their accuracy "
+                                        "(Once-for-All), report its error on held-out configurations and save it.")
+    p.add_argument("--supernet", required=True, type=path, help="directory of a trained supernet")
+    p.add_argument("--samples", type=integer(4, 10_000_000), default=1000,
+                   help="configurations scored to fit on (default 1000)")
+    p.add_argument("--test", type=integer(2, 10_000_000), default=200,
+                   help="other configurations scored to test on (default 200)")
+    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
+                   help="seed of the drawn configurations and of the fit (default 0)")
+    p.add_argument("--out", type=path, help=f"predictor file to write (default: {PREDICTOR} in the supernet's "
+                                            "directory)")
+    p.add_argument("--records", type=path, help="directory of the scored-configuration files (default: the "
+                                                "supernet's)")
+    p.add_argument("--hidden", type=_hidden, default=(400, 400, 400),
+                   help="hidden layer sizes of the MLP (default 400,400,400, as Once-for-All)")
+    p.add_argument("--epochs", type=integer(1, 1_000_000), default=500,
+                   help="most epochs of the fit; it stops early on its validation slice (default 500)")
+    p.add_argument("--calibration-images", type=integer(1, 100_000), default=500,
+                   help="training images each configuration's batch-norm statistics are re-estimated on (default 500)")
+    p.add_argument("--val-images", type=integer(0, 10_000_000), default=0,
+                   help="held-out images each configuration is scored on (default 0: the supernet's whole split)")
+    p.add_argument("--device", default="cpu", help="where configurations are scored: cpu, cuda, cuda:N or auto "
+                                                   "(default cpu)")
+    p.add_argument("--threads", type=integer(1, max_parallel), help="torch CPU threads while scoring (default: "
+                                                                     "torch's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _specialise_parser(commands: Any) -> None:
+    from nas.supernet.evolution import EvolutionSettings
+
+    d = EvolutionSettings()
+    p = commands.add_parser("specialise", help="a subnet for each latency target, measured to meet it (Once-for-All)",
+                            description="For each latency target, search the supernet's configurations with the "
+                                        "accuracy predictor and this CPU's latency table (batch 1, 224 px), measure "
+                                        "the winner, and write one genome file per target, a table and a plot.")
+    p.add_argument("--supernet", required=True, type=path, help="directory of a trained supernet")
+    p.add_argument("--latency-ms", required=True, type=_targets, help="comma-separated latency targets, e.g. 8,12,16")
+    p.add_argument("--out", required=True, type=path, help="directory for the genome files, table and plot")
+    p.add_argument("--predictor", type=path, help=f"accuracy predictor file (default: {PREDICTOR} in the supernet's "
+                                                  "directory)")
+    p.add_argument("--latency-table", type=path,
+                   help="latency table file (python -m nas.latency table); default: this CPU's cached table for "
+                        "mbconv at 224 px, batch 1, one thread, built on first use")
+    p.add_argument("--seconds", type=_positive(float), default=d.seconds,
+                   help=f"search time per target (default {d.seconds:g})")
+    p.add_argument("--population", type=integer(2, 100_000), default=d.population,
+                   help=f"candidates per generation (default {d.population})")
+    p.add_argument("--generations", type=integer(1, 10_000_000), default=d.generations,
+                   help=f"most generations per target (default {d.generations})")
+    p.add_argument("--margin", type=_positive(float), default=1.0,
+                   help="first limit on the predicted latency, as a share of the target (default 1)")
+    p.add_argument("--tries", type=integer(1, 100), default=4,
+                   help="most candidates measured per target before it is reported missed (default 4)")
+    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="seed of the search (default 0)")
+    p.add_argument("--no-score", action="store_true", help="do not score the subnets with the supernet's weights")
+    p.add_argument("--threads", type=integer(1, max_parallel),
+                   help="torch CPU threads of the search and the scoring (default: torch's; a measurement runs "
+                        "with the latency table's)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -127,10 +229,137 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _digest(directory: Path) -> str:
+    """SHA-256 of a supernet's weights: a predictor fitted on one supernet is refused for another."""
+    from nas.supernet.train import WEIGHTS
+
+    digest = hashlib.sha256()
+    try:
+        with open(directory / WEIGHTS, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise UserInputError(f"cannot read the supernet's weights {directory / WEIGHTS}: {err.strerror or err}") from None
+    return digest.hexdigest()
+
+
+class _LazyScorer:
+    """A :class:`~nas.supernet.score.SubnetScorer` made on the first score (a finished collection needs none)."""
+
+    def __init__(self, directory: Path, args: argparse.Namespace) -> None:
+        self.directory, self.args, self.scorer = directory, args, None
+
+    def accuracy(self, genome: Any) -> float:
+        if self.scorer is None:
+            from nas.evaluators import resolve_device
+            from nas.supernet.score import SubnetScorer
+
+            self.scorer = SubnetScorer(self.directory, self.args.calibration_images, self.args.val_images,
+                                       resolve_device(self.args.device))
+        return self.scorer.accuracy(genome)
+
+
+def _predictor(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from nas.search.session import check_device
+    from nas.stats import kendall, spearman
+    from nas.supernet.encoding import encoding_of
+    from nas.supernet.predictor import AccuracyPredictor
+    from nas.supernet.samples import collect
+    from nas.supernet.train import load_supernet
+
+    check_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    directory = Path(args.supernet).expanduser().resolve()
+    coverage = load_supernet(directory).coverage  # refuses a directory without a trained supernet
+    out = Path(args.out) if args.out else directory / PREDICTOR
+    if out.is_dir():
+        raise UserInputError(f"--out {out} is a directory; give the predictor's file name")
+    records = Path(args.records) if args.records else directory
+    train_file, test_file = records / f"predictor-train-s{args.seed}.jsonl", records / f"predictor-test-s{args.seed}.jsonl"
+    scorer = _LazyScorer(directory, args)
+    scoring = {"calibration_images": args.calibration_images, "val_images": args.val_images}
+    train = collect(scorer, coverage, args.samples, args.seed, train_file, scoring=scoring, progress=not args.quiet)
+    test_seed = MAX_SEED + 1 + args.seed  # beyond every --seed: held-out draws never repeat a fitting stream
+    test = collect(scorer, coverage, args.test, test_seed, test_file, scoring=scoring, progress=not args.quiet)
+    fitted = {r["genome"] for r in train}
+    held = [r for r in test if r["genome"] not in fitted]  # a repeat of a fitted draw would not be held out
+    encoding = encoding_of(coverage.ops)
+    predictor = AccuracyPredictor(encoding, args.hidden, args.seed)
+    fit = predictor.fit(encoding.encode_params([r["params"] for r in train]), [r["accuracy"] for r in train],
+                        epochs=args.epochs)
+    truth = np.array([r["accuracy"] for r in held])
+    guess = predictor.predict(encoding.encode_params([r["params"] for r in held]))
+    rmse = 100 * float(np.sqrt(np.mean((guess - truth) ** 2)))
+    baseline = 100 * float(np.sqrt(np.mean((predictor.mean - truth) ** 2)))
+    rho, tau = spearman(guess, truth), kendall(guess, truth)
+    predictor.meta = {"supernet": str(directory), "supernet_sha256": _digest(directory),
+                      "samples": {"train": str(train_file), "test": str(test_file), "seed": args.seed},
+                      "test": {"configurations": len(held), "rmse_points": rmse, "mean_rmse_points": baseline,
+                               "spearman": rho, "kendall": tau}}
+    predictor.save(out)
+    print(f"scored configurations: {len(train):,} to fit on ({train_file}), {len(held):,} held out ({test_file})")
+    print(f"fit: {fit.train:,} configurations, {fit.validation:,} for early stopping; best epoch {fit.best_epoch} of "
+          f"{fit.epochs}, validation RMSE {100 * fit.validation_rmse:.2f} points")
+    print(f"held-out test ({len(held):,} configurations): RMSE {rmse:.2f} points of accuracy (predicting the mean: "
+          f"{baseline:.2f}), Spearman {rho:.3f}, Kendall {tau:.3f}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _specialise(args: argparse.Namespace) -> int:
+    from nas.supernet.evolution import EvolutionSettings
+    from nas.supernet.predictor import AccuracyPredictor
+    from nas.supernet.report import outputs, write_report
+    from nas.supernet.specialise import latency_table, specialise
+    from search_spaces.files import prepare_dir
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    directory = Path(args.supernet).expanduser().resolve()
+    out = prepare_dir(args.out, "--out", outputs(args.latency_ms))
+    file = Path(args.predictor) if args.predictor else directory / PREDICTOR
+    predictor = AccuracyPredictor.load(file)
+    fitted_on = predictor.meta.get("supernet_sha256")
+    if fitted_on is not None and fitted_on != _digest(directory):
+        raise UserInputError(f"the accuracy predictor {file} was fitted on another supernet than the one in "
+                             f"{directory}; fit one for it with python -m nas.supernet predictor --supernet "
+                             f"{directory}")
+    if args.latency_table and not Path(args.latency_table).is_file():
+        raise UserInputError(f"--latency-table {args.latency_table}: no such file; make one with python -m nas.latency "
+                             f"table --space mbconv --out {args.latency_table}")
+    table_file, latency = latency_table(predictor.encoding.coverage.space,
+                                        str(args.latency_table) if args.latency_table else None)
+    score = None
+    if not args.no_score:
+        from nas.supernet.score import SubnetScorer
+
+        score = SubnetScorer(directory).accuracy
+    settings = EvolutionSettings(population=args.population, generations=args.generations, seconds=args.seconds,
+                                 seed=args.seed)
+    outcomes = specialise(args.latency_ms, predictor, latency, settings=settings, margin=args.margin,
+                          tries=args.tries, score=score)
+    table = write_report(outcomes, out, {"supernet": str(directory), "predictor": str(file),
+                                         "latency_table": str(table_file)})
+    print(table, end="")
+    print(f"wrote {out}")
+    missed = [o for o in outcomes if not o.met]
+    if missed:
+        print(f"{PROG}: {len(missed)} of {len(outcomes)} targets not met: "
+              f"{', '.join(f'{o.target_ms:g} ms ({o.note})' for o in missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m nas.supernet`` and the ``nas-supernet`` script."""
     def body(argv: Sequence[str] | None) -> int:
         args = parser().parse_args(argv)
-        return {"train": _train}[args.command](args)
+        return {"train": _train, "predictor": _predictor, "specialise": _specialise}[args.command](args)
 
     return run(body, argv, PROG)

@@ -115,8 +115,10 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
                    channels_last: bool = False) -> None:
     """Reset every batch norm's running statistics and set them to the exact average over ``n`` batches.
 
-    Uses cumulative averaging (``momentum=None``) in train mode without gradients, then
-    restores each layer's momentum. Weights are untouched.
+    Uses cumulative averaging (``momentum=None``) with the norms in train mode and every other
+    module in eval mode, without gradients, then restores each layer's momentum. Weights are
+    untouched. Dropout and drop-path stay off: the statistics are those of the network that is
+    evaluated, and the same for every call (with them on, each call drew other masks).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     if not norms or n <= 0:
@@ -125,7 +127,8 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
     for m in norms:
         m.reset_running_stats()
         m.momentum = None
-    model.train()
+    for m in model.modules():
+        m.train(m in norms)
     for i, (x, _) in enumerate(batches):
         if i >= n:
             break
