@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.evaluators.base import Metrics, RunContext
+from nas.evaluators.supernet import SupernetBacked
 from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -59,23 +60,15 @@ def accuracy_predictor(ctx: RunContext) -> Any:
     return _LOADED[key]
 
 
-class PredictorEvaluator(Evaluator):
+class PredictorEvaluator(SupernetBacked):
     """Accuracy of a configuration as an accuracy predictor foresees it."""
 
     name = "predictor"
-    provides = ("accuracy",)
     settings = PredictorSettings
-    default_reward = "flops"
+    doing = "predicts the accuracy of"
 
-    def check(self, ctx: RunContext) -> None:
-        """Refuse a missing or unreadable predictor file and a space it does not encode, before any trial."""
-        from nas.supernet.space import SUPERNET_SPACE
-
-        super().check(ctx)
-        if ctx.space is not None and ctx.space != SUPERNET_SPACE:
-            raise UserInputError(f"the predictor evaluator predicts the accuracy of {SUPERNET_SPACE} networks; the "
-                                 f"search's space is {ctx.space}")
-        accuracy_predictor(ctx)
+    def load(self, ctx: RunContext) -> Any:
+        return accuracy_predictor(ctx)
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         predicted = float(accuracy_predictor(ctx).predict_genomes([genome])[0])

@@ -10,16 +10,17 @@ for fails with one sentence naming the stage and field.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["SupernetEvaluator", "SupernetSettings", "scorer"]
+__all__ = ["SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
 
 _SCORERS: dict[tuple[Any, ...], Any] = {}
 
@@ -57,23 +58,40 @@ def scorer(ctx: RunContext) -> Any:
     return _SCORERS[key]
 
 
-class SupernetEvaluator(Evaluator):
-    """Validation accuracy of a configuration with the supernet's weights (BN statistics re-estimated)."""
+class SupernetBacked(Evaluator):
+    """An evaluator answering from a supernet's files: ``mbconv`` genomes only, its files loaded before any trial.
 
-    name = "supernet"
+    Subclasses say what they do with a genome (``doing``, for the refusal of another space) and load
+    their files in :meth:`load` (memoised per process).
+    """
+
     provides = ("accuracy",)
-    settings = SupernetSettings
-    default_reward = "flops"
+    default_reward = "flops"  # accuracy is all it scores; the MACs come free from cost
+    doing: ClassVar[str] = "scores"
+
+    @abstractmethod
+    def load(self, ctx: RunContext) -> Any:
+        """What it answers from (loaded once per process); raises :class:`UserInputError` if it cannot."""
 
     def check(self, ctx: RunContext) -> None:
-        """Refuse a missing supernet, a space it does not hold and another dataset, before any trial."""
+        """Refuse a space the supernet does not hold and missing or unreadable files, before any trial."""
         from nas.supernet.space import SUPERNET_SPACE
 
         super().check(ctx)
         if ctx.space is not None and ctx.space != SUPERNET_SPACE:
-            raise UserInputError(f"the supernet evaluator scores {SUPERNET_SPACE} networks; the search's space is "
-                                 f"{ctx.space}")
-        scorer(ctx)
+            raise UserInputError(f"the {self.name} evaluator {self.doing} {SUPERNET_SPACE} networks; the search's "
+                                 f"space is {ctx.space}")
+        self.load(ctx)
+
+
+class SupernetEvaluator(SupernetBacked):
+    """Validation accuracy of a configuration with the supernet's weights (BN statistics re-estimated)."""
+
+    name = "supernet"
+    settings = SupernetSettings
+
+    def load(self, ctx: RunContext) -> Any:
+        return scorer(ctx)
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         score = scorer(ctx)
