@@ -29,7 +29,13 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=500, help="BN calibration images (the evaluator's default)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steady-allocator", action="store_true",
+                        help="keep freed memory in the process (nas.latency.measure.steady_allocator)")
     args = parser.parse_args()
+    if args.steady_allocator:
+        from nas.latency.measure import steady_allocator
+
+        steady_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
     from nas.supernet.score import SubnetScorer

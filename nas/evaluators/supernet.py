@@ -34,6 +34,9 @@ class SupernetSettings:
                                      low=1, high=100_000)
     supernet_val: int = knob(0, "held-out images validated on (0: the supernet's whole held-out split)", low=0,
                              high=10_000_000)
+    supernet_steady_allocator: bool = knob(True, "keep freed memory in this process instead of page-faulting "
+                                                 "every batch's activations in again (glibc; process-wide and "
+                                                 "permanent): 0.74 s per candidate instead of 1.01 s on 2 cores")
 
 
 def scorer(ctx: RunContext) -> Any:
@@ -52,6 +55,10 @@ def scorer(ctx: RunContext) -> Any:
     weights = directory / "supernet.safetensors"
     stamp = weights.stat().st_mtime_ns if weights.exists() else 0
     key = (str(directory), stamp, s.supernet_calibration, s.supernet_val, str(ctx.torch_device()), ctx.data)
+    if s.supernet_steady_allocator:
+        from nas.latency.measure import steady_allocator
+
+        steady_allocator()  # idempotent; scoring allocates the same large activations for every candidate
     if key not in _SCORERS:
         _SCORERS.clear()  # one supernet in memory at a time
         _SCORERS[key] = SubnetScorer(directory, s.supernet_calibration, s.supernet_val, ctx.torch_device(), ctx.data)

@@ -224,8 +224,10 @@ def _train(args: argparse.Namespace) -> int:
               f"(continue with --resume)")
         return 0
     last = result["history"][-1] if result["history"] else {}
-    print(f"supernet trained: {result['total']} steps; largest {last.get('largest', float('nan')):.4f}, smallest "
-          f"{last.get('smallest', float('nan')):.4f} validation accuracy; weights in {Path(args.out) / 'supernet.safetensors'}")
+    nan = float("nan")
+    print(f"supernet trained: {result['total']} steps; validation accuracy of the largest {last.get('largest', nan):.4f}, "
+          f"the smallest {last.get('smallest', nan):.4f}, random configurations {last.get('random', nan):.4f}; "
+          f"weights in {Path(args.out) / 'supernet.safetensors'}")
     return 0
 
 

@@ -352,11 +352,11 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
             due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
             stopping = stop_after and done_here >= stop_after
             if end_of_epoch and rank == 0:
-                record = _validate(supernet, calibration, val_batches, step / per_epoch)
+                record = _validate(supernet, calibration, val_batches, step / per_epoch, macs, settings.seed)
                 history.append(record)
                 supernet.train()
-                log(f"epoch {record['epoch']:.2f}: largest {record['largest']:.4f}, smallest "
-                    f"{record['smallest']:.4f} validation accuracy")
+                log(f"epoch {record['epoch']:.2f}: validation accuracy of the largest {record['largest']:.4f}, "
+                    f"the smallest {record['smallest']:.4f}, {PROBES} random configurations {record['random']:.4f}")
             if (end_of_epoch or due or stopping) and rank == 0:
                 _save_checkpoint(ckpt_path, supernet, optimizer, step, settings, history)
                 last_save = time.monotonic()
@@ -375,8 +375,17 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
     return {**summary, "step": step, "total": total, "finished": True}
 
 
-def _validate(supernet: Supernet, calibration: Sequence[Any], val_batches: Any, epoch: float) -> dict[str, float]:
-    """Validation accuracy of the largest and smallest configurations (BN statistics re-estimated)."""
+#: Random configurations validated at every epoch's end beside the largest and smallest: the two fixed
+#: members of the sandwich can learn while the configurations between them do not (docs/BENCHMARKS.md).
+PROBES = 4
+
+
+def _validate(supernet: Supernet, calibration: Sequence[Any], val_batches: Any, epoch: float,
+              macs: tuple[float, float] | None, seed: int) -> dict[str, float]:
+    """Validation accuracy of the largest, the smallest and the mean of :data:`PROBES` fixed random configurations."""
+    rng = random.Random(_seed(seed, -1))  # the same probes at every epoch, none of them a training draw
+    probes = [supernet.coverage.sample(rng, macs=macs) for _ in range(PROBES)]
     return {"epoch": round(epoch, 4),
             "largest": subnet_accuracy(supernet, supernet.largest(), calibration, val_batches),
-            "smallest": subnet_accuracy(supernet, supernet.smallest(), calibration, val_batches)}
+            "smallest": subnet_accuracy(supernet, supernet.smallest(), calibration, val_batches),
+            "random": sum(subnet_accuracy(supernet, g, calibration, val_batches) for g in probes) / PROBES}
