@@ -63,7 +63,10 @@ class TrainSettings:
         resolution: Image size it trains at.
         epochs: Passes over the training images.
         batch_size: Images per step (per process under ``torchrun``).
-        lr: Peak learning rate (SGD, Nesterov momentum 0.9, linear warm-up then cosine).
+        lr: Peak learning rate (SGD, Nesterov momentum 0.9, linear warm-up then cosine). The step sums the
+            configurations' losses, so the shared weights move by the sum of their gradients: 0.025 with 4
+            configurations is a standalone network's 0.1 per configuration. At 0.1 the configurations between
+            the largest and the smallest did not learn (docs/BENCHMARKS.md).
         warmup_epochs: Warm-up length.
         weight_decay: Weight decay of weights (not of norms, biases or kernel transforms).
         label_smoothing: Of the largest configuration's cross-entropy.
@@ -82,7 +85,7 @@ class TrainSettings:
     resolution: int = 28
     epochs: float = 3.0
     batch_size: int = 128
-    lr: float = 0.1
+    lr: float = 0.025
     warmup_epochs: float = 0.25
     weight_decay: float = 3e-5
     label_smoothing: float = 0.1
