@@ -39,6 +39,7 @@ from nas.data import DataConfig, loaders
 from nas.supernet.model import Supernet, SupernetConfig
 from nas.supernet.space import ELASTIC
 from nas.supernet.score import subnet_accuracy
+from nas.training.loop import warmup_cosine
 from search_spaces import cost
 from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
@@ -128,23 +129,12 @@ def phase_at(step: int, total: int, schedule: str) -> tuple[str, ...]:
     return PHASES[min(len(PHASES) - 1, step * len(PHASES) // max(1, total))]
 
 
-def _lr(step: int, total: int, warmup: int, peak: float) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _seed(*parts: int) -> int:
     """One 63-bit seed from several integers (a run's seed, a step, a rank), stable across processes."""
     value = 0x9E3779B97F4A7C15
     for p in parts:
         value = (value ^ (p + 0x632BE59BD9B4E019)) * 0xBF58476D1CE4E5B9 % (1 << 63)
     return value
-
-
-def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return torch.sum(-target * F.log_softmax(logits, dim=1), dim=1).mean()
 
 
 def _optimizer(supernet: Supernet, s: TrainSettings) -> torch.optim.Optimizer:
@@ -330,7 +320,7 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
                 genomes += [supernet.proxy(supernet.coverage.sample(rng, phase, macs))
                             for _ in range(settings.random_subnets)]
             for group in optimizer.param_groups:
-                group["lr"] = _lr(step, total, warmup, settings.lr)
+                group["lr"] = warmup_cosine(step, total, warmup, settings.lr)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=amp):
@@ -338,7 +328,7 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
                 loss = F.cross_entropy(logits[0], y, label_smoothing=settings.label_smoothing)
                 teacher = F.softmax(logits[0].detach().float(), dim=1)
                 for other in logits[1:]:
-                    loss = loss + (_soft_cross_entropy(other.float(), teacher) if settings.distill
+                    loss = loss + (F.cross_entropy(other.float(), teacher) if settings.distill
                                    else F.cross_entropy(other, y, label_smoothing=settings.label_smoothing))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the supernet's loss became {loss.item()} at step {step}; lower --lr")

@@ -23,7 +23,8 @@ from torch import nn
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "lr_at", "recalibrate_bn", "train"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "lr_at", "recalibrate_bn", "train",
+           "warmup_cosine"]
 
 #: name -> ``(params, config) -> optimizer``.
 OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]] = Registry("optimizer")
@@ -102,12 +103,18 @@ class TrainResult:
     images_per_s: float = 0.0
 
 
+def warmup_cosine(step: int, total: int, warmup: int, peak: float) -> float:
+    """Learning rate at ``step`` of ``total``: linear warm-up over ``warmup`` steps to ``peak``, then cosine
+    decay to 0 (every training here, proxy, full or supernet, follows it)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
 def lr_at(step: int, total: int, config: TrainConfig) -> float:
-    """Learning rate at ``step`` of ``total``: linear warm-up to ``lr``, then cosine decay to 0."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, total - config.warmup_steps)
-    return 0.5 * config.lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    """Learning rate at ``step`` of ``total`` under ``config`` (:func:`warmup_cosine`)."""
+    return warmup_cosine(step, total, config.warmup_steps, config.lr)
 
 
 @torch.no_grad()
