@@ -186,3 +186,33 @@ def test_mbconv_filter_sizes_round_as_the_backbone_rounds() -> None:
     params = {**MBConvSpace().encode_backbone(), "b0_filters": 0.75}  # 16 * 0.75 = 12
     assert MBConvSpace().decode(params).stages[0].channels == round_channels(16, 0.75, 8, 0.9) == 16
     assert Divisor4().decode(params).stages[0].channels == round_channels(16, 0.75, 4, 0.0) == 12
+
+
+def test_a_restricted_space_offers_and_draws_only_the_kept_choices() -> None:
+    full = spaces.get("mbconv")
+    narrow = full.restrict({"b0_op": ("mbconv6", "mbconv3"), "b3_kernel": (5,)})
+    dists = {d.name: d for d in narrow.distributions()}
+    assert dists["b0_op"].choices == ("mbconv3", "mbconv6")  # the space's order, not the caller's
+    assert dists["b3_kernel"].choices == (5,) and dists["b1_op"].choices == full.distributions()[6].choices
+    for seed in range(20):
+        params = narrow.sample_params(seed)
+        assert params["b0_op"] in ("mbconv3", "mbconv6") and params["b3_kernel"] == 5
+        assert narrow.decode(params) == full.decode(params)
+    assert narrow.name == full.name and narrow.points() == full.points() and narrow.backbone is full.backbone
+    assert narrow.restrict({"b1_op": ("ds",)}).distributions()[0].choices == ("mbconv3", "mbconv6")
+    assert full.restrict({}) is full
+    import copy
+    import pickle
+
+    for twin in (copy.deepcopy(narrow), pickle.loads(pickle.dumps(narrow))):
+        assert twin.distributions() == narrow.distributions() and twin.sample(3) == narrow.sample(3)
+
+
+@pytest.mark.parametrize(("choices", "words"), [
+    ({"b0_width": (1,)}, "no categorical parameter 'b0_width'"),
+    ({"b0_op": ("mbconv9",)}, "must keep a non-empty subset"),
+    ({"b0_op": ()}, "must keep a non-empty subset"),
+])
+def test_a_bad_restriction_is_one_sentence(choices, words) -> None:  # noqa: ANN001
+    with pytest.raises(UserInputError, match=words):
+        spaces.get("mbconv").restrict(choices)

@@ -61,6 +61,17 @@ class TestStrategyContract:
                 assert set(outcome.params) == {d.name for d in space.active(outcome.params)}  # and no stray one
                 assert trial.params == outcome.params
 
+    def test_it_proposes_only_the_choices_a_restricted_space_keeps(self, name: str) -> None:
+        """What a supernet of the MBConv ops asks of a search: no trial on an op it holds no weights for."""
+        if "mbconv" not in spaces_of(name):
+            pytest.skip(f"{name} is held to numeric spaces only")
+        kept = ("mbconv3", "mbconv6")
+        space = space_get("mbconv").restrict({f"b{i}_op": kept for i in range(7)})
+        strategy = strategies.get(name)
+        outcomes = ToyDriver(space, strategy, reward, trials=10, seed=2).run(strategy)
+        assert len(outcomes) == 10
+        assert {o.params[f"b{i}_op"] for o in outcomes for i in range(7)} <= set(kept)
+
     def test_the_same_seed_gives_the_same_proposals_and_another_seed_others(self, name: str) -> None:
         for space_name in spaces_of(name):
             first = proposals(name, trials=8, seed=3, space=space_name)

@@ -24,6 +24,7 @@ import torch
 from nas.settings import resolve as resolve_settings
 from nas.threads import fixed_threads
 from search_spaces.genome import Network
+from search_spaces.spaces import SearchSpace
 
 __all__ = ["Evaluator", "Metrics", "Pruned", "RunContext", "evaluate", "resolve_device"]
 
@@ -178,6 +179,14 @@ class Evaluator(ABC):
         """
         if self.settings is not None:
             ctx.settings(self.settings)
+
+    def restrict(self, space: SearchSpace, ctx: RunContext) -> SearchSpace:
+        """The part of ``space`` it can evaluate, for a search to propose from (called after :meth:`check`).
+
+        The default is the whole space; a supernet holding weights for some ops only narrows the op choices,
+        so that no trial is spent on a genome it would refuse.
+        """
+        return space
 
     def about(self, genome: Network, ctx: RunContext) -> dict[str, Any]:
         """What it knows of a search's found genome beyond its metrics (a tabular benchmark: the genome's row and

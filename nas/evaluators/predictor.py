@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.evaluators.base import Metrics, RunContext
 from nas.evaluators.supernet import SupernetBacked
 from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
+
+if TYPE_CHECKING:
+    from nas.supernet.space import Coverage
 
 __all__ = ["PredictorEvaluator", "PredictorSettings", "accuracy_predictor"]
 
@@ -69,6 +72,9 @@ class PredictorEvaluator(SupernetBacked):
 
     def load(self, ctx: RunContext) -> Any:
         return accuracy_predictor(ctx)
+
+    def coverage(self, ctx: RunContext) -> Coverage:
+        return accuracy_predictor(ctx).encoding.coverage
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         predicted = float(accuracy_predictor(ctx).predict_genomes([genome])[0])

@@ -13,12 +13,16 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
+from search_spaces.spaces import SearchSpace
+
+if TYPE_CHECKING:
+    from nas.supernet.space import Coverage
 
 __all__ = ["SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
 
@@ -80,6 +84,14 @@ class SupernetBacked(Evaluator):
     def load(self, ctx: RunContext) -> Any:
         """What it answers from (loaded once per process); raises :class:`UserInputError` if it cannot."""
 
+    @abstractmethod
+    def coverage(self, ctx: RunContext) -> Coverage:
+        """Which configurations the loaded files answer for."""
+
+    def restrict(self, space: SearchSpace, ctx: RunContext) -> SearchSpace:
+        """Only the ops the supernet holds weights for: a search proposes no genome it would refuse."""
+        return space.restrict(self.coverage(ctx).restriction())
+
     def check(self, ctx: RunContext) -> None:
         """Refuse a space the supernet does not hold and missing or unreadable files, before any trial."""
         from nas.supernet.space import SUPERNET_SPACE
@@ -99,6 +111,9 @@ class SupernetEvaluator(SupernetBacked):
 
     def load(self, ctx: RunContext) -> Any:
         return scorer(ctx)
+
+    def coverage(self, ctx: RunContext) -> Coverage:
+        return scorer(ctx).supernet.coverage
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
         score = scorer(ctx)

@@ -221,7 +221,10 @@ def plan_search(space: SearchSpace, strategy: str | type[Strategy], reward: str,
     knobs = {**defaults, **knobs_given}
     refuse_test_split(knobs)
     check_device(device)
-    check_evaluators(chosen, RunContext(device=device, data=data, budget=knobs, space=space.name))
+    ctx = RunContext(device=device, data=data, budget=knobs, space=space.name)
+    check_evaluators(chosen, ctx)
+    for evaluator in chosen:  # a supernet of some ops only: propose only genomes it holds weights for
+        space = evaluator.restrict(space, ctx)
     return SearchPlan(space, strategy_, reward_, targets, tuple(chosen), knobs, strategy_options)
 
 

@@ -17,7 +17,14 @@ The other ``b{i}_op`` choices, a regular ``conv`` and a depthwise-separable ``ds
 another shape; they get weights of their own at every block position (Single-Path One-Shot,
 Guo et al. 2020), elastic in kernel, width and depth like the MBConv path. A supernet may be
 trained for a subset of the ops (``ops``); a genome using another op, or not of the space at
-all, is refused with one sentence naming the stage and the field.
+all, is refused with one sentence naming the stage and the field, and a search with such a
+supernet proposes only the covered ops (:meth:`Coverage.restriction`).
+
+By default a supernet holds the MBConv ops only (:data:`DEFAULT_OPS`, Once-for-All's coverage):
+with the two other paths beside it, a configuration mixes three weight paths whose features at
+the stage boundaries are trained together only when a random draw happens to pair them, and
+after an epoch such configurations validated at 0.25 against 0.77 for the MBConv-only supernet
+(docs/BENCHMARKS.md, "Weight-sharing supernet").
 """
 
 from __future__ import annotations
@@ -33,10 +40,13 @@ from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical
 from search_spaces.spaces.mbconv import OPS, MBConvSpace
 
-__all__ = ["ELASTIC", "SUPERNET_SPACE", "Coverage", "block_types"]
+__all__ = ["DEFAULT_OPS", "ELASTIC", "SUPERNET_SPACE", "Coverage", "block_types"]
 
 #: The one space a supernet is built over (its stages are the elastic positions).
 SUPERNET_SPACE = "mbconv"
+
+#: The ops a supernet holds weights for unless told otherwise: the MBConv path (see the module's text).
+DEFAULT_OPS: tuple[str, ...] = ("mbconv3", "mbconv6")
 
 #: Per-stage parameter (without the ``b{i}_`` prefix) -> the dimension it makes elastic, in
 #: progressive-shrinking order (OFA sec. 3.2: kernel, then depth, then width); ``op`` chooses a
@@ -58,7 +68,7 @@ class Coverage:
     """The configurations of one supernet: the ``mbconv`` space restricted to ``ops``.
 
     Args:
-        ops: The ``b{i}_op`` choices the supernet holds weights for (default: all four).
+        ops: The ``b{i}_op`` choices the supernet holds weights for (default: all four of the space).
 
     Attributes:
         space: The search space (1000 classes at 224 px: the genomes a search proposes).
@@ -76,6 +86,13 @@ class Coverage:
         self.ops = tuple(op for op in all_ops if op in ops)
         self.stages = len(self.space.backbone.stages)
         self._choices = {d.name: d.choices for d in self.space.distributions() if isinstance(d, Categorical)}
+
+    def restriction(self) -> dict[str, tuple[str, ...]]:
+        """The space's choices it narrows, for :meth:`SearchSpace.restrict`: the covered ops of every stage
+        (empty when it covers them all; every other choice is covered)."""
+        if self.ops == tuple(OPS):
+            return {}
+        return {f"b{i}_op": self.ops for i in range(self.stages)}
 
     # -- named points ---------------------------------------------------------------------------------------
 

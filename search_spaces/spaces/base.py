@@ -24,7 +24,7 @@ from search_spaces.units import human
 
 __all__ = [
     "Categorical", "Condition", "Distribution", "FloatRange", "InfeasibleError", "IntRange", "MacsRange",
-    "SearchSpace", "as_rng", "is_active", "params_digest",
+    "Restricted", "SearchSpace", "as_rng", "is_active", "params_digest",
 ]
 
 Value = Union[int, float, str, bool]
@@ -268,6 +268,18 @@ class SearchSpace(ABC):
         """Let an Optuna trial choose every active parameter (define-by-run), and decode."""
         return self.decode(self.assign(lambda dist: dist.suggest(trial)))
 
+    def restrict(self, choices: Mapping[str, tuple[Value, ...]]) -> SearchSpace:
+        """This space with fewer choices for some categorical parameters (what a supernet holds weights for).
+
+        Args:
+            choices: Parameter name -> the choices kept (a non-empty subset of its choices, in any order;
+                the space's order is kept).
+
+        Raises:
+            UserInputError: a name that is no categorical parameter, or a kept choice it does not have.
+        """
+        return Restricted(self, choices) if choices else self
+
     def point(self, name: str) -> Network:
         """The genome of named point ``name``, under its published name."""
         points = self.points()
@@ -275,3 +287,52 @@ class SearchSpace(ABC):
             raise UserInputError(f"space {self.name!r} has no named point {name!r}; it has: {', '.join(points)}")
         genome = self.decode(points[name])
         return dataclasses.replace(genome, name=name, resolution=self.point_resolutions.get(name, genome.resolution))
+
+
+class Restricted(SearchSpace):
+    """A space whose categorical parameters offer only some of their choices; everything else is the space's.
+
+    Strategies see the fewer choices through :meth:`distributions` (so a random, TPE, NNI or RL search
+    proposes only them); decoding, named points and resolutions are the space's own.
+
+    Args:
+        space: The full space.
+        choices: Parameter name -> choices kept (see :meth:`SearchSpace.restrict`).
+    """
+
+    def __init__(self, space: SearchSpace, choices: Mapping[str, tuple[Value, ...]]) -> None:
+        self.space = space
+        self.name = space.name
+        self.default_resolution = space.default_resolution
+        self.default_reward = space.default_reward
+        self.point_resolutions = space.point_resolutions
+        kept: dict[str, Distribution] = {}
+        categorical = {d.name: d for d in space.distributions() if isinstance(d, Categorical)}
+        for name, keep in choices.items():
+            dist = categorical.get(name)
+            if dist is None:
+                raise UserInputError(f"space {space.name!r} has no categorical parameter {name!r} to restrict")
+            extra = [c for c in keep if not dist.contains(c)]
+            if extra or not keep:
+                raise UserInputError(f"space {space.name!r}: parameter {name!r} keeps {list(keep)!r}; it must keep a "
+                                     f"non-empty subset of {dist.describe()}")
+            kept[name] = dataclasses.replace(dist, choices=tuple(c for c in dist.choices if c in keep))
+        self.kept = {name: dist.choices for name, dist in kept.items()}  # type: ignore[union-attr]
+        self._distributions = tuple(kept.get(d.name, d) for d in space.distributions())
+
+    def distributions(self) -> tuple[Distribution, ...]:
+        return self._distributions
+
+    def decode(self, params: Mapping[str, Any]) -> Network:
+        return self.space.decode(params)
+
+    def points(self) -> dict[str, dict[str, Any]]:
+        return self.space.points()
+
+    def restrict(self, choices: Mapping[str, tuple[Value, ...]]) -> SearchSpace:
+        return self.space.restrict({**self.kept, **choices}) if choices else self
+
+    def __getattr__(self, name: str) -> Any:  # the full space's own attributes (backbone, template, ...)
+        if name == "space" or name.startswith("__"):  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.space, name)
