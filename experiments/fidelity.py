@@ -1,7 +1,8 @@
 """Fidelity study: how well do cheap accuracy estimates rank candidates like a longer training does?
 
 Samples ``--genomes`` networks of the ``mbconv`` space whose MACs (224 px) lie within
-``--band`` of 400M, then evaluates each with
+``--band`` of 400M (``--ops``: and whose stages use only those ops, e.g. a supernet's
+coverage), then evaluates each with
 
 - ``zero-cost``: the training-free proxies (``nas.zero_cost``; ``--zero-cost``, default all)
   on one real batch (``--zero-cost-batch`` images at ``--zero-cost-resolution``, default
@@ -41,16 +42,25 @@ KINDS = ("zero-cost", "short", "long", "supernet")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "fidelity.jsonl"
 
 
-def candidates(n: int, band: float) -> list[tuple[int, Any]]:
-    """The first ``n`` seeds whose ``mbconv`` samples lie within ``band`` of 400M MACs, with their genomes."""
+def candidates(n: int, band: float, ops: Sequence[str] | None = None) -> list[tuple[int, Any]]:
+    """The first ``n`` seeds whose ``mbconv`` samples lie within ``band`` of 400M MACs, with their genomes.
+
+    Args:
+        n: How many.
+        band: Relative MACs band around 400M (224 px).
+        ops: If given, only samples whose every stage uses one of these ops (the same draws, the
+            others skipped: what a supernet holding some ops only is compared on).
+    """
     from search_spaces import cost, spaces
 
     space, out, seed = spaces.get("mbconv"), [], 0
     lo, hi = 400e6 * (1 - band), 400e6 * (1 + band)
     while len(out) < n:
-        genome = space.sample(seed)
-        if lo <= cost(genome).macs <= hi:
-            out.append((seed, genome))
+        params = space.sample_params(seed)
+        if ops is None or all(params[f"b{i}_op"] in ops for i in range(len(space.backbone.stages))):
+            genome = space.decode(params)
+            if lo <= cost(genome).macs <= hi:
+                out.append((seed, genome))
         seed += 1
     return out
 
@@ -118,7 +128,7 @@ def study(args: argparse.Namespace) -> None:
         get("supernet").check(RunContext(budget=_budget(args, "supernet"), space="mbconv"))
     finished = done(args.out)
     jobs = [(seed, genome, kind, _budget(args, kind), args.threads)
-            for seed, genome in candidates(args.genomes, args.band) for kind in kinds
+            for seed, genome in candidates(args.genomes, args.band, args.ops) for kind in kinds
             if (seed, kind) not in finished]
     print(f"{len(jobs)} evaluations to run ({len(finished)} already in {args.out})", flush=True)
     if args.workers == 1 or "supernet" in kinds:  # the supernet is loaded once, in this process
@@ -186,10 +196,21 @@ def report(args: argparse.Namespace) -> None:
         print(f"\nPlot: {args.plot}")
 
 
+def _ops(text: str) -> tuple[str, ...]:
+    from search_spaces.spaces.mbconv import OPS
+
+    ops = tuple(op.strip() for op in text.split(",") if op.strip())
+    if not ops or any(op not in OPS for op in ops):
+        raise argparse.ArgumentTypeError(f"must list ops among {', '.join(OPS)}, got {text!r}")
+    return ops
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--genomes", type=int, default=30)
     parser.add_argument("--band", type=float, default=0.10, help="relative MACs band around 400M (default 0.10)")
+    parser.add_argument("--ops", type=_ops, help="comma-separated ops every stage of a genome uses (e.g. "
+                                                 "mbconv3,mbconv6, a supernet's coverage; default: any)")
     parser.add_argument("--only", help=f"comma-separated kinds to run ({', '.join(KINDS)}); default all")
     parser.add_argument("--resolution", type=int, default=28)
     parser.add_argument("--subset", type=int, default=6000, help="training images (default 6000)")

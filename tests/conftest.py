@@ -9,6 +9,7 @@ import torch
 
 from nas.supernet import SupernetConfig
 from nas.supernet.train import TrainSettings, train_supernet
+from search_spaces.spaces.mbconv import OPS
 
 from search_spaces.reference import counted_macs, n_params  # noqa: F401  (tests import them from here)
 
@@ -24,7 +25,7 @@ def _small_threads() -> None:
 
 #: A supernet training of 8 steps on 64 Fashion-MNIST images at 16 px: its results mean nothing, its files are real.
 TINY_SUPERNET = TrainSettings(resolution=16, epochs=2, batch_size=16, subset=64, val_size=32, random_subnets=1,
-                              checkpoint_minutes=0, config=SupernetConfig(resolution=16))
+                              checkpoint_minutes=0, config=SupernetConfig(resolution=16, ops=tuple(OPS)))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,20 @@ def test_candidates_lie_in_the_macs_band() -> None:
         assert 360e6 <= cost(genome).macs <= 440e6
 
 
+def test_candidates_restricted_to_ops_are_the_same_draws_with_the_others_skipped() -> None:
+    from search_spaces import cost, spaces
+
+    kept = ("mbconv3", "mbconv6")
+    chosen = candidates(3, 0.10, kept)
+    space = spaces.get("mbconv")
+    for seed, genome in chosen:
+        assert genome == space.sample(seed) and 360e6 <= cost(genome).macs <= 440e6
+        assert all(s.block == "mbconv" for s in genome.stages)
+    skipped = range(chosen[0][0])  # every earlier seed's draw uses another op or lies outside the band
+    assert all(any(s.block != "mbconv" for s in space.sample(seed).stages)
+               or not 360e6 <= cost(space.sample(seed)).macs <= 440e6 for seed in skipped)
+
+
 def test_study_resumes_and_reports(tmp_path: Path, capsys) -> None:
     out = tmp_path / "fid.jsonl"
     assert _main([*TINY, "--only", "short", "--out", str(out)]) == 0

@@ -17,9 +17,10 @@ from nas.supernet.space import ELASTIC
 from nas.supernet.train import CHECKPOINT, WEIGHTS, TrainSettings, load_supernet, phase_at, train_supernet
 from search_spaces import build, cost, zoo
 from search_spaces.errors import UserInputError
+from search_spaces.spaces.mbconv import OPS
 from tests.conftest import TINY_SUPERNET
 
-SMALL = SupernetConfig(resolution=16)
+SMALL = SupernetConfig(resolution=16, ops=tuple(OPS))
 
 
 @pytest.fixture(scope="module")
@@ -243,6 +244,23 @@ def test_the_supernet_evaluator_scores_covered_genomes_and_refuses_others(traine
     assert metrics.extra["supernet_val_images"] == 32
     refused = evaluate(_stage(coverage.largest(), 2, channels=20), [evaluator], ctx)
     assert refused.failed and "stage 2 has 20 channels" in refused.reason
+
+
+def test_a_search_with_an_mbconv_only_supernet_proposes_only_its_ops(tmp_path: Path) -> None:
+    import csv
+
+    from nas.search.cli import main
+
+    sn = tmp_path / "sn"
+    train_supernet(_settings(config=SupernetConfig(resolution=16), epochs=1), sn, progress=False, log=lambda _: None)
+    assert load_supernet(sn).config.ops == ("mbconv3", "mbconv6")  # the default coverage
+    out = tmp_path / "search"
+    assert main(["--space", "mbconv", "--budget", "400M", "--evaluator", "supernet", "--set", f"supernet={sn}",
+                 "--set", "supernet_calibration=16", "--strategy", "random", "--trials", "8", "--out", str(out),
+                 "--quiet", "--no-plots"]) == 0
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert len(rows) == 8 and all(r["state"] == "COMPLETE" for r in rows)
+    assert {r[f"b{i}_op"] for r in rows for i in range(7)} <= {"mbconv3", "mbconv6"}
 
 
 @pytest.mark.parametrize(("budget", "space", "match"), [

@@ -54,7 +54,7 @@ def _positive(kind: type) -> object:
 
 def parser() -> argparse.ArgumentParser:
     """The command's argument parser."""
-    from nas.supernet.space import SUPERNET_SPACE
+    from nas.supernet.space import DEFAULT_OPS, SUPERNET_SPACE
     from nas.supernet.train import SCHEDULES, TrainSettings
     from search_spaces.spaces.mbconv import OPS
 
@@ -71,8 +71,10 @@ def parser() -> argparse.ArgumentParser:
                                     "1.5x it at 224 px (default: the whole space)")
     t.add_argument("--data", help="dataset (fashion-mnist, cifar10, cifar10:DIR) or an ImageFolder directory "
                                   "(default: Fashion-MNIST)")
-    t.add_argument("--ops", default=",".join(OPS),
-                   help=f"comma-separated ops it holds weights for (default: all, {','.join(OPS)})")
+    t.add_argument("--ops", default=",".join(DEFAULT_OPS),
+                   help=f"comma-separated ops it holds weights for, among {','.join(OPS)} (default "
+                        f"{','.join(DEFAULT_OPS)}: configurations mixing the conv and ds paths with MBConv rank "
+                        f"poorly after CPU-sized training)")
     t.add_argument("--resolution", type=integer(8, 1024), default=d.resolution,
                    help=f"image size it trains at (default {d.resolution})")
     t.add_argument("--epochs", type=_positive(float), default=d.epochs, help=f"passes over the images (default "

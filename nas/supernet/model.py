@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from nas.supernet.space import Coverage, block_types
+from nas.supernet.space import DEFAULT_OPS, Coverage, block_types
 from search_spaces import build
 from search_spaces.genome import Network
 
@@ -50,7 +50,7 @@ class SupernetConfig:
     """What a supernet is, as plain data (a checkpoint stores it to rebuild the module).
 
     Attributes:
-        ops: The ``b{i}_op`` choices it holds weights for.
+        ops: The ``b{i}_op`` choices it holds weights for (default: the MBConv ops, :data:`DEFAULT_OPS`).
         num_classes: Classifier outputs (the data's classes).
         resolution: Input size it trains at (every configuration is built at it).
         in_channels: Input channels (gray images are repeated to them, as the ``train`` proxy does).
@@ -58,7 +58,7 @@ class SupernetConfig:
             centre crop, as BigNAS).
     """
 
-    ops: tuple[str, ...] = ("conv", "ds", "mbconv3", "mbconv6")
+    ops: tuple[str, ...] = DEFAULT_OPS
     num_classes: int = 10
     resolution: int = 28
     in_channels: int = 3
