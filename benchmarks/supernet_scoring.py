@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--calibration", type=int, default=500, help="BN calibration images (the evaluator's default)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nchw", action="store_true",
+                        help="score in NCHW memory format (the evaluator scores channels-last)")
     parser.add_argument("--steady-allocator", action="store_true",
                         help="keep freed memory in the process (nas.latency.measure.steady_allocator)")
     args = parser.parse_args()
@@ -54,17 +56,20 @@ def main() -> None:
         with torch.device("meta"):
             model = build(proxy)
         model.load_state_dict(state, strict=True, assign=True)
+        if not args.nchw:
+            model.to(memory_format=torch.channels_last)
         t2 = time.perf_counter()
-        recalibrate_bn(model, scorer.calibration, len(scorer.calibration))
+        recalibrate_bn(model, scorer.calibration, len(scorer.calibration), channels_last=not args.nchw)
         t3 = time.perf_counter()
-        accuracy(model, scorer.val)
+        accuracy(model, scorer.val, channels_last=not args.nchw)
         t4 = time.perf_counter()
         if i:
             for key, value in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
                 phases[key].append(value)
     print(f"# {machine()}; {revision()}; torch threads {torch.get_num_threads()}")
-    print(f"# {args.candidates} candidates, {scorer.calibration[0][0].shape[0]} calibration and {scorer.val_images} "
-          f"validation images at {supernet.config.resolution} px; {meter.report()}")
+    calibration = sum(len(y) for _, y in scorer.calibration)
+    print(f"# {args.candidates} candidates, {calibration} calibration and {scorer.val_images} validation images at "
+          f"{supernet.config.resolution} px, {'NCHW' if args.nchw else 'channels-last'}; {meter.report()}")
     print("\n| phase | median s | p90 s |")
     print("|---|---:|---:|")
     for key, values in phases.items():
