@@ -316,7 +316,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tiny_sup
     s = TINY_SUPERNET
     command = [sys.executable, "-m", "nas.supernet", "train", "--out", str(tmp_path), "--resolution", "16",
                "--epochs", "2", "--batch-size", "16", "--subset", "64", "--val-size", "32", "--random-subnets", "1",
-               "--checkpoint-minutes", "0", "--threads", "1", "--quiet"]
+               "--checkpoint-minutes", "0", "--threads", "1", "--quiet", "--ops", ",".join(s.config.ops)]
     assert (s.resolution, s.epochs, s.batch_size, s.subset, s.val_size, s.random_subnets) == (16, 2, 16, 64, 32, 1)
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
