@@ -73,7 +73,8 @@ def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
         return {"zero_cost_resolution": size, "zero_cost_batch": args.zero_cost_batch, "zero_cost": args.zero_cost}
     if kind == "supernet":  # the supernet's own resolution and held-out split (the same 2,000 images by default)
         return {"supernet": str(args.supernet), "supernet_calibration": args.supernet_calibration}
-    return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs}
+    return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs,
+            **({"train_seed": args.train_seed} if args.train_seed else {})}
 
 
 def _evaluate(job: tuple[int, Any, str, dict[str, Any], int]) -> dict[str, Any]:
@@ -84,7 +85,8 @@ def _evaluate(job: tuple[int, Any, str, dict[str, Any], int]) -> dict[str, Any]:
 
     torch.set_num_threads(threads)
     evaluator = get(kind if kind in ("zero-cost", "supernet") else "train")
-    metrics = evaluate(genome, [evaluator], RunContext(seed=0, budget=budget))
+    knobs = {k: v for k, v in budget.items() if k != "train_seed"}  # the record keeps it; no evaluator reads it
+    metrics = evaluate(genome, [evaluator], RunContext(seed=budget.get("train_seed", 0), budget=knobs))
     return {"seed": seed, "genome": genome.name, "kind": kind, "budget": budget, **metrics.to_dict()}
 
 
@@ -226,6 +228,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--supernet", type=Path, help="a trained supernet's directory (kind supernet)")
     parser.add_argument("--supernet-calibration", type=int, default=500,
                         help="training images its BN statistics are re-estimated on per genome (default 500)")
+    parser.add_argument("--train-seed", type=int, default=0,
+                        help="seed of the trainings' initialisation and data order (default 0; another one "
+                             "into another --out measures the reference's own seed-to-seed agreement)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)

@@ -67,3 +67,15 @@ def test_the_supernet_kind_needs_a_supernet(tmp_path: Path) -> None:
 
     with pytest.raises(UserInputError, match="needs --supernet DIR"):
         _main([*TINY, "--only", "supernet", "--out", str(tmp_path / "f.jsonl")])
+
+
+def test_another_train_seed_retrains_the_same_genomes_and_records_the_seed(tmp_path: Path) -> None:
+    runs = {}
+    for train_seed in (0, 1):
+        out = tmp_path / f"s{train_seed}.jsonl"
+        assert _main([*TINY, "--only", "short", "--train-seed", str(train_seed), "--out", str(out)]) == 0
+        runs[train_seed] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["seed"] for r in runs[0]] == [r["seed"] for r in runs[1]]  # the same genomes
+    assert "train_seed" not in runs[0][0]["budget"] and runs[1][0]["budget"]["train_seed"] == 1
+    assert all(not r["failed"] for r in runs[0] + runs[1])
+    assert [r["extra"]["train_loss"] for r in runs[0]] != [r["extra"]["train_loss"] for r in runs[1]]
