@@ -40,9 +40,8 @@ def main() -> None:
         steady_allocator()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from nas.supernet.score import SubnetScorer
+    from nas.supernet.score import SubnetScorer, exported_model
     from nas.training.loop import accuracy, recalibrate_bn
-    from search_spaces import build
 
     scorer = SubnetScorer(args.supernet, args.calibration)
     supernet, rng = scorer.supernet, random.Random(args.seed)
@@ -53,11 +52,7 @@ def main() -> None:
         t0 = time.perf_counter()
         proxy, state = supernet.subnet(genome)
         t1 = time.perf_counter()
-        with torch.device("meta"):
-            model = build(proxy)
-        model.load_state_dict(state, strict=True, assign=True)
-        if not args.nchw:
-            model.to(memory_format=torch.channels_last)
+        model = exported_model(proxy, state, "cpu", channels_last=not args.nchw)
         t2 = time.perf_counter()
         recalibrate_bn(model, scorer.calibration, len(scorer.calibration), channels_last=not args.nchw)
         t3 = time.perf_counter()
