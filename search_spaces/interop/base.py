@@ -7,7 +7,9 @@ SE conv, derived from the spec's block kinds and layer names. :func:`convert_sta
 then pairs every tensor of our module (``<path>.weight``, ``<path>.running_mean``, ...)
 with the same tensor under the reference path, and refuses anything that does not fit:
 reference keys it needs but cannot find, reference keys nothing uses, our keys no
-reference module stands for, and any shape difference.
+reference module stands for, and any shape difference. The one reshape it makes is one a
+source declares: a 1x1 conv weight ``(out, in, 1, 1)`` taken as the ``(out, in)`` weight
+of one of our linear layers (timm's ``resnetv2`` classifier), as a view.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ class Source:
             (``tf_efficientnet``, ``mobilenet_v3``).
         module_map: ``(spec, state_dict) -> ModuleMap``; the state dict is passed only so a
             source covering several key layouts can tell which one it was given.
+        conv_linears: Our linear layers (module paths, ``head.classifier``) whose reference
+            counterpart is a 1x1 conv: its ``(out, in, 1, 1)`` weight is taken as an
+            ``(out, in)`` view. Any other shape difference is still refused.
     """
 
     library: str
     models: tuple[str, ...]
     module_map: Callable[[ResolvedNet, StateDict], ModuleMap]
+    conv_linears: tuple[str, ...] = ()
 
     def handles(self, reference: str) -> bool:
         """Whether ``library:model`` (a zoo reference; a ``.tag`` suffix is ignored) is ours."""
@@ -104,7 +110,8 @@ def convert_state_dict(state_dict: StateDict | nn.Module, genome: Network | Reso
     """Rename a reference model's state dict to the keys of ``build(genome)``.
 
     The conversion is strict: every key of our module gets exactly one reference tensor
-    of exactly its shape, and every reference key is used. The tensors are not copied.
+    of exactly its shape, and every reference key is used. The tensors are not copied (a
+    1x1 conv weight the source declares for a linear layer of ours becomes a view of it).
 
     Args:
         state_dict: The reference model's state dict (or the model itself).
@@ -139,10 +146,13 @@ def convert_state_dict(state_dict: StateDict | nn.Module, genome: Network | Reso
     _check_keys(state_dict, pairs, unmatched, spec.name, source)
     converted: dict[str, torch.Tensor] = {}
     for ours, theirs in pairs.items():
-        have, need = tuple(state_dict[theirs].shape), target[ours]
-        if have != need:
+        tensor = state_dict[theirs]
+        have, need = tuple(tensor.shape), target[ours]
+        if have == (*need, 1, 1) and ours.rpartition(".")[0] in src.conv_linears:
+            tensor = tensor.view(need)  # unit spatial dims carry no data: a view, never a copy
+        elif have != need:
             raise UserInputError(f"{source} key {theirs} has shape {have} but {spec.name}'s {ours} needs {need}.")
-        converted[ours] = state_dict[theirs]
+        converted[ours] = tensor
     return converted
 
 

@@ -8,7 +8,7 @@ convs and norms are ``conv1, bn1, conv2, bn2[, conv3, bn3]`` (``BasicBlock`` /
 (norm); the classifier is ``fc``. timm's ``ResNet`` class keeps these names and adds a
 block's squeeze-excitation as ``se.fc1`` / ``se.fc2``, so one map serves both libraries
 (registered as ``torchvision_resnet`` and ``timm_resnet``). timm's pre-activation
-``resnetv2_*`` is another layout (and a 1x1-conv classifier) that no source converts yet.
+``resnetv2_*`` is another layout (and a 1x1-conv classifier): :mod:`.timm_resnetv2`.
 
 Ours: ``stem``; ``stages.<i>.<j>`` where the parameter-free ``pool`` stage comes first, so
 the ``n``-th residual stage is torchvision's ``layer<n>``; a block's ``conv1`` ..
