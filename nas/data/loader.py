@@ -144,20 +144,41 @@ class Batches:
             x = F.interpolate(x, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
         return adapt_channels(x, self.config.channels).contiguous()
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def order(self, epoch: int) -> torch.Tensor:
+        """The image order of pass ``epoch``: the permutation of ``seed + epoch`` (shuffled), else as stored."""
         n = len(self.labels)
-        if self.shuffle:
-            gen = torch.Generator().manual_seed(self.config.seed * 100_003 + self._pass)
-            order = torch.randperm(n, generator=gen)
-        else:
-            order = torch.arange(n)
+        if not self.shuffle:
+            return torch.arange(n)
+        cached = getattr(self, "_order", None)
+        if cached is None or cached[0] != epoch:
+            gen = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
+            self._order = cached = (epoch, torch.randperm(n, generator=gen))
+        return cached[1]
+
+    def batch(self, epoch: int, index: int, part: tuple[int, int] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``index`` of pass ``epoch``, the same whenever it is asked for (what a resumed run replays).
+
+        Args:
+            epoch: The pass.
+            index: The batch within the pass.
+            part: ``(rank, world)``: this process's contiguous share of the batch (data-parallel
+                training splits every global batch this way).
+        """
+        idx = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+        rank, world = part
+        if world > 1:
+            share = len(idx) // world
+            idx = idx[rank * share:(rank + 1) * share]
+        raw = self.images[idx]
+        if self.augment is not None:
+            raw = self.augment(raw)
+        return self.convert(raw), self.labels[idx].to(self.device, non_blocking=True)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch = self._pass
         self._pass += 1
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            raw = self.images[idx]
-            if self.augment is not None:
-                raw = self.augment(raw)
-            yield self.convert(raw), self.labels[idx].to(self.device, non_blocking=True)
+            yield self.batch(epoch, i)
 
 
 def loaders(config: DataConfig, device: torch.device | str = "cpu",

@@ -39,6 +39,7 @@ from nas.data import DataConfig, loaders
 from nas.supernet.model import Supernet, SupernetConfig
 from nas.supernet.space import ELASTIC
 from nas.supernet.score import subnet_accuracy
+from nas.training.distributed import device_of, distributed
 from nas.training.loop import warmup_cosine
 from search_spaces import cost
 from search_spaces.errors import UserInputError
@@ -145,26 +146,6 @@ def _optimizer(supernet: Supernet, s: TrainSettings) -> torch.optim.Optimizer:
                            lr=s.lr, momentum=0.9, nesterov=True)
 
 
-def _distributed() -> tuple[int, int]:
-    """``(rank, world size)``; starts the process group when ``torchrun`` launched this process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world
-
-
-def _device(rank: int) -> torch.device:
-    if torch.cuda.is_available():
-        index = int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return torch.device("cpu")
-
-
 def _save_checkpoint(path: Path, supernet: Supernet, optimizer: torch.optim.Optimizer, step: int,
                      settings: TrainSettings, history: list[dict[str, Any]]) -> None:
     state = {"supernet": supernet.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
@@ -248,8 +229,8 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
         UserInputError: a checkpoint exists without ``resume``, or ``resume`` without one, or its
             settings differ; the data cannot be read.
     """
-    rank, world = _distributed()
-    device = _device(rank)
+    rank, world = distributed()
+    device = device_of(rank)
     out = Path(out)
     ckpt_path = out / CHECKPOINT
     state: dict[str, Any] | None = None

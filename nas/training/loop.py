@@ -23,8 +23,8 @@ from torch import nn
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "lr_at", "recalibrate_bn", "train",
-           "warmup_cosine"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "backward_step", "lr_at",
+           "recalibrate_bn", "train", "warmup_cosine"]
 
 #: name -> ``(params, config) -> optimizer``.
 OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]] = Registry("optimizer")
@@ -158,6 +158,24 @@ def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     return right / max(1, seen)
 
 
+def backward_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
+                  scaler: torch.amp.GradScaler, grad_clip: float, step: int) -> None:
+    """One optimizer step on ``loss`` (every training here, proxy or full, takes its steps this way).
+
+    Raises:
+        FloatingPointError: if the loss is NaN or infinite (the run cannot continue).
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at step {step}")
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def apply_stage(model: nn.Module, train_batches: Any, stage: Any, num_classes: int) -> Callable[..., Any] | None:
     """Set one progressive-learning stage (EfficientNetV2 sec. 4, Algorithm 1) on the model and data.
 
@@ -243,15 +261,7 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=cuda and config.amp):
                 loss = loss_fn(model(x), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            backward_step(loss, model, optimizer, scaler, config.grad_clip, step)
             losses.append(loss.item())
             busy += time.perf_counter() - start
             images += len(y)
