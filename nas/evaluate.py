@@ -69,6 +69,9 @@ def _checkpoint_accuracy(args: argparse.Namespace) -> tuple[object, float, int]:
     checkpoint = read_checkpoint(args.model)
     model = checkpoint.model(args.weights)
     d = checkpoint.meta["data"]
+    if args.split == "val" and d.get("eval_split") == "test":
+        raise UserInputError(f"{checkpoint.path} was trained on every training image (--eval-split test): it has "
+                             "no held-out images to score on; use --split test")
     config = DataConfig(source=args.data or d["data"], resolution=d["resolution"],
                         eval_resolution=d["eval_resolution"], channels=checkpoint.genome().in_channels,
                         batch_size=d["batch_size"], val_size=d["val_size"], subset=d["subset"],

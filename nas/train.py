@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=integer(0, 10_000_000), default=0,
                    help="held-out training images validated after every epoch (default 0: 10%%)")
     p.add_argument("--eval-split", choices=("val", "test"), default="val",
-                   help="what each epoch validates on: held-out training images (default) or the test split")
+                   help="what each epoch validates on: held-out training images (default), or the test split, "
+                        "which trains a final model on every training image (report last.safetensors then: best "
+                        "would be chosen on the test split)")
     p.add_argument("--init", type=path, help="starting weights: a timm/torchvision state dict file or a checkpoint "
                                              "of nas.train (the classifier is re-made when the classes differ)")
     p.add_argument("--init-source", help="the weights' layout for --init when the model is not a zoo name "

@@ -270,3 +270,18 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(tmp_path
     assert one.keys() == two.keys()
     assert all(torch.allclose(one[k], two[k], atol=1e-6, rtol=1e-5) for k in one), \
         max((one[k] - two[k]).abs().max().item() for k in one)
+
+
+def test_a_final_model_trains_on_every_image_and_validates_on_the_test_split(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.data import DataConfig, loaders
+
+    train, _, _ = loaders(DataConfig(resolution=16, eval_split="test", hold_out=False, val_size=64))
+    assert len(train.labels) == 60_000
+    with pytest.raises(UserInputError, match="needs eval_split=test"):
+        DataConfig(hold_out=False)
+    assert _train(tmp_path, "--eval-split", "test", "--stop-after", "1", epochs=1) == 0
+    assert read_checkpoint(tmp_path / "last.safetensors").meta["data"]["eval_split"] == "test"
+    capsys.readouterr()
+    assert evaluate_main([str(tmp_path / "last.safetensors"), "--split", "val", "-e", "cost"]) == 2
+    assert "no held-out images" in capsys.readouterr().err

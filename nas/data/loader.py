@@ -52,6 +52,9 @@ class DataConfig:
         eval_split: What the second loader reads: ``val`` (the held-out training images, for
             searching and selecting) or ``test`` (the dataset's official test split, for
             reporting a final model: never seen by a search or a selection).
+        hold_out: With ``eval_split="test"``: whether the validation images are still held out
+            of training (``True``, the default: every run trains on the same images) or the
+            final model trains on all of them (``False``, ``nas.train --eval-split test``).
     """
 
     source: str | None = None
@@ -66,6 +69,7 @@ class DataConfig:
     eval_batch_size: int = 256
     eval_resolution: int = 0
     eval_split: str = "val"
+    hold_out: bool = True
 
     def __post_init__(self) -> None:
         for name in ("resolution", "channels", "batch_size", "eval_batch_size"):
@@ -79,6 +83,9 @@ class DataConfig:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.eval_split not in EVAL_SPLITS:
             raise UserInputError(f"eval_split must be one of {', '.join(EVAL_SPLITS)}, got {self.eval_split!r}")
+        if not self.hold_out and self.eval_split != "test":
+            raise UserInputError("training on every image (hold_out=False) needs eval_split=test: there would be no "
+                                 "held-out images to validate on")
 
 
 def split_indices(n: int, val_fraction: float, split_seed: int, val_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -193,6 +200,8 @@ def loaders(config: DataConfig, device: torch.device | str = "cpu",
         return _folder_loaders(dataset, config, device)
     train_idx, val_idx = split_indices(len(dataset.train_labels), config.val_fraction, config.split_seed,
                                        config.val_size)
+    if not config.hold_out:
+        train_idx = torch.cat([train_idx, val_idx])  # a final model: every training image, test split validates
     if config.subset:
         train_idx = train_idx[:config.subset]
     images, labels = dataset.train_images, dataset.train_labels

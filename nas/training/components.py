@@ -70,13 +70,18 @@ def image_augment(recipe: Recipe, magnitude: float | None = None, seed_mean: int
     if not crop and flip == 0 and auto is None:
         return None
 
+    crops: dict[int, v2.RandomResizedCrop] = {}
+    flipper = v2.RandomHorizontalFlip(flip)
+
     def one(img: torch.Tensor) -> torch.Tensor:
         size = img.shape[-1]
         pil = Image.fromarray(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy())
         if crop:
-            pil = v2.RandomResizedCrop(size, scale=(low, high), antialias=True)(pil)
+            if size not in crops:
+                crops[size] = v2.RandomResizedCrop(size, scale=(low, high), antialias=True)
+            pil = crops[size](pil)
         if flip > 0:
-            pil = v2.RandomHorizontalFlip(flip)(pil)
+            pil = flipper(pil)
         if auto is not None:
             pil = auto(pil)
         out = torch.from_numpy(np.asarray(pil).copy())
@@ -124,7 +129,10 @@ def build_parts(model: nn.Module, recipe: Recipe, *, batch_size: int, epochs: in
                              f"got {batch_size}")
     erasing = (RandomErasing(recipe.random_erasing, mode="pixel", device=str(device))
                if recipe.random_erasing > 0 else None)
-    ema = ModelEmaV3(model, decay=recipe.ema_decay, device=device) if recipe.ema_decay > 0 else None
+    # timm's EMA warm-up (decay 1 - (1 + step)^-2/3, capped at the recipe's): the papers' 0.9999 averages over
+    # 10,000 steps, more than a short run takes, and would keep the EMA near the initial weights.
+    ema = (ModelEmaV3(model, decay=recipe.ema_decay, use_warmup=True, device=device)
+           if recipe.ema_decay > 0 else None)
     return Parts(optimizer, scheduler, loss_for(recipe, mixing), mixup, erasing, ema)
 
 

@@ -66,7 +66,9 @@ class FitSettings:
         eval_resolution: Validation image size (0: ``resolution``).
         subset: Train on only this many images (0: all but the held-out ones).
         val_size: Held-out training images validated after every epoch (0: 10%).
-        eval_split: ``val`` (held-out training images) or ``test`` (the official test split).
+        eval_split: ``val`` (held-out training images) or ``test`` (the official test split; then
+            the run trains on every training image, and ``best`` is chosen on the test split, so
+            report ``last``).
         seed: Seed of the initial weights, the data order and every augmentation.
         checkpoint_minutes: Also write ``last`` every this many minutes (0: only at epoch ends).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -220,7 +222,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
     recipe = settings.recipe
     data = DataConfig(source=settings.data, resolution=settings.resolution, channels=settings.genome.in_channels,
                       batch_size=settings.batch_size, val_size=settings.val_size, subset=settings.subset,
-                      seed=settings.seed, eval_resolution=settings.eval_resolution, eval_split=settings.eval_split)
+                      seed=settings.seed, eval_resolution=settings.eval_resolution, eval_split=settings.eval_split,
+                      hold_out=settings.eval_split != "test")
     train_batches, val_batches, dataset = loaders(data, device)
     if not hasattr(train_batches, "batch"):
         raise UserInputError(f"nas.train reads in-memory datasets (fashion-mnist, cifar10); {settings.data} is an "
@@ -234,8 +237,9 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
         init(model)
     model.to(device)
     cuda = device.type == "cuda"
-    if cuda:
-        model.to(memory_format=torch.channels_last)
+    # channels_last on every device: on this 2-core CPU a training step of EfficientNet-B0 at 28 px is 2.3-2.8x
+    # faster than in NCHW (oneDNN's depthwise kernels), as it is on GPUs (docs/BENCHMARKS.md)
+    model.to(memory_format=torch.channels_last)
     per_epoch = len(train_batches)
     if per_epoch == 0:
         raise UserInputError(f"the training split has fewer images than one batch ({settings.batch_size})")
@@ -298,8 +302,7 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             target = y
             if parts.mixup is not None:
                 x, target = parts.mixup(x, y)
-            if cuda:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=cuda):
                 loss = parts.loss(net(x), target)
             backward_step(loss, net, parts.optimizer, scaler, recipe.grad_clip, step)
@@ -318,8 +321,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             end_of_epoch = step % per_epoch == 0
             stopping = bool(stop_after) and done_here >= stop_after
             if end_of_epoch:
-                acc = accuracy(model, val_batches, cuda)
-                ema_acc = accuracy(parts.ema.module, val_batches, cuda) if parts.ema is not None else None
+                acc = accuracy(model, val_batches, True)
+                ema_acc = accuracy(parts.ema.module, val_batches, True) if parts.ema is not None else None
                 model.train()
                 row = {"epoch": step // per_epoch, "step": step, "lr": parts.optimizer.param_groups[0]["lr"],
                        "train_loss": sum(losses) / len(losses), "val_accuracy": acc,
