@@ -271,7 +271,9 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
         if rank != 0:
             return
         payload = {"optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
-                   "scaler": scaler.state_dict(), "history": history, "best": best}
+                   "scaler": scaler.state_dict(), "history": history, "best": best,
+                   "epoch_so_far": {"losses": losses, "busy": busy, "images": images,
+                                    "wall_s": wall_before + time.monotonic() - started}}
         save_checkpoint(out, "last", model.state_dict(), parts.ema.module.state_dict() if parts.ema else None,
                         meta(step), payload)
 
@@ -284,9 +286,12 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
 
         bar = tqdm(total=total, initial=step, desc=settings.genome.name[:24], unit="step", dynamic_ncols=True)
     started, last_save, done_here = time.monotonic(), time.monotonic(), 0
-    busy, images, losses = 0.0, 0, []
+    busy, images, losses, wall_before = 0.0, 0, [], 0.0
+    if state is not None:  # the interrupted epoch's running figures, so its metrics row is the whole epoch's
+        so_far = state.state["epoch_so_far"]
+        losses, busy, images = list(so_far["losses"]), float(so_far["busy"]), int(so_far["images"])
+        wall_before = float(so_far["wall_s"])
     stage = None
-    wall_before = float(history[-1]["wall_s"]) if history else 0.0
     while step < total:
         epoch, offset = divmod(step, per_epoch)
         if plan is not None and plan.stage_of(epoch) != stage:
