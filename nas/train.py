@@ -36,7 +36,8 @@ PROG = "nas.train"
 def _parser() -> argparse.ArgumentParser:
     from nas.training.recipes import recipe_names
 
-    p = Parser(prog=PROG, description=__doc__.split("\n\n")[0].partition(": ")[2])
+    p = Parser(prog=PROG, description="Train a network (zoo name, genome file or found.yaml) with a published recipe; "
+                                      "checkpoints, metrics.csv and curves.png go to --out.")
     p.add_argument("model", metavar="GENOME_OR_NAME", help="a zoo model name, a genome YAML file or found.yaml")
     p.add_argument("--recipe", default="efficientnet",
                    help=f"a built-in recipe ({', '.join(recipe_names())}) or a recipe YAML file (default efficientnet)")

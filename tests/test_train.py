@@ -298,3 +298,11 @@ def test_a_checkpoint_of_another_network_is_one_sentence(tmp_path: Path, capsys:
     assert train_main(args) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "does not fit mnasnet_a1" in err, err
+
+
+def test_a_shorter_run_keeps_the_warm_up_share_and_the_decay_interval() -> None:
+    from nas.training.components import schedule_epochs
+
+    assert schedule_epochs(load_recipe("convnext"), 15) == (1.0, 0.0)  # 20 of 300 epochs -> 1 of 15
+    warmup, decay = schedule_epochs(load_recipe("efficientnet"), 35)
+    assert warmup == pytest.approx(0.5) and decay == 2.4  # 0.97 every 2.4 epochs, whatever the length

@@ -9,8 +9,12 @@
 - EMA of the weights: ``timm.utils.ModelEmaV3``;
 - losses: ``timm.loss`` (``SoftTargetCrossEntropy`` for mixed targets, ``BinaryCrossEntropy``).
 
-A recipe's schedule is defined over its paper's epochs; a shorter run keeps its *shape*: warm-up
-and step-decay intervals scale with ``run epochs / recipe epochs`` (:func:`schedule_epochs`).
+A recipe's schedule is defined over its paper's epochs. On a run of another length the warm-up
+keeps its share of the run (ConvNeXt's 20 of 300 epochs is 1 of 15), while a step decay keeps its
+interval in epochs ("0.97 every 2.4 epochs", as timm's and TF's code apply it whatever the run's
+length): compressing it too would drop the learning rate to 1% of its peak in any run, and a
+24-epoch run on Fashion-MNIST stalled at 0.877 that way (docs/BENCHMARKS.md). Cosine schedules
+span the run (:func:`schedule_epochs`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ __all__ = ["Parts", "build_parts", "image_augment", "loss_for", "mixer", "schedu
 
 
 def schedule_epochs(recipe: Recipe, epochs: int) -> tuple[float, float]:
-    """``(warm-up epochs, decay interval)`` of ``recipe`` stretched to a run of ``epochs``."""
-    ratio = epochs / recipe.epochs
-    return recipe.warmup_epochs * ratio, recipe.decay_epochs * ratio
+    """``(warm-up epochs, step-decay interval)`` of ``recipe`` on a run of ``epochs``: the warm-up's share of the
+    run is the recipe's, the decay interval is the recipe's."""
+    return recipe.warmup_epochs * epochs / recipe.epochs, recipe.decay_epochs
 
 
 def image_augment(recipe: Recipe, magnitude: float | None = None, seed_mean: int = 128
