@@ -56,8 +56,11 @@ def _is_checkpoint(arg: str) -> bool:
     from pathlib import Path
 
     target = Path(arg)
-    return target.suffix == ".safetensors" or (target.is_dir() and any(
-        (target / f"{kind}.safetensors").is_file() for kind in ("best", "last")))
+    try:
+        return target.suffix == ".safetensors" or (target.is_dir() and any(
+            (target / f"{kind}.safetensors").is_file() for kind in ("best", "last")))
+    except OSError:  # a name the system refuses: load_genome says so in one sentence
+        return False
 
 
 def _checkpoint_accuracy(args: argparse.Namespace) -> tuple[object, float, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nas import evaluate, info
+from nas import evaluate, export, info, train
 from nas.search.cli import main as search_main
 from scaling import compound_cli, stagewise_cli
 from tests import toy  # noqa: F401  (registers the toy evaluator)
@@ -29,7 +29,7 @@ SEARCH = ["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evalu
           "--quiet", "--no-plots"]
 CLIS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "search": search_main, "evaluate": evaluate.main, "info": info.main, "compound": compound_cli.main,
-    "stagewise": stagewise_cli.main,
+    "stagewise": stagewise_cli.main, "train": train.main, "export": export.main,
 }
 
 #: (command, arguments ({tmp} is this test's directory), the words the error must hold).
@@ -87,6 +87,22 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     # genome errors found when the whole network is resolved name their file
     ("evaluate", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml", "stages[0]"]),
     ("info", ["{tmp}/bad-block.yaml"], ["{tmp}/bad-block.yaml"]),
+    # training and export
+    ("train", ["efficientnet_b0", "--epochs", "0", "--out", "{tmp}/o"], ["--epochs", "from 1"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", f"{{tmp}}/{LONG}"], ["--out", "255"]),
+    ("train", [LONG, "--epochs", "1", "--out", "{tmp}/o"], ["255"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", "{tmp}/o", "--init", f"{{tmp}}/{LONG}.pth"], ["255"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", "{tmp}/o", "--init", "{tmp}/none.pth"],
+     ["none.pth does not exist"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", "{tmp}/o", "--recipe", "{tmp}/huge.yaml"],
+     ["huge.yaml"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", "{tmp}/o", "--checkpoint-minutes", "nan"],
+     ["--checkpoint-minutes"]),
+    ("train", ["efficientnet_b0", "--epochs", "1", "--out", "{tmp}/o", "--device", "cuda:9"], ["cuda:9"]),
+    ("export", [f"{{tmp}}/{LONG}.safetensors"], ["255"]),
+    ("export", ["{tmp}/none.safetensors"], ["none.safetensors does not exist"]),
+    ("export", ["{tmp}/bad-block.yaml"], ["bad-block.yaml", "cannot read the checkpoint"]),
+    ("export", ["{tmp}/none.safetensors", "--tolerance", "0"], ["tolerance"]),
     # another run's results are never replaced
     ("compound", ["--base", "efficientnet_b0", "--out", "{tmp}/search-run", "--phi", "0-1"],
      ["search study 'mbconv-flops-tpe'"]),
