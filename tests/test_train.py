@@ -306,3 +306,26 @@ def test_a_shorter_run_keeps_the_warm_up_share_and_the_decay_interval() -> None:
     assert schedule_epochs(load_recipe("convnext"), 15) == (1.0, 0.0)  # 20 of 300 epochs -> 1 of 15
     warmup, decay = schedule_epochs(load_recipe("efficientnet"), 35)
     assert warmup == pytest.approx(0.5) and decay == 2.4  # 0.97 every 2.4 epochs, whatever the length
+
+
+@pytest.mark.parametrize("name", ["squeezenet1_1", "regnetx_002", "shufflenet_v2_x1_0", "mobilenet_v3_small"])
+def test_init_loads_every_reference_weight_but_a_remade_classifier(tmp_path: Path, name: str) -> None:
+    import dataclasses
+
+    from nas.training.pretrained import init_from
+    from search_spaces.interop import convert_state_dict, source_for
+    from search_spaces.reference import reference_model
+
+    reference = reference_model(name)
+    torch.save(reference.state_dict(), tmp_path / "ref.pth")
+    genome = dataclasses.replace(ss.zoo.get(name), num_classes=10)
+    model = ss.build(genome)
+    notices: list[str] = []
+    init_from(tmp_path / "ref.pth", genome, log=notices.append)(model)
+    expected = convert_state_dict(reference.state_dict(), ss.zoo.get(name), source_for(ss.zoo.entry(name).reference))
+    ours = model.state_dict()
+    remade = {k for k in ours if ours[k].shape != expected[k].shape}
+    assert remade and all(k.startswith("head.classifier") for k in remade)
+    assert all(torch.equal(ours[k], expected[k]) for k in ours if k not in remade)
+    assert notices == [f"--init: loaded {tmp_path / 'ref.pth'} ({source_for(ss.zoo.entry(name).reference)}); "
+                       "the classifier is re-made for 10 classes"]

@@ -59,9 +59,12 @@ def _classes(state: dict[str, torch.Tensor], genome: Network, source: str) -> in
     from search_spaces.interop import SOURCES
     from search_spaces.resolve import resolve
 
-    theirs = SOURCES.get(source).module_map(resolve(genome), state).get("head.classifier")
-    weight = state.get(f"{theirs}.weight") if theirs else None
-    return int(weight.shape[0]) if weight is not None else genome.num_classes
+    modules = SOURCES.get(source).module_map(resolve(genome), state)
+    for ours in ("head.classifier", "head.classifier.conv"):  # a linear classifier, or a 1x1 conv (SqueezeNet)
+        weight = state.get(f"{modules[ours]}.weight") if ours in modules else None
+        if weight is not None:
+            return int(weight.shape[0])
+    return genome.num_classes
 
 
 def init_from(path: str | os.PathLike[str], genome: Network, source: str | None = None,
