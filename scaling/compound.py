@@ -77,7 +77,7 @@ def flops_factor(alpha: float, beta: float, gamma: float) -> float:
 
 
 def compound(genome: Network, phi: float, alpha: float, beta: float, gamma: float, *,
-             resolution_divisor: int = 4, name: str | None = None) -> Network:
+             resolution_divisor: int = 4, max_resolution: int | None = None, name: str | None = None) -> Network:
     """``genome`` scaled by depth ``alpha**phi``, width ``beta**phi``, resolution ``gamma**phi`` (eq. 3).
 
     Args:
@@ -87,6 +87,8 @@ def compound(genome: Network, phi: float, alpha: float, beta: float, gamma: floa
         beta: Width base.
         gamma: Resolution base.
         resolution_divisor: The scaled resolution is rounded to a multiple of this.
+        max_resolution: Cap on the scaled resolution, as EfficientNetV2 caps its family at 480 px
+            (Tan & Le 2021, sec. 3.4); ``None``: no cap. A base above the cap keeps its own resolution.
         name: Name of the scaled genome; default ``{base}_phi{phi}``.
 
     Returns:
@@ -99,6 +101,9 @@ def compound(genome: Network, phi: float, alpha: float, beta: float, gamma: floa
     c = Coefficients(alpha, beta, gamma)
     depth, width = genome.depth_mult * _power(c.alpha, phi, "alpha"), genome.width_mult * _power(c.beta, phi, "beta")
     resolution = genome.resolution * _power(c.gamma, phi, "gamma")
+    cap = None if max_resolution is None else max(max_resolution, genome.resolution)
+    if cap is not None:
+        resolution = min(resolution, cap)
     for parameter, value, limit, what in (("alpha", depth, MAX_RATIO, "a depth multiplier"),
                                           ("beta", width, MAX_RATIO, "a width multiplier"),
                                           ("gamma", resolution, MAX_RESOLUTION, "a resolution")):
@@ -107,7 +112,7 @@ def compound(genome: Network, phi: float, alpha: float, beta: float, gamma: floa
                                             f"beyond the {limit:g} a genome supports")
     try:
         return replace(genome, name=name or f"{genome.name}_phi{phi:g}", depth_mult=depth, width_mult=width,
-                       resolution=round_resolution(genome.resolution, c.gamma ** phi, resolution_divisor))
+                       resolution=round_resolution(genome.resolution, c.gamma ** phi, resolution_divisor, cap))
     except GenomeError as err:  # e.g. too many blocks after depth scaling: say which coefficient did it
         parameter = {"depth_mult": "alpha", "width_mult": "beta", "resolution": "gamma"}.get(err.field, "alpha")
         raise ParameterError(parameter, f"{getattr(c, parameter):g} at phi {phi:g} gives an invalid genome: "

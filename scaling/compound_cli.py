@@ -65,6 +65,9 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--out", type=path, help="output directory (default: runs/BASE-compound)")
     p.add_argument("--resolution-divisor", type=integer(1, 1024), default=4,
                    help="round scaled resolutions to multiples of this (default: %(default)s, as the official table)")
+    p.add_argument("--max-resolution", type=integer(1, 10_000), help="cap the scaled resolution at this many pixels, as "
+                   "EfficientNetV2 caps its family at 480 (default: no cap; a member past 4x the base's resolution "
+                   "is warned about)")
     p.add_argument("--reference", action="store_true", help="for an EfficientNet-B0 base, add the reference "
                    "implementation's (timm) params and MACs to the table (builds each model; needs timm)")
     g = p.add_argument_group("grid search (--grid): choose alpha, beta, gamma at phi = 1 first")
@@ -168,12 +171,32 @@ def _main(argv: Sequence[str] | None) -> int:
                      f"{result.value:.4f} (trial {result.trial}) of {len(triples)} feasible triples; grid study "
                      f"in {settings.out}")
     members = _members(base, source, phis, args, (alpha, beta, gamma), grid_meta)
+    for warning in resolution_warnings(base, [m.genome for m in members], args.max_resolution):
+        print(f"{PROG}: {warning}", file=sys.stderr)
+        notes.append(warning)
     written = write_family(out, members, base_meta, _title(base, args.official, (alpha, beta, gamma), args.grid),
                            notes, plot=not args.no_plots)
     print(written[len(members)].read_text(), end="")
     print(f"wrote {len(members)} genome files, family.md, family.csv{'' if args.no_plots else ', family.png'} "
           f"in {out}")
     return 0
+
+
+#: A member past this multiple of its base's resolution is warned about: EfficientNet's B7 is at 2.7x B0's
+#: 224 px, EfficientNetV2 caps its family at 480 px (1.25x V2-S's 384), and ResNet-RS (Bello et al. 2021)
+#: found resolution should grow more slowly than EfficientNet grows it.
+RESOLUTION_WARNING = 4.0
+
+
+def resolution_warnings(base: Network, genomes: Sequence[Network], cap: int | None) -> list[str]:
+    """One warning per member whose resolution passes :data:`RESOLUTION_WARNING` times the base's (none under a cap)."""
+    if cap is not None:
+        return []
+    return [f"warning: {g.name} is at {g.resolution} px, {g.resolution / base.resolution:.1f}x the base's "
+            f"{base.resolution}: far past what any published family grows resolution by (EfficientNet-B7 is at 2.7x "
+            f"B0); cap it with --max-resolution (EfficientNetV2 uses 480) or compare strategies with "
+            f"python -m scaling.laws recommend"
+            for g in genomes if g.resolution > RESOLUTION_WARNING * base.resolution]
 
 
 def _title(base: Network, official_mode: bool, coefficients: tuple[float, float, float] | None,
@@ -202,8 +225,11 @@ def _members(base: Network, source: str, phis: list[int], args: argparse.Namespa
             how: dict[str, Any] = {"official": {"width": width, "depth": depth, "resolution": resolution,
                                                 "dropout": dropout}}
         else:
-            genome = compound(base, phi, alpha, beta, gamma, resolution_divisor=args.resolution_divisor, name=name)
+            genome = compound(base, phi, alpha, beta, gamma, resolution_divisor=args.resolution_divisor,
+                              max_resolution=args.max_resolution, name=name)
             how = {"alpha": alpha, "beta": beta, "gamma": gamma}
+            if args.max_resolution is not None:
+                how["max_resolution"] = args.max_resolution
             if grid_meta:
                 how["grid"] = grid_meta
         provenance = {"method": "compound", "base": source, "base_name": base.name, "phi": phi, **how,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from search_spaces.blocks import BLOCKS, next_prev, plan_cost
 from search_spaces.blocks.cell import clear_op_caches
@@ -43,7 +43,7 @@ from search_spaces.resolve import (
     stem_spec,
 )
 
-__all__ = ["Cost", "block_costs", "clear_caches", "cost"]
+__all__ = ["Cost", "CostParts", "block_costs", "clear_caches", "cost", "cost_parts"]
 
 
 def cost(genome: Network | ResolvedNet, resolution: int | None = None) -> Cost:
@@ -74,12 +74,39 @@ def _genome_cost(genome: Network, resolution: int | None) -> Cost:
     bookkeeping often cost the same genome twice, one right after the other. A few entries: each
     keeps a genome alive, and the garbage collector's full passes traverse every genome kept long
     (a 1,024-genome memo made one such pass, 100+ ms here, per ~3,500 cell networks sampled)."""
+    parts = _genome_parts(genome, resolution)
+    total = parts.stem + parts.head
+    for part in parts.stages:
+        total = total + part
+    return total
+
+
+class CostParts(NamedTuple):
+    """A genome's cost split where scaling rules act differently: the stem, each stage, the head."""
+
+    stem: Cost
+    stages: tuple[Cost, ...]
+    head: Cost
+
+
+def cost_parts(genome: Network, resolution: int | None = None) -> CostParts:
+    """The stem's, each stage's and the head's (classifier included) exact cost; they sum to :func:`cost`.
+
+    Depth scaling multiplies only the stages' blocks, so the split tells how much of a network a
+    scaling rule grows by which factor (:mod:`scaling.laws.growth`).
+
+    Raises:
+        GenomeError: as :func:`cost`.
+    """
+    return _genome_parts(genome, None if resolution == genome.resolution else resolution)
+
+
+def _genome_parts(genome: Network, resolution: int | None) -> CostParts:
     check_names(genome)
     side = input_size(genome, resolution)
     settings = Settings.of(genome)
-    part, size, width = _stem_cost(genome.stem, genome.in_channels, settings, (side, side))
-    params, macs, acts = part.params, part.macs, part.activations
-    flow, prev = Flow(width), None
+    stem, size, width = _stem_cost(genome.stem, genome.in_channels, settings, (side, side))
+    flow, prev, stages = Flow(width), None, []
     for i, (stage, depth) in enumerate(zip(genome.stages, genome.depths())):
         two_inputs = BLOCKS.get(stage.block).two_inputs
         # A two-input stage depends on the block before it and on h_{i-1}'s size as well, so it recurs only
@@ -94,9 +121,8 @@ def _genome_cost(genome: Network, resolution: int | None) -> Cost:
             raise in_stage(err, i) from None
         prev = prev if out_prev is _ENTRY else out_prev
         size = out
-        params, macs, acts = params + part.params, macs + part.macs, acts + part.activations
-    part = _head_cost(genome.head, flow.cin, genome.num_classes, settings, size)
-    return Cost(params + part.params, macs + part.macs, acts + part.activations)
+        stages.append(part)
+    return CostParts(stem, tuple(stages), _head_cost(genome.head, flow.cin, genome.num_classes, settings, size))
 
 
 @lru_cache(maxsize=1024)
