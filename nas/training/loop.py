@@ -51,7 +51,7 @@ class TrainConfig:
             result is reported for pruning.
         grad_clip: Gradient-norm clip (0: none).
         amp: Mixed precision on CUDA (ignored on CPU).
-        channels_last: channels_last memory format on CUDA (ignored on CPU).
+        channels_last: channels_last memory format (on every device: faster on CPUs too).
         bn_batches: Before each validation, re-estimate batch-norm statistics as exact
             averages over this many training batches (0: keep the running averages). Short
             proxy runs need it: with TF's BN momentum (0.01, EfficientNet) the running
@@ -225,7 +225,9 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
     """
     device = torch.device(device)
     cuda = device.type == "cuda"
-    channels_last = cuda and config.channels_last
+    # channels_last on every device: a CPU training step of EfficientNet-B0 at the proxy's 28 px runs 2.7x
+    # faster in it (benchmarks/memory_format.py), as much as the format gives on GPUs.
+    channels_last = config.channels_last
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
