@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from nas import rewards
-from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchInterrupted, SearchPlan, SearchSession, StudyPlace, \
+from nas.search.session import SEARCH_BUDGET, SearchInterrupted, SearchPlan, SearchSession, StudyPlace, StudyRun, \
     plan_search
 from nas.strategies.base import Driver, Strategy
 from search_spaces.codec import genome_key
@@ -127,35 +127,20 @@ class FeasibleGrid(Strategy):
 
 
 @dataclass
-class GridSettings:
-    """How to run a grid search (the CLI's options).
+class GridSettings(StudyRun):
+    """How to run a grid search (the CLI's options): :class:`~nas.search.session.StudyRun`'s, and
 
     Attributes:
         reward: Registered reward name; its MACs target is ``target`` times the base's MACs.
-        evaluator: Comma-separated evaluator names, or ``None`` for what the reward needs.
-        knobs: Settings given (``--set``), over :data:`nas.search.session.SEARCH_BUDGET`.
         target: MACs growth the triples aim at (``alpha*beta^2*gamma^2``), 2 in the paper.
-        out: Run directory (study, trials.csv, found.yaml of the best phi = 1 network).
-        storage: Optuna storage URL; ``None``: ``out/study.db``.
-        study_name: ``None``: ``{base}-compound-grid``.
-        heartbeat: Seconds between a running triple's heartbeats.
+
+    ``evaluator`` ``None`` runs what the reward needs; ``out`` defaults to ``runs/compound-grid``
+    and ``study_name`` to ``{base}-compound-grid``.
     """
 
     reward: str = "flops"
-    evaluator: str | None = None
-    knobs: dict[str, Any] = field(default_factory=dict)
     target: float = 2.0
     out: Path = Path("runs/compound-grid")
-    storage: str | None = None
-    study_name: str | None = None
-    resume: bool = False
-    seed: int = 0
-    data: str | None = None
-    device: str = "auto"
-    threads: int | None = None
-    quiet: bool = False
-    plots: bool = True
-    heartbeat: int = HEARTBEAT_S
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from search_spaces.genome import Network
 from search_spaces.spaces.base import SearchSpace
 
 __all__ = ["HEARTBEAT_S", "SEARCH_BUDGET", "SearchInterrupted", "SearchPlan", "SearchSession", "StorageWriteError",
-           "StudyPlace", "check_device", "check_evaluators", "check_required", "evaluator_names", "plan_search", "settings_help",
+           "StudyPlace", "StudyRun", "check_device", "check_evaluators", "check_required", "evaluator_names", "plan_search", "settings_help",
            "sampler_seed"]
 
 #: Evaluator knobs a search uses unless ``--set`` overrides them: a quick proxy (1 epoch of
@@ -254,6 +254,42 @@ def _pruner(knobs: Mapping[str, Any]) -> optuna.pruners.BasePruner:
     if evals > 1:
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
     return optuna.pruners.NopPruner()
+
+
+@dataclass
+class StudyRun:
+    """How a study-backed run is carried out: the flags a search's relatives share (the compound grid, the
+    scaling-law fit), each with its run directory and study.
+
+    Attributes:
+        evaluator: Comma-separated evaluator names, or ``None`` for the command's own.
+        knobs: Settings given (``--set``), over the command's defaults.
+        out: Run directory (the default SQLite study, trials.csv, plots).
+        storage: Optuna storage URL; ``None``: ``out/study.db``.
+        study_name: ``None``: the command's default name.
+        resume: Continue the existing study.
+        seed: Seed of weights and data order.
+        data: Dataset name or directory.
+        device: Device of the evaluations.
+        threads: torch CPU threads per evaluation.
+        quiet: No progress bar or per-trial lines.
+        plots: Write the PNG plots.
+        heartbeat: Seconds between a running trial's heartbeats.
+    """
+
+    evaluator: str | None = None
+    knobs: dict[str, Any] = field(default_factory=dict)
+    out: Path = Path("runs/study")
+    storage: str | None = None
+    study_name: str | None = None
+    resume: bool = False
+    seed: int = 0
+    data: str | None = None
+    device: str = "auto"
+    threads: int | None = None
+    quiet: bool = False
+    plots: bool = True
+    heartbeat: int = HEARTBEAT_S
 
 
 @dataclass(frozen=True)
