@@ -1,0 +1,322 @@
+"""Accuracy against compute, per strategy: train the members, fit the law, check it by extrapolation.
+
+Every strategy's member at every compute level (real MACs closest to ``s`` times the base's,
+:func:`scaling.strategies.at_macs`) is trained by the ``train`` evaluator. The training is a
+search run by the same machinery as ``nas.search`` and the compound grid
+(:class:`nas.search.session.SearchSession`): a space whose parameters are the strategy and
+the level (:class:`MemberSpace`), a strategy that proposes each member once, smallest first
+(:class:`EveryMember`), the ``accuracy`` reward, and an Optuna study as the system of
+record. So ``--resume`` trains only what the study lacks, a member two strategies share
+(the base, at s = 1) is trained once, and failures are recorded with their reason.
+
+Proxy training sees the resolution: ``reference_resolution`` is the base's, so a member at
+1.4x the base's resolution trains on images 1.4x the proxy size.
+
+Then :func:`fit_members` fits ``error(C) = E + A C^(-c)`` per strategy (:mod:`.powerlaw`) to all
+levels, with bootstrap intervals, and validates it: refitted without the largest level, it
+predicts each strategy's largest member, and the prediction is compared with the measured
+accuracy (the absolute error, its mean over strategies, and whether the strategies' order
+at that budget comes out right).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+
+from nas import rewards
+from nas.search.session import SearchInterrupted, SearchPlan, SearchSession, StudyPlace, StudyRun, plan_search
+from nas.strategies.base import Driver, Strategy
+from scaling.laws.powerlaw import Fit, bootstrap
+from scaling.strategies import ScalingStrategy, at_macs
+from search_spaces import cost
+from search_spaces.codec import genome_key
+from search_spaces.errors import ParameterError, UserInputError
+from search_spaces.files import atomic_write_text
+from search_spaces.genome import Network
+from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
+
+__all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "write_fit", "EveryMember", "FitReport", "FitSettings", "MemberSpace", "Point",
+           "fit_members", "plan_fit", "points_from_study", "run_fit"]
+
+#: Compute levels trained by default (multiples of the base's MACs); the largest is held out, 2x beyond the
+#: largest fitted. Five levels below it, the cheap ones close together, give each strategy's law two points
+#: more than its parameters within the 90 CPU-minutes of the default on a 2-core CPU (docs/SCALING.md).
+FIT_LEVELS = (1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
+
+#: Strategies a fit trains unless told otherwise: EfficientNet's rule, each single dimension and Dollár et
+#: al.'s dWr (the comparisons of EfficientNet's Figure 8 and Dollár et al.'s Figure 5).
+FIT_STRATEGIES = ("compound", "width", "depth", "resolution", "dwr")
+
+#: The fit's reward has no MACs or latency target.
+NO_TARGETS = rewards.Targets(None, None)
+
+#: Evaluator settings unless ``--set`` overrides them: the ``train`` proxy on Fashion-MNIST at
+#: 28 px (the base's resolution maps to 28), on more images and a larger validation split than a
+#: search's quick proxy, so that differences of a point are above the noise (docs/SCALING.md).
+FIT_BUDGET: dict[str, Any] = {"epochs": 2, "subset": 6000, "val_size": 5000, "resolution": 28}
+
+
+class MemberSpace(SearchSpace):
+    """The members as a search space: parameters ``strategy`` (a label) and ``s`` (a level)."""
+
+    name = "laws"
+
+    def __init__(self, base: Network, strategies: Sequence[ScalingStrategy], levels: Sequence[float]) -> None:
+        self.base, self.levels = base, tuple(float(s) for s in levels)
+        self.strategies = {s.label: s for s in strategies}
+        self.default_resolution = base.resolution
+        self._distributions = (Categorical("strategy", tuple(self.strategies)), Categorical("s", self.levels))
+
+    def distributions(self) -> tuple[Distribution, ...]:
+        return self._distributions
+
+    def decode(self, params: Mapping[str, Any]) -> Network:
+        s = float(params["s"])
+        if s == 1:
+            return self.base
+        return at_macs(self.strategies[str(params["strategy"])], self.base, s)
+
+    def points(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+
+class EveryMember(Strategy):
+    """Proposes every (strategy, level) once, the smallest level first: an interrupted fit has its cheap points."""
+
+    name: ClassVar[str] = "members"
+    summary: ClassVar[str] = "every strategy's member at every level, smallest first"
+
+    def run(self, driver: Driver) -> None:
+        assert isinstance(driver.space, MemberSpace)
+        for s in sorted(driver.space.levels):
+            for label in driver.space.strategies:
+                params = {"strategy": label, "s": s}
+                if not driver.taken(params):
+                    driver.evaluate(params)
+
+
+@dataclass
+class FitSettings(StudyRun):
+    """How to run a fit (the CLI's options): :class:`~nas.search.session.StudyRun`'s, and
+
+    Attributes:
+        strategies: The strategies fitted.
+        levels: Compute levels (multiples of the base's MACs); the largest is held out.
+
+    ``evaluator`` ``None`` runs ``train,cost``; ``out`` defaults to ``runs/laws`` and ``study_name``
+    to ``{base}-laws``.
+    """
+
+    strategies: Sequence[ScalingStrategy] = ()
+    levels: Sequence[float] = FIT_LEVELS
+    out: Path = Path("runs/laws")
+
+
+def plan_fit(base: Network, settings: FitSettings) -> SearchPlan:
+    """Check a fit request before any training (the search's own checks, and at least four levels).
+
+    Raises:
+        UserInputError: one sentence for the first problem.
+    """
+    if len(set(settings.levels)) < 4:
+        raise UserInputError(f"--levels needs at least 4 compute levels (3 to fit a law with 3 parameters, 1 held out "
+                             f"to check it), got {len(set(settings.levels))}")
+    for strategy in settings.strategies:  # every member can be made before anything trains
+        for s in settings.levels:
+            if s != 1:
+                try:
+                    at_macs(strategy, base, s)
+                except ParameterError as err:
+                    raise UserInputError(f"--levels {s:g}: {err.problem}") from None
+    return plan_search(MemberSpace(base, settings.strategies, settings.levels), EveryMember, "accuracy",
+                       NO_TARGETS, settings.evaluator or "train,cost", settings.knobs, data=settings.data,
+                       device=settings.device, defaults={**FIT_BUDGET, "reference_resolution": base.resolution},
+                       single_objective="a fit records one accuracy per member")
+
+
+def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None) -> optuna.Study:
+    """Train every member the study lacks; the study.
+
+    Raises:
+        UserInputError: bad settings, unreachable storage, a resume with no study.
+        SearchInterrupted: Ctrl-C or SIGTERM stopped it (every finished member is in the study).
+    """
+    plan = plan or plan_fit(base, settings)
+    place = StudyPlace(settings.out / "study", settings.study_name or f"{base.name}-laws", settings.storage,
+                       settings.resume, settings.heartbeat)
+    config = {"space": "laws", "base": genome_key(base), "strategies": [s.label for s in settings.strategies],
+              "levels": [float(s) for s in settings.levels], "evaluators": list(plan.evaluator_names),
+              "budget": plan.knobs}
+    trials = len(settings.strategies) * len(settings.levels)
+    session = SearchSession(plan, place, config, trials=trials, seed=settings.seed, data=settings.data,
+                            device=settings.device, threads=settings.threads, quiet=settings.quiet,
+                            join=settings.storage is not None)
+    try:
+        session.run()
+    finally:
+        session.write({}, plots=settings.plots)
+    if session.interrupted:
+        raise SearchInterrupted(session.signum)
+    return session.study
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trained member: its strategy, level, real compute (x the base's MACs) and accuracy."""
+
+    strategy: str
+    s: float
+    compute: float
+    accuracy: float
+    resolution: int
+    trial: int
+
+
+def points_from_study(study: optuna.Study, base: Network, space: MemberSpace) -> list[Point]:
+    """The finished members of ``study`` (a failed one is left out)."""
+    base_macs = cost(base).macs
+    points = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.params.get("strategy") not in space.strategies or t.value is None:
+            continue
+        genome = space.decode(t.params)
+        points.append(Point(t.params["strategy"], float(t.params["s"]), cost(genome).macs / base_macs,
+                            float(t.value), genome.resolution, t.number))
+    return sorted(points, key=lambda p: (list(space.strategies).index(p.strategy), p.s))
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """The law on every level, and its check on the largest.
+
+    Attributes:
+        fit: Laws fitted to every level, with bootstrap draws (what ``recommend`` predicts with).
+        held_out: Laws fitted without the largest level.
+        points: The measured members.
+        holdout_level: The level held out.
+        holdout: Strategy -> (compute, measured accuracy, predicted accuracy, 90% interval) at that level.
+        mean_abs_error: Mean over strategies of |predicted - measured| accuracy at the held-out level.
+        order_measured: Strategies from best to worst measured accuracy at the held-out level.
+        order_predicted: The same by the held-out law's prediction.
+        kendall: Kendall's tau between the two orders.
+    """
+
+    fit: Fit
+    held_out: Fit
+    points: list[Point]
+    holdout_level: float
+    holdout: dict[str, tuple[float, float, float, tuple[float, float]]]
+    mean_abs_error: float
+    order_measured: list[str]
+    order_predicted: list[str]
+    kendall: float
+
+    @property
+    def order_correct(self) -> bool:
+        return self.order_measured == self.order_predicted
+
+
+def _groups(points: Sequence[Point], keep: Any) -> dict[str, tuple[list[float], list[float]]]:
+    groups: dict[str, tuple[list[float], list[float]]] = {}
+    for p in points:
+        if keep(p):
+            x, y = groups.setdefault(p.strategy, ([], []))
+            x.append(p.compute)
+            y.append(1.0 - p.accuracy)
+    return groups
+
+
+def fit_members(points: Sequence[Point], shared_floor: bool = True, draws: int = 300, seed: int = 0) -> FitReport:
+    """Fit every strategy's law to ``points`` and check it on the largest level (see the module docstring).
+
+    Raises:
+        UserInputError: a strategy with fewer than three measured levels below the largest.
+    """
+    levels = sorted({p.s for p in points})
+    if len(levels) < 4:
+        raise UserInputError(f"a fit needs members at 4 or more levels, the study has {len(levels)} "
+                             f"({', '.join(f'{s:g}' for s in levels)}); train more (--resume)")
+    top = levels[-1]
+    strategies = list(dict.fromkeys(p.strategy for p in points))
+    lacking = [s for s in strategies if sum(1 for p in points if p.strategy == s and p.s < top) < 3
+               or not any(p.strategy == s and p.s == top for p in points)]
+    if lacking:
+        raise UserInputError(f"strategies {', '.join(lacking)} lack measured members (3 below the largest level and "
+                             f"the largest); see trials.csv for failures, or --resume to train them")
+    full = bootstrap(_groups(points, lambda p: True), shared_floor, draws, seed)
+    held = bootstrap(_groups(points, lambda p: p.s < top), shared_floor, draws, seed)
+    holdout: dict[str, tuple[float, float, float, tuple[float, float]]] = {}
+    for s in strategies:
+        p = next(p for p in points if p.strategy == s and p.s == top)
+        low, high = held.interval(s, p.compute)
+        holdout[s] = (p.compute, p.accuracy, 1.0 - held.predict(s, p.compute), (1.0 - high, 1.0 - low))
+    errors = [abs(pred - meas) for _, meas, pred, _ in holdout.values()]
+    measured = sorted(strategies, key=lambda s: -holdout[s][1])
+    predicted = sorted(strategies, key=lambda s: -holdout[s][2])
+    return FitReport(full, held, list(points), top, holdout, sum(errors) / len(errors), measured, predicted,
+                     _kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]))
+
+
+def _kendall(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-a of two score lists (1: the same order)."""
+    n = len(a)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    if not pairs:
+        return math.nan
+    score = sum((1 if (a[i] - a[j]) * (b[i] - b[j]) > 0 else -1 if (a[i] - a[j]) * (b[i] - b[j]) < 0 else 0)
+                for i, j in pairs)
+    return score / len(pairs)
+
+
+
+def fit_json(base: Network, source: str, result: FitReport, budget: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``laws.json`` holds: the base, the training budget, the points, both fits with their draws, the check."""
+    def laws(fit: Fit) -> dict[str, Any]:
+        return {k: {"floor": law.floor, "scale": law.scale, "exponent": law.exponent,
+                    "draws": [[d.floor, d.scale, d.exponent] for d in fit.draws.get(k, [])]}
+                for k, law in fit.laws.items()}
+
+    return {"base": base.name, "base_key": genome_key(base), "source": source, "budget": dict(budget),
+            "compute": "MACs / the base's MACs", "error": "1 - validation accuracy",
+            "shared_floor": result.fit.shared_floor, "residual_sd": result.fit.residual_sd,
+            "strategies": list(result.fit.laws), "levels": sorted({p.s for p in result.points}),
+            "points": [dataclasses.asdict(p) for p in result.points],
+            "fit": laws(result.fit), "held_out_fit": laws(result.held_out),
+            "check": {"level": result.holdout_level, "mean_abs_error": result.mean_abs_error,
+                      "kendall": result.kendall, "order_measured": result.order_measured,
+                      "order_predicted": result.order_predicted,
+                      "members": {k: {"compute": v[0], "measured": v[1], "predicted": v[2], "interval": list(v[3])}
+                                  for k, v in result.holdout.items()}}}
+
+
+def write_fit(out: Path, base: Network, source: str, result: FitReport, budget: Mapping[str, Any],
+              plot: bool = True) -> str:
+    """Write ``laws.json``, ``points.csv``, ``laws.md`` (returned) and ``laws.png`` into ``out``."""
+    from scaling.laws import report
+
+    atomic_write_text(out / "laws.json", json.dumps(fit_json(base, source, result, budget), indent=1) + "\n")
+    report.write_csv(out / "points.csv", ["strategy", "s", "compute", "accuracy", "resolution", "trial"],
+                     [[p.strategy, p.s, round(p.compute, 4), p.accuracy, p.resolution, p.trial] for p in result.points])
+    header, rows = report.fit_table(result)
+    floor = "one floor E shared by every strategy" if result.fit.shared_floor else "a floor E per strategy"
+    text = (f"# {base.name}: error(C) = E + A * C^(-c), C in units of the base's MACs ({floor})\n\n"
+            f"Trained with the train evaluator: {', '.join(f'{k}={v}' for k, v in budget.items())}. Fitted to every "
+            f"level below x{result.holdout_level:g}, checked on x{result.holdout_level:g}; E, A, c are the fit to "
+            f"every level (residual sd {100 * result.fit.residual_sd:.2f} points).\n\n" + report.markdown(header, rows)
+            + f"\n- held-out x{result.holdout_level:g}: mean |predicted - measured| accuracy "
+              f"{100 * result.mean_abs_error:.2f} points\n"
+              f"- order measured: {' > '.join(result.order_measured)}\n"
+              f"- order predicted: {' > '.join(result.order_predicted)} "
+              f"({'correct' if result.order_correct else 'not the same'}; Kendall tau {result.kendall:.2f})\n")
+    atomic_write_text(out / "laws.md", text)
+    if plot:
+        report.plot_fit(out / "laws.png", result, base.name)
+    return text
