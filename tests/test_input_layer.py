@@ -21,6 +21,7 @@ import pytest
 from nas import evaluate, export, info, train
 from nas.search.cli import main as search_main
 from scaling import compound_cli, stagewise_cli
+from scaling.laws import cli as laws_cli
 from tests import toy  # noqa: F401  (registers the toy evaluator)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ SEARCH = ["--space", "mbconv", "--budget", "400M", "--reward", "flops", "--evalu
           "--quiet", "--no-plots"]
 CLIS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "search": search_main, "evaluate": evaluate.main, "info": info.main, "compound": compound_cli.main,
-    "stagewise": stagewise_cli.main, "train": train.main, "export": export.main,
+    "stagewise": stagewise_cli.main, "train": train.main, "export": export.main, "laws": laws_cli.main,
 }
 
 #: (command, arguments ({tmp} is this test's directory), the words the error must hold).
@@ -103,6 +104,13 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("export", ["{tmp}/none.safetensors"], ["none.safetensors does not exist"]),
     ("export", ["{tmp}/bad-block.yaml"], ["bad-block.yaml", "cannot read the checkpoint"]),
     ("export", ["{tmp}/none.safetensors", "--tolerance", "0"], ["tolerance"]),
+    ("laws", ["fit", "--levels", "1,2,4", "--out", "{tmp}/o"], ["--levels", "at least 4 compute levels"]),
+    ("laws", ["fit", "--levels", "1,2,4,1e9", "--out", "{tmp}/o"], ["--levels", "from 1 to 1024"]),
+    ("laws", ["fit", "--base", "{tmp}/huge.yaml", "--out", "{tmp}/o"], ["huge.yaml"]),
+    ("laws", ["analyse", "--strategies", "dollar:2", "--out", "{tmp}/o"], ["dollar:2", "between 0 and 1"]),
+    ("laws", ["analyse", "--levels", "2,4", "--out", f"{{tmp}}/{LONG}/o"], ["255"]),
+    ("laws", ["recommend", "--target", "nan", "--out", "{tmp}/o"], ["--target"]),
+    ("laws", ["recommend", "--target", "4x", "--fit", "{tmp}/family", "--out", "{tmp}/o"], ["no fit in"]),
     # another run's results are never replaced
     ("compound", ["--base", "efficientnet_b0", "--out", "{tmp}/search-run", "--phi", "0-1"],
      ["search study 'mbconv-flops-tpe'"]),

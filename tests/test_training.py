@@ -175,3 +175,20 @@ def test_evaluate_restores_the_callers_thread_count() -> None:
     before = torch.get_num_threads()
     evaluate(TINY, [get("cost")], RunContext(threads=1 if before != 1 else 2))
     assert torch.get_num_threads() == before
+
+
+
+def test_zero_init_residuals_makes_every_residual_block_start_as_the_identity() -> None:
+    from nas.training.init import zero_init_residuals
+    from search_spaces.layers.plan import PlanModule
+
+    torch.manual_seed(0)
+    model = ss.build(dataclasses.replace(ss.zoo.get("efficientnet_b0"), resolution=32)).eval()
+    blocks = [m for m in model.modules() if isinstance(m, PlanModule) and m.residual]
+    assert zero_init_residuals(model) == len(blocks) > 0
+    passed: list[bool] = []
+    for block in blocks:
+        block.register_forward_hook(lambda m, inp, out: passed.append(torch.equal(inp[0], out)))
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32))
+    assert len(passed) == len(blocks) and all(passed)  # each residual block passed its input through unchanged

@@ -28,6 +28,7 @@ from nas.data import DataConfig, loaders
 from nas.data.loader import EVAL_SPLITS
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.settings import knob
+from nas.training.init import zero_init_residuals
 from nas.training.loop import OPTIMIZERS, TrainConfig, train
 from nas.training.progressive import PRESETS, ProgressiveSchedule
 from search_spaces import build
@@ -86,6 +87,9 @@ class TrainSettings:
     progressive: str = knob("", "EfficientNetV2 progressive learning preset scaled to resolution (empty: off)",
                             choices=lambda: ("", *PRESETS.names()))
     channels: int | None = channels_knob()
+    zero_init_residual: bool = knob(False, "start every residual branch at zero (its last norm's scale), so a deeper "
+                                           "network starts as the same function: short proxies of deep networks need "
+                                           "it (the scaling-law fit sets it)")
 
     def __post_init__(self) -> None:
         if self.steps == 0 and self.epochs <= 0:
@@ -151,6 +155,8 @@ class TrainEvaluator(Evaluator):
                                     in_channels=data.channels)
         torch.manual_seed(ctx.seed)
         model = build(proxy)
+        if s.zero_init_residual:
+            zero_init_residuals(model)
         result = train(model, train_batches, val_batches, schedule, device, ctx.report, stages, dataset.num_classes)
         return Metrics(accuracy=result.accuracy, extra={
             "train_steps": float(result.steps), "train_loss": result.train_loss,

@@ -161,7 +161,9 @@ def _analyse(args: argparse.Namespace, argv: list[str], base: Any, source: str, 
         text += (f"\n## Measured on this machine (members up to {human(max_macs)} MACs, training step of "
                  f"{args.batch} images)\n\n" + report.markdown(h, t) + "\n"
                  + "\n".join(f"- {what}: R^2 against MACs {r['MACs']:.3f}, against activations "
-                             f"{r['activations']:.3f}" for what, r in fits.items()) + "\n")
+                             f"{r['activations']:.3f}" + "".join(f"; {k} {v:.2f}" for k, v in r.items()
+                                                                  if k.startswith("rank"))
+                             for what, r in fits.items()) + "\n")
     atomic_write_text(out / "growth.md", text)
     if not args.no_plots:
         report.plot_growth(out / "growth.png", growths, rows, base_cost, base.name)

@@ -96,7 +96,18 @@ def timing_table(timings: Sequence[Timing]) -> tuple[list[str], list[list[Any]],
         ys = [getattr(t, attr) for t in timings]
         fits[what] = {"MACs": r_squared([t.macs for t in timings], ys),
                       "activations": r_squared([t.activations for t in timings], ys)}
+        # At one nominal s the MACs are about equal: does the order of the times follow the activations?
+        for s in sorted({t.s for t in timings}):
+            same = [t for t in timings if t.s == s]
+            if len(same) >= 3:
+                fits[what][f"rank corr. with activations at s = {s:g}"] = _spearman(
+                    [t.activations for t in same], [getattr(t, attr) for t in same])
     return header, rows, fits
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
+    return float(np.corrcoef(rx, ry)[0, 1]) if len(x) > 1 and np.ptp(rx) and np.ptp(ry) else math.nan
 
 
 def fit_table(report: FitReport) -> tuple[list[str], list[list[Any]]]:
