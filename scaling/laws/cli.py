@@ -29,7 +29,7 @@ from typing import Any
 from nas import settings as knobs
 from nas.cli import Parser, evaluation_flags, integer, parse_args, path, run, study_flags
 from nas.search.budget import parse_macs
-from nas.search.session import HEARTBEAT_S, SearchInterrupted, settings_help
+from nas.search.session import HEARTBEAT_S, SearchInterrupted, check_device, settings_help
 from nas.search.study import safe_url
 from scaling.family import load_base
 from scaling.laws import fit as fitting
@@ -86,6 +86,7 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     a.add_argument("--batch", type=integer(2, 4096), default=8, help="training-step batch (default: %(default)s)")
     a.add_argument("--repeats", type=integer(1, 1000), default=5, help="timed calls (default: %(default)s)")
     a.add_argument("--threads", type=integer(1, 1024), help="torch CPU threads while timing (default: torch's)")
+    a.add_argument("--device", default="cpu", help="where to time: cpu (default), cuda or cuda:N")
     a.add_argument("--no-plots", action="store_true", help="skip the PNG plot")
     f = sub.add_parser("fit", help="train members at several compute levels and fit error(C) = E + A C^-c",
                        parents=[evaluation_flags("train,cost (the accuracy reward)"), study_flags(HEARTBEAT_S)])
@@ -105,6 +106,7 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     r.add_argument("--batch", type=integer(2, 4096), default=8, help="training-step batch (default: %(default)s)")
     r.add_argument("--repeats", type=integer(1, 1000), default=5, help="timed calls (default: %(default)s)")
     r.add_argument("--threads", type=integer(1, 1024), help="torch CPU threads while timing (default: torch's)")
+    r.add_argument("--device", default="cpu", help="where to time: cpu (default), cuda or cuda:N")
     r.add_argument("--max-resolution", type=integer(1, MAX_RESOLUTION), default=recommending.RESOLUTION_CAP,
                    help="warn about a member past this resolution (default: %(default)s, EfficientNetV2's cap)")
     r.add_argument("--output", type=path, help="genome file written (default: OUT/recommended-TARGET.yaml)")
@@ -132,6 +134,9 @@ def _analyse(args: argparse.Namespace, argv: list[str], base: Any, source: str, 
     if len(levels) < 2:
         raise UserInputError("--levels needs at least two levels to fit an exponent")
     max_macs = parse_macs(args.time_max_macs, "--time-max-macs")
+    if args.time:
+        check_device(args.device)
+    device = args.device
     prepare_dir(out, "output directory", ("growth.md", "growth.csv", "members.csv", "growth.png", "timing.csv"))
     rows = growing.members(base, strategies, levels)
     growths = growing.growth(base, strategies, levels, rows)
@@ -155,7 +160,7 @@ def _analyse(args: argparse.Namespace, argv: list[str], base: Any, source: str, 
             if r.genome is not None and r.cost is not None and r.cost.macs <= max_macs:
                 print(f"timing {r.strategy} x{r.s:g} ({human(r.cost.macs)} MACs)", file=sys.stderr)
                 timings.append(time_genome(r.strategy, r.s, r.genome, batch=args.batch, repeats=args.repeats,
-                                           threads=args.threads))
+                                           threads=args.threads, device=device))
         h, t, fits = report.timing_table(timings)
         report.write_csv(out / "timing.csv", h, t)
         text += (f"\n## Measured on this machine (members up to {human(max_macs)} MACs, training step of "
@@ -199,6 +204,7 @@ def _fit(args: argparse.Namespace, argv: list[str], base: Any, source: str, stra
 def _recommend(args: argparse.Namespace, argv: list[str], base: Any, source: str, strategies: list[Any],
                out: Path) -> int:
     target = recommending.parse_target(args.target, cost(base).macs)
+    check_device(args.device)
     saved = recommending.load_fit(args.fit or out, base)
     given = {s.label for s in strategies}
     if "--strategies" not in argv:  # the fit's strategies unless named
@@ -211,7 +217,8 @@ def _recommend(args: argparse.Namespace, argv: list[str], base: Any, source: str
     output = args.output or out / f"recommended-{target:g}x.yaml"
     prepare_dir(output.parent, "output directory")
     choice = recommending.recommend(base, strategies, saved, target, timing=args.timing, batch=args.batch,
-                                    repeats=args.repeats, threads=args.threads, max_resolution=args.max_resolution)
+                                    repeats=args.repeats, threads=args.threads, max_resolution=args.max_resolution,
+                                    device=args.device)
     text = recommending.describe(base, choice, target)
     recommending.write(output, choice, source, target)
     for warning in choice.warnings:

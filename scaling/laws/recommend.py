@@ -143,7 +143,7 @@ class Choice:
 
 def recommend(base: Network, strategies: Sequence[ScalingStrategy], fit: SavedFit, target: float, *,
               timing: str = "train-step", batch: int = 8, repeats: int = 5, threads: int | None = None,
-              max_resolution: int = RESOLUTION_CAP) -> Choice:
+              max_resolution: int = RESOLUTION_CAP, device: str = "cpu") -> Choice:
     """Rank ``strategies`` at ``target`` times the base's MACs (see the module docstring)."""
     base_macs = cost(base).macs
     candidates, warnings = [], []
@@ -155,7 +155,8 @@ def recommend(base: Network, strategies: Sequence[ScalingStrategy], fit: SavedFi
             warnings.append(f"{strategy.label} left out: {err.problem}")
             continue
         compute = cost(genome).macs / base_macs
-        t = time_genome(strategy.label, target, genome, batch=batch, repeats=repeats, threads=threads, what=(timing,))
+        t = time_genome(strategy.label, target, genome, batch=batch, repeats=repeats, threads=threads, device=device,
+                        what=(timing,))
         ms = t.latency_ms if timing == "latency" else t.train_step_ms
         law = fit.laws[strategy.label]
         candidates.append(Candidate(strategy.label, genome, compute, 1 - float(law(compute)),
