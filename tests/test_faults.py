@@ -282,11 +282,11 @@ def test_sigterm_finishes_the_running_trial_as_interrupted_and_resume_runs_it_ag
 def test_a_local_worker_killed_is_reported_and_its_trial_is_run_by_the_others(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'study.db'}"
     cmd = [sys.executable, "-m", "nas.search", "--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic",
-           "--reward", "flops", "--set", "synthetic_seconds=2", "--trials", "12", "--workers", "2", "--heartbeat", "1",
+           "--reward", "flops", "--set", "synthetic_seconds=3", "--trials", "12", "--workers", "2", "--heartbeat", "1",
            "--storage", url, "--study-name", "faults", "--out", str(tmp_path / "out"), "--quiet", "--no-plots"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
     deadline, child = time.monotonic() + 120, None
-    # The child process, in the middle of a trial (worker 0 alone would need 24 s: the child starts well before).
+    # The child process, in the middle of a trial (worker 0 alone would need 36 s: the child starts well before).
     while child is None and time.monotonic() < deadline and proc.poll() is None:
         child = next(iter(_running_pids(url) - {proc.pid}), None)
         time.sleep(0.05)
