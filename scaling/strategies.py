@@ -41,7 +41,6 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import ClassVar
 
 from scaling.compound import PAPER, compound, flops_factor
 from scaling.stagewise import V2_RULE, StagewiseRule, stagewise
@@ -87,7 +86,6 @@ class Exponents:
 class ScalingStrategy(ABC):
     """A rule that grows a base genome by a FLOPs multiple (a frozen dataclass in every subclass)."""
 
-    kind: ClassVar[str]
     max_resolution: int | None
 
     @property
@@ -120,7 +118,6 @@ class Rule(ScalingStrategy):
         max_resolution: Resolution cap in pixels, or ``None``.
     """
 
-    kind: ClassVar[str] = "rule"
     name: str
     split: Exponents
     args: str = ""
@@ -152,7 +149,6 @@ class Stagewise(ScalingStrategy):
     the cap), so ``scale`` finds phi by bisection on the real MACs.
     """
 
-    kind: ClassVar[str] = "stagewise"
     rule: StagewiseRule = V2_RULE
     max_resolution: int | None = V2_RULE.max_resolution
 
@@ -169,7 +165,7 @@ class Stagewise(ScalingStrategy):
             return stagewise(base, phi, rule, name=name or f"{base.name}_{_slug(self.label)}_x{s:g}")
 
         try:
-            return _closest(member, lambda g: cost(g).macs, target, 0.0, 1.0)
+            return _closest(member, target, 0.0, 1.0)
         except (GenomeError, ParameterError) as err:
             raise ParameterError("s", f"{self.label} at s = {s:g} is beyond what a genome supports: {err}") from None
 
@@ -188,27 +184,25 @@ def at_macs(strategy: ScalingStrategy, base: Network, s: float, *, name: str | N
         return strategy.scale(base, s, name=name)
     label = name or f"{base.name}_{_slug(strategy.label)}_x{s:g}"
     try:
-        return _closest(lambda x: strategy.scale(base, x, name=label), lambda g: cost(g).macs,
-                        s * cost(base).macs, 1.0, s)
+        return _closest(lambda x: strategy.scale(base, x, name=label), s * cost(base).macs, 1.0, s)
     except (GenomeError, ParameterError) as err:
         why = err.problem if isinstance(err, ParameterError) else str(err)
         raise ParameterError("s", f"{s:g}x the base's MACs is out of {strategy.label}'s reach: {why}") from None
 
 
-def _closest(member: Callable[[float], Network], macs: Callable[[Network], int], target: float, low: float,
-             high: float) -> Network:
-    """The genome ``member(x)`` whose ``macs`` is closest to ``target``, ``x`` searched from [low, high] upward.
+def _closest(member: Callable[[float], Network], target: float, low: float, high: float) -> Network:
+    """The genome ``member(x)`` whose MACs are closest to ``target``, ``x`` searched from [low, high] upward.
 
     ``high`` doubles until it reaches the target (a capped resolution leaves the rest to the other
     dimensions, and rounding can leave the nominal multiple short); 40 bisection steps then pin
     the step of the rounded MACs where the target falls.
     """
     lo_g = member(low)
-    if macs(lo_g) >= target:
+    if cost(lo_g).macs >= target:
         return lo_g
     hi_g = member(high)
     for _ in range(16):
-        if macs(hi_g) >= target:
+        if cost(hi_g).macs >= target:
             break
         low, lo_g = high, hi_g
         high *= 2
@@ -218,11 +212,11 @@ def _closest(member: Callable[[float], Network], macs: Callable[[Network], int],
     for _ in range(40):
         mid = (low + high) / 2
         g = member(mid)
-        if macs(g) >= target:
+        if cost(g).macs >= target:
             high, hi_g = mid, g
         else:
             low, lo_g = mid, g
-    return lo_g if target - macs(lo_g) < macs(hi_g) - target else hi_g
+    return lo_g if target - cost(lo_g).macs < cost(hi_g).macs - target else hi_g
 
 
 def _multiple(s: float) -> float:

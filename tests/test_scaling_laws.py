@@ -65,7 +65,7 @@ def test_the_rules_exponents_follow_dollar_et_al() -> None:
     split = parse("compound").exponents()  # the paper's 1.2, 1.1, 1.15 as shares of log 2-ish
     a, b, g = split.multipliers(1.2 * 1.1 ** 2 * 1.15 ** 2)
     assert (a, b, g) == pytest.approx((1.2, 1.1, 1.15))
-    with pytest.raises(Exception, match="sum|must be 1"):
+    with pytest.raises(UserInputError, match="must be 1"):
         Exponents(0.5, 0.5, 0.5)
 
 
@@ -245,9 +245,15 @@ def test_fit_then_recommend_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert code == 0 and "Recommended: **" in out
     genome, meta = ss.codec.load_with_meta(tmp_path / "laws" / "recommended-3x.yaml")
-    assert meta["scaling"]["strategy"] in ("width", "depth", "resolution")
+    chosen = meta["scaling"]
     assert ss.cost(genome).macs / ss.cost(TINY).macs == pytest.approx(3, rel=0.15)
-    assert meta["scaling"]["ranking"][0] == meta["scaling"]["strategy"]
+    assert chosen["ranking"][0] == chosen["strategy"] and sorted(chosen["ranking"]) == ["depth", "resolution", "width"]
+    law = data["fit"][chosen["strategy"]]  # the prediction is the fitted law at the member's real compute
+    compute = ss.cost(genome).macs / ss.cost(TINY).macs
+    assert chosen["predicted_accuracy"] == pytest.approx(1 - (law["floor"] + law["scale"] * compute ** -law["exponent"]),
+                                                         abs=1e-4)
+    low, high = chosen["interval"]
+    assert low <= chosen["predicted_accuracy"] + 1e-4 and chosen["predicted_accuracy"] <= high + 1e-4
 
 
 def test_analyse_writes_the_exponent_table_and_times_members(tmp_path: Path,

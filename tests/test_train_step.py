@@ -38,13 +38,13 @@ def test_reports_a_positive_step_time_and_a_ratio() -> None:
 
 def test_reference_is_measured_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     timed: list[str] = []
-    real = train_step._time_genome
+    real = train_step.time_train_steps
 
     def counting(genome, config, device, seed):  # noqa: ANN001, ANN202  (spy with the same signature)
         timed.append(genome.name)
         return real(genome, config, device, seed)
 
-    monkeypatch.setattr(train_step, "_time_genome", counting)
+    monkeypatch.setattr(train_step, "time_train_steps", counting)
     candidate = dataclasses.replace(ss.zoo.get("mobilenet_v3_small"), resolution=32, num_classes=10)
     first = evaluate(candidate, [get("train-step")], RunContext(budget=BUDGET))
     second = evaluate(candidate, [get("train-step")], RunContext(budget=BUDGET))

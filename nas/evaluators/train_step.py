@@ -37,7 +37,8 @@ from nas.training.loop import OPTIMIZERS, TrainConfig
 from search_spaces import build, zoo
 from search_spaces.genome import Network
 
-__all__ = ["StepConfig", "TrainStepEvaluator", "TrainStepSettings", "clear_reference_cache", "measure_train_step"]
+__all__ = ["StepConfig", "TrainStepEvaluator", "TrainStepSettings", "clear_reference_cache", "measure_train_step",
+           "time_train_steps"]
 
 #: (reference, device, batch, resolution, classes, channels, threads, amp, channels_last) -> median ms.
 _REFERENCE_MS: dict[tuple[Any, ...], float] = {}
@@ -137,7 +138,8 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
     return times
 
 
-def _time_genome(genome: Network, config: StepConfig, device: torch.device, seed: int) -> list[float]:
+def time_train_steps(genome: Network, config: StepConfig, device: torch.device, seed: int = 0) -> list[float]:
+    """Build ``genome`` at ``config.resolution`` (seeded) and :func:`measure_train_step` it."""
     torch.manual_seed(seed)
     model = build(dataclasses.replace(genome, resolution=config.resolution))
     try:
@@ -172,12 +174,12 @@ class TrainStepEvaluator(Evaluator):
         # Threads are the context's: nas.evaluators.evaluate sets them around every evaluator.
         key = (config.reference, str(device), config.batch, config.resolution, genome.num_classes,
                genome.in_channels, torch.get_num_threads(), cuda and config.amp, cuda and config.channels_last)
-        times = _time_genome(genome, config, device, ctx.seed)
+        times = time_train_steps(genome, config, device, ctx.seed)
         # The reference goes second: the first network timed in a process runs cold (allocator,
         # kernel caches), and the cached reference divides every later candidate's time.
         cached = key in _REFERENCE_MS
         if not cached:
-            _REFERENCE_MS[key] = statistics.median(_time_genome(reference, config, device, seed=0))
+            _REFERENCE_MS[key] = statistics.median(time_train_steps(reference, config, device, seed=0))
         ours, ref = statistics.median(times), _REFERENCE_MS[key]
         return Metrics(train_step_ms=ours, extra={
             "train_step_ratio": ours / ref, "train_step_iqr_ms": _iqr(times), "train_step_reference_ms": ref,

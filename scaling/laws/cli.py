@@ -64,12 +64,13 @@ def _levels(text: str, low: float = 1.0) -> list[float]:
     return sorted(values)
 
 
-def _common(p: argparse.ArgumentParser, strategies: Sequence[str]) -> None:
+def _common(p: argparse.ArgumentParser, strategies: Sequence[str] | None) -> None:
     p.add_argument("--base", default=DEFAULT_BASE, help="zoo model name or genome YAML (a search's found.yaml "
                    "works; default: %(default)s)")
-    p.add_argument("--strategies", default=" ".join(strategies),
+    p.add_argument("--strategies", default=None if strategies is None else " ".join(strategies),
                    help="space-separated strategy specs: compound[:A,B,G], width, depth, resolution, dollar:ALPHA, "
-                        "uniform, dwr, stagewise; @CAP caps the resolution (default: %(default)r)")
+                        "uniform, dwr, stagewise; @CAP caps the resolution (default: "
+                        + ("the fit's" if strategies is None else repr(" ".join(strategies))) + ")")
     p.add_argument("--out", type=path, help="output directory (default: runs/BASE-laws)")
 
 
@@ -98,7 +99,7 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
                    help="one error floor E for every strategy (default) or one each")
     f.add_argument("--draws", type=integer(10, 100_000), default=300, help="bootstrap draws (default: %(default)s)")
     r = sub.add_parser("recommend", help="the strategy with the best predicted accuracy per unit of measured time")
-    _common(r, fitting.FIT_STRATEGIES)
+    _common(r, None)
     r.add_argument("--target", required=required, help="MACs multiple of the base (4x, 4) or absolute MACs (1.6G)")
     r.add_argument("--fit", type=path, help="directory of a fit of this base (default: --out)")
     r.add_argument("--timing", choices=tuple(TIMINGS), default="train-step",
@@ -122,7 +123,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if args is None:
         return 0
     base, source, _ = load_base(args.base)
-    strategies = parse_list(args.strategies)
+    strategies = parse_list(args.strategies) if args.strategies is not None else []
     out = args.out or Path(f"runs/{base.name}-laws")
     return {"analyse": _analyse, "fit": _fit, "recommend": _recommend}[args.command](args, argv, base, source,
                                                                                    strategies, out)
@@ -136,7 +137,6 @@ def _analyse(args: argparse.Namespace, argv: list[str], base: Any, source: str, 
     max_macs = parse_macs(args.time_max_macs, "--time-max-macs")
     if args.time:
         check_device(args.device)
-    device = args.device
     prepare_dir(out, "output directory", ("growth.md", "growth.csv", "members.csv", "growth.png", "timing.csv"))
     rows = growing.members(base, strategies, levels)
     growths = growing.growth(base, strategies, levels, rows)
@@ -160,7 +160,7 @@ def _analyse(args: argparse.Namespace, argv: list[str], base: Any, source: str, 
             if r.genome is not None and r.cost is not None and r.cost.macs <= max_macs:
                 print(f"timing {r.strategy} x{r.s:g} ({human(r.cost.macs)} MACs)", file=sys.stderr)
                 timings.append(time_genome(r.strategy, r.s, r.genome, batch=args.batch, repeats=args.repeats,
-                                           threads=args.threads, device=device))
+                                           threads=args.threads, device=args.device))
         h, t, fits = report.timing_table(timings)
         report.write_csv(out / "timing.csv", h, t)
         text += (f"\n## Measured on this machine (members up to {human(max_macs)} MACs, training step of "
@@ -187,13 +187,11 @@ def _fit(args: argparse.Namespace, argv: list[str], base: Any, source: str, stra
     plan = fitting.plan_fit(base, settings)
     prepare_dir(out, "output directory", ("laws.json", "laws.md", "points.csv", "laws.png"))
     try:
-        study = fitting.run_fit(base, settings, plan)
+        points = fitting.run_fit(base, settings, plan)
     except SearchInterrupted as stop:
         command = safe_url(" ".join([f"python -m {PROG}", *(a for a in argv if a != "--resume"), "--resume"]))
         print(f"{PROG}: interrupted; every trained member is saved. Continue with: {command}", file=sys.stderr)
         return 128 + stop.signum
-    space = fitting.MemberSpace(base, strategies, settings.levels)
-    points = fitting.points_from_study(study, base, space)
     result = fitting.fit_members(points, args.floor == "shared", args.draws, args.seed)
     text = fitting.write_fit(out, base, source, result, plan.knobs, plot=not args.no_plots)
     print(text, end="")
@@ -206,11 +204,10 @@ def _recommend(args: argparse.Namespace, argv: list[str], base: Any, source: str
     target = recommending.parse_target(args.target, cost(base).macs)
     check_device(args.device)
     saved = recommending.load_fit(args.fit or out, base)
-    given = {s.label for s in strategies}
-    if "--strategies" not in argv:  # the fit's strategies unless named
-        strategies = [s for s in parse_list(" ".join(saved.strategies))]
+    if args.strategies is None:  # the fit's strategies unless named
+        strategies = parse_list(" ".join(saved.strategies))
     else:
-        unknown = sorted(given - set(saved.strategies))
+        unknown = sorted({s.label for s in strategies} - set(saved.strategies))
         if unknown:
             raise UserInputError(f"--strategies {', '.join(unknown)} were not fitted in {args.fit or out} (it has "
                                  f"{', '.join(saved.strategies)})")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, ClassVar
 import optuna
 
 from nas import rewards
+from nas.stats import kendall
 from nas.search.session import SearchInterrupted, SearchPlan, SearchSession, StudyPlace, StudyRun, plan_search
 from nas.strategies.base import Driver, Strategy
 from scaling.laws.powerlaw import Fit, bootstrap
@@ -77,15 +77,18 @@ class MemberSpace(SearchSpace):
         self.strategies = {s.label: s for s in strategies}
         self.default_resolution = base.resolution
         self._distributions = (Categorical("strategy", tuple(self.strategies)), Categorical("s", self.levels))
+        self._members: dict[tuple[str, float], Network] = {}  # at_macs bisects: plan, training and report share one
 
     def distributions(self) -> tuple[Distribution, ...]:
         return self._distributions
 
     def decode(self, params: Mapping[str, Any]) -> Network:
-        s = float(params["s"])
+        label, s = str(params["strategy"]), float(params["s"])
         if s == 1:
             return self.base
-        return at_macs(self.strategies[str(params["strategy"])], self.base, s)
+        if (label, s) not in self._members:
+            self._members[label, s] = at_macs(self.strategies[label], self.base, s)
+        return self._members[label, s]
 
     def points(self) -> dict[str, dict[str, Any]]:
         return {}
@@ -132,21 +135,21 @@ def plan_fit(base: Network, settings: FitSettings) -> SearchPlan:
     if len(set(settings.levels)) < 4:
         raise UserInputError(f"--levels needs at least 4 compute levels (3 to fit a law with 3 parameters, 1 held out "
                              f"to check it), got {len(set(settings.levels))}")
-    for strategy in settings.strategies:  # every member can be made before anything trains
-        for s in settings.levels:
-            if s != 1:
-                try:
-                    at_macs(strategy, base, s)
-                except ParameterError as err:
-                    raise UserInputError(f"--levels {s:g}: {err.problem}") from None
-    return plan_search(MemberSpace(base, settings.strategies, settings.levels), EveryMember, "accuracy",
+    space = MemberSpace(base, settings.strategies, settings.levels)
+    for label in space.strategies:  # every member can be made before anything trains
+        for s in space.levels:
+            try:
+                space.decode({"strategy": label, "s": s})
+            except ParameterError as err:
+                raise UserInputError(f"--levels {s:g}: {err.problem}") from None
+    return plan_search(space, EveryMember, "accuracy",
                        NO_TARGETS, settings.evaluator or "train,cost", settings.knobs, data=settings.data,
                        device=settings.device, defaults={**FIT_BUDGET, "reference_resolution": base.resolution},
                        single_objective="a fit records one accuracy per member")
 
 
-def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None) -> optuna.Study:
-    """Train every member the study lacks; the study.
+def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None) -> list[Point]:
+    """Train every member the study lacks; every finished member of the study (:func:`points_from_study`).
 
     Raises:
         UserInputError: bad settings, unreachable storage, a resume with no study.
@@ -168,7 +171,8 @@ def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None
         session.write({}, plots=settings.plots)
     if session.interrupted:
         raise SearchInterrupted(session.signum)
-    return session.study
+    assert isinstance(plan.space, MemberSpace)
+    return points_from_study(session.study, base, plan.space)
 
 
 @dataclass(frozen=True)
@@ -265,19 +269,7 @@ def fit_members(points: Sequence[Point], shared_floor: bool = True, draws: int =
     measured = sorted(strategies, key=lambda s: -holdout[s][1])
     predicted = sorted(strategies, key=lambda s: -holdout[s][2])
     return FitReport(full, held, list(points), top, holdout, sum(errors) / len(errors), measured, predicted,
-                     _kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]))
-
-
-def _kendall(a: Sequence[float], b: Sequence[float]) -> float:
-    """Kendall's tau-a of two score lists (1: the same order)."""
-    n = len(a)
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    if not pairs:
-        return math.nan
-    score = sum((1 if (a[i] - a[j]) * (b[i] - b[j]) > 0 else -1 if (a[i] - a[j]) * (b[i] - b[j]) < 0 else 0)
-                for i, j in pairs)
-    return score / len(pairs)
-
+                     kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]))
 
 
 def fit_json(base: Network, source: str, result: FitReport, budget: Mapping[str, Any]) -> dict[str, Any]:

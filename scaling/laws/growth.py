@@ -37,7 +37,8 @@ from search_spaces.errors import GenomeError, ParameterError
 from search_spaces.genome import Network
 from search_spaces.layers import Cost
 
-__all__ = ["LEVELS", "METRICS", "STEPS", "Growth", "LevelMember", "fit_exponent", "growth", "ideal_costs", "members"]
+__all__ = ["LEVELS", "METRICS", "STEPS", "Growth", "LevelMember", "fit_exponent", "fit_line", "growth", "ideal_costs",
+           "members"]
 
 #: FLOPs multiples the analysis builds, as the issue of Dollár et al.'s plots (2x to 32x).
 LEVELS = (2.0, 4.0, 8.0, 16.0, 32.0)
@@ -79,15 +80,20 @@ def members(base: Network, strategies: Sequence[ScalingStrategy], levels: Sequen
     return rows
 
 
-def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
-    """Least-squares slope of ``log y`` on ``log x`` and its R^2 (nan for fewer than two points)."""
-    x, y = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares slope of ``y`` on ``x`` and the line's R^2 (nan for fewer than two distinct ``x``)."""
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
     if len(x) < 2 or np.ptp(x) == 0:
         return math.nan, math.nan
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
     total = float(np.sum((y - y.mean()) ** 2))
     return float(slope), (1.0 - float(np.sum(residual ** 2)) / total) if total > 0 else 1.0
+
+
+def fit_exponent(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares slope of ``log y`` on ``log x`` and its R^2 (nan for fewer than two points)."""
+    return fit_line(np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float)))
 
 
 def ideal_costs(base: Network, strategy: Rule, s: float, genome: Network) -> dict[str, tuple[float, float, float]]:
@@ -129,18 +135,14 @@ class Growth:
         strategy: Its label.
         analytic: Ideal exponents per metric (``None`` for a rule without Dollár's form).
         real: Fitted exponents of the real members per metric.
-        r2: R^2 of each real fit.
         steps: Exponents per metric after each of :data:`STEPS` (``real`` first); empty without ``analytic``.
-        levels: The levels that had a member.
         missing: ``s -> why`` for levels without one.
     """
 
     strategy: str
     analytic: dict[str, float] | None
     real: dict[str, float]
-    r2: dict[str, float]
     steps: dict[str, dict[str, float]] = field(default_factory=dict)
-    levels: tuple[float, ...] = ()
     missing: dict[float, str] = field(default_factory=dict)
 
     def causes(self, metric: str) -> list[tuple[str, float]]:
@@ -163,15 +165,13 @@ def growth(base: Network, strategies: Sequence[ScalingStrategy], levels: Sequenc
         mine = [r for r in rows if r.strategy == strategy.label]
         built = [r for r in mine if r.genome is not None and r.cost is not None]
         xs = [r.s for r in built]
-        real, r2 = {}, {}
-        for i, metric in enumerate(METRICS):
-            real[metric], r2[metric] = fit_exponent(xs, [getattr(r.cost, metric) for r in built])
+        real = {m: fit_exponent(xs, [getattr(r.cost, m) for r in built])[0] for m in METRICS}
         exps = strategy.exponents()
         steps: dict[str, dict[str, float]] = {}
         if exps is not None and isinstance(strategy, Rule) and len(built) >= 2:
-            ideal = [ideal_costs(base, strategy, r.s, r.genome) for r in built if r.genome is not None]
+            ideal = [ideal_costs(base, strategy, r.s, r.genome) for r in built]
             for step in STEPS:
                 steps[step] = {m: fit_exponent(xs, [v[step][i] for v in ideal])[0] for i, m in enumerate(METRICS)}
-        result.append(Growth(strategy.label, exps.growth() if exps else None, real, r2, steps, tuple(xs),
+        result.append(Growth(strategy.label, exps.growth() if exps else None, real, steps,
                              {r.s: r.problem for r in mine if r.genome is None}))
     return result

@@ -151,19 +151,20 @@ class Fit:
 
     def interval(self, group: str, compute: float, level: float = 0.9) -> tuple[float, float]:
         """Percentile interval of the predicted error at ``compute`` over the bootstrap draws."""
-        values = np.array([law(compute) for law in self.draws.get(group, [])], float)
-        if not len(values):
-            return math.nan, math.nan
-        tail = (1 - level) / 2 * 100
-        return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+        return _percentiles([law(compute) for law in self.draws.get(group, [])], level)
 
     def parameter_interval(self, group: str, name: str, level: float = 0.9) -> tuple[float, float]:
         """Percentile interval of ``floor``, ``scale`` or ``exponent`` over the draws."""
-        values = np.array([getattr(law, name) for law in self.draws.get(group, [])], float)
-        if not len(values):
-            return math.nan, math.nan
-        tail = (1 - level) / 2 * 100
-        return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
+        return _percentiles([getattr(law, name) for law in self.draws.get(group, [])], level)
+
+
+def _percentiles(values: Sequence[float], level: float) -> tuple[float, float]:
+    """The central ``level`` percentile range of ``values`` (nan, nan when empty)."""
+    if not len(values):
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(np.asarray(values, float), [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def bootstrap(points: Mapping[str, tuple[Sequence[float], Sequence[float]]], shared_floor: bool = True,

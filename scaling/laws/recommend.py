@@ -23,11 +23,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from scaling.laws.powerlaw import PowerLaw
+from scaling.laws.powerlaw import Fit, PowerLaw
 from scaling.laws.timing import time_genome
 from scaling.strategies import ScalingStrategy, at_macs
 from search_spaces import codec, cost
@@ -45,23 +42,19 @@ RESOLUTION_CAP = 480
 
 @dataclass(frozen=True)
 class SavedFit:
-    """The laws of a fit (``laws.json``) and their bootstrap draws, for one base."""
+    """A fit read back from ``laws.json``: the laws fitted to every level, their bootstrap draws, the levels."""
 
-    path: Path
-    strategies: list[str]
-    laws: dict[str, PowerLaw]
-    draws: dict[str, np.ndarray]
+    fit: Fit
     levels: list[float]
-    check: dict[str, Any]
 
-    def interval(self, strategy: str, compute: float, level: float = 0.9) -> tuple[float, float]:
-        """Percentile interval of the predicted *accuracy* at ``compute``."""
-        d = self.draws.get(strategy)
-        if d is None or not len(d):
-            return math.nan, math.nan
-        errors = d[:, 0] + d[:, 1] * np.power(compute, -d[:, 2])
-        tail = (1 - level) / 2 * 100
-        return 1 - float(np.percentile(errors, 100 - tail)), 1 - float(np.percentile(errors, tail))
+    @property
+    def strategies(self) -> list[str]:
+        return list(self.fit.laws)
+
+    def accuracy(self, strategy: str, compute: float) -> tuple[float, tuple[float, float]]:
+        """The predicted accuracy of ``strategy`` at ``compute`` and its 90% interval."""
+        low, high = self.fit.interval(strategy, compute)
+        return 1.0 - self.fit.predict(strategy, compute), (1.0 - high, 1.0 - low)
 
 
 def load_fit(directory: Path, base: Network) -> SavedFit:
@@ -74,8 +67,8 @@ def load_fit(directory: Path, base: Network) -> SavedFit:
     try:
         data = json.loads(path.read_text())
         laws = {k: PowerLaw(float(v["floor"]), float(v["scale"]), float(v["exponent"])) for k, v in data["fit"].items()}
-        draws = {k: np.asarray(v.get("draws") or [], float).reshape(-1, 3) for k, v in data["fit"].items()}
-        strategies, key, levels = list(data["strategies"]), str(data["base_key"]), [float(x) for x in data["levels"]]
+        draws = {k: [PowerLaw(*map(float, d)) for d in v.get("draws") or []] for k, v in data["fit"].items()}
+        key, levels = str(data["base_key"]), [float(x) for x in data["levels"]]
     except FileNotFoundError:
         raise UserInputError(f"--fit: no fit in {directory} (no laws.json); run python -m scaling.laws fit --base "
                              f"{base.name} --out {directory} first") from None
@@ -84,7 +77,7 @@ def load_fit(directory: Path, base: Network) -> SavedFit:
     if key != genome_key(base):
         raise UserInputError(f"--fit: {path} is the fit of base {data.get('base')!r}, a different network from "
                              f"{base.name!r}; fit this base first")
-    return SavedFit(path, strategies, laws, draws, levels, dict(data.get("check") or {}))
+    return SavedFit(Fit(laws, draws, bool(data.get("shared_floor", True))), levels)
 
 
 _TARGET = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*x\s*$", re.IGNORECASE)
@@ -149,8 +142,7 @@ def recommend(base: Network, strategies: Sequence[ScalingStrategy], fit: SavedFi
     candidates, warnings = [], []
     for strategy in strategies:
         try:
-            genome = at_macs(strategy, base, target, name=f"{base.name}_{strategy.label}_x{target:g}"
-                             .replace(":", "_").replace(",", "_").replace("@", "_cap"))
+            genome = at_macs(strategy, base, target)
         except ParameterError as err:
             warnings.append(f"{strategy.label} left out: {err.problem}")
             continue
@@ -158,9 +150,7 @@ def recommend(base: Network, strategies: Sequence[ScalingStrategy], fit: SavedFi
         t = time_genome(strategy.label, target, genome, batch=batch, repeats=repeats, threads=threads, device=device,
                         what=(timing,))
         ms = t.latency_ms if timing == "latency" else t.train_step_ms
-        law = fit.laws[strategy.label]
-        candidates.append(Candidate(strategy.label, genome, compute, 1 - float(law(compute)),
-                                    fit.interval(strategy.label, compute), ms))
+        candidates.append(Candidate(strategy.label, genome, compute, *fit.accuracy(strategy.label, compute), ms))
     if not candidates:
         raise UserInputError(f"--target {target:g}x: no strategy reaches it ({'; '.join(warnings)})")
     candidates.sort(key=lambda c: -c.score)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.stats import spearman
 from scaling.laws.fit import FitReport
 from scaling.laws.growth import METRICS, STEPS, Growth, LevelMember
 from scaling.laws.timing import Timing, r_squared
@@ -100,14 +101,9 @@ def timing_table(timings: Sequence[Timing]) -> tuple[list[str], list[list[Any]],
         for s in sorted({t.s for t in timings}):
             same = [t for t in timings if t.s == s]
             if len(same) >= 3:
-                fits[what][f"rank corr. with activations at s = {s:g}"] = _spearman(
+                fits[what][f"rank corr. with activations at s = {s:g}"] = spearman(
                     [t.activations for t in same], [getattr(t, attr) for t in same])
     return header, rows, fits
-
-
-def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1]) if len(x) > 1 and np.ptp(rx) and np.ptp(ry) else math.nan
 
 
 def fit_table(report: FitReport) -> tuple[list[str], list[list[Any]]]:

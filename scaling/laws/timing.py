@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nas.evaluators.train_step import StepConfig, measure_train_step
+from nas.evaluators.train_step import StepConfig, time_train_steps
+from scaling.laws.growth import fit_line
 from nas.latency.measure import LatencyStats, fixed_threads, measure_genome
-from search_spaces import build, cost
+from search_spaces import cost
 from search_spaces.genome import Network
 
 __all__ = ["TIMINGS", "Timing", "r_squared", "time_genome"]
@@ -55,12 +56,10 @@ def _latency(genome: Network, batch: int, warmup: int, repeats: int, threads: in
 
 
 def _train_step(genome: Network, batch: int, warmup: int, repeats: int, threads: int | None, device: str) -> float:
-    torch.manual_seed(0)
-    model = build(genome)
+    # A training step costs tens of one-image calls: a third of the latency's warm-up steps (at least one).
     config = StepConfig(batch=batch, resolution=genome.resolution, warmup=max(1, warmup // 3), repeats=repeats)
     with fixed_threads(threads):
-        times = measure_train_step(model, config, torch.device(device), genome.in_channels, genome.num_classes)
-    return float(np.median(times))
+        return float(np.median(time_train_steps(genome, config, torch.device(device))))
 
 
 #: What can be timed: name -> function(genome, batch, warmup, repeats, threads, device) -> milliseconds.
@@ -78,13 +77,8 @@ def time_genome(strategy: str, s: float, genome: Network, *, batch: int = 8, war
 
 
 def r_squared(x: Sequence[float], y: Sequence[float]) -> float:
-    """R^2 of the least-squares line ``y = a + b x`` (nan for fewer than three points)."""
+    """R^2 of the least-squares line ``y = a + b x`` over the finite pairs (nan for fewer than three)."""
     xs, ys = np.asarray(x, float), np.asarray(y, float)
     keep = np.isfinite(xs) & np.isfinite(ys)
-    xs, ys = xs[keep], ys[keep]
-    if len(xs) < 3 or np.ptp(xs) == 0:
-        return math.nan
-    b, a = np.polyfit(xs, ys, 1)
-    total = float(np.sum((ys - ys.mean()) ** 2))
-    return 1.0 - float(np.sum((ys - (a + b * xs)) ** 2)) / total if total > 0 else 1.0
+    return fit_line(xs[keep], ys[keep])[1] if keep.sum() >= 3 else math.nan
 
