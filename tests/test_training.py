@@ -10,7 +10,7 @@ import torch
 
 import search_spaces as ss
 from nas.evaluators import Metrics, Pruned, RunContext, evaluate, get
-from nas.training.loop import TrainConfig, lr_at, train
+from nas.training.loop import FINITE_CHECK_EVERY, TrainConfig, lr_at, train
 from search_spaces.errors import UserInputError
 
 TINY = dataclasses.replace(ss.zoo.get("mobilenet_v3_small"), resolution=16, num_classes=10)
@@ -50,8 +50,31 @@ def test_a_pruner_stops_training_by_raising() -> None:
 
 def test_a_diverging_loss_is_an_error() -> None:
     batches = [(torch.full((8, 3, 16, 16), math.nan), torch.zeros(8, dtype=torch.long))]
-    with pytest.raises(FloatingPointError, match="step 0"):
+    with pytest.raises(FloatingPointError, match="by step 2"):
         train(ss.build(TINY), batches, batches, TrainConfig(steps=2))
+
+
+def test_a_long_run_stops_within_a_check_interval_of_a_nan() -> None:
+    """The host reads the loss every FINITE_CHECK_EVERY steps (not every step, which would make a GPU wait)."""
+    batches = [(torch.full((8, 3, 16, 16), math.nan), torch.zeros(8, dtype=torch.long))]
+    with pytest.raises(FloatingPointError, match=f"by step {FINITE_CHECK_EVERY}$"):
+        train(ss.build(TINY), batches, batches, TrainConfig(steps=10 * FINITE_CHECK_EVERY))
+
+
+def test_the_reported_loss_is_the_mean_of_the_steps_losses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Summed on the device in float64, the mean is what reading each step's loss would give."""
+    losses: list[float] = []
+    original = torch.nn.CrossEntropyLoss.forward
+
+    def spy(self: torch.nn.CrossEntropyLoss, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = original(self, logits, target)
+        losses.append(loss.item())
+        return loss
+
+    monkeypatch.setattr(torch.nn.CrossEntropyLoss, "forward", spy)
+    result = train(ss.build(TINY), _batches(), _batches(1), TrainConfig(steps=5, bn_batches=0))
+    assert len(losses) == 5
+    assert result.train_loss == sum(losses) / len(losses)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "rmsprop", "adamw"])

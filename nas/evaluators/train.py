@@ -87,6 +87,9 @@ class TrainSettings:
     progressive: str = knob("", "EfficientNetV2 progressive learning preset scaled to resolution (empty: off)",
                             choices=lambda: ("", *PRESETS.names()))
     channels: int | None = channels_knob()
+    amp: bool = knob(True, "mixed precision on a GPU: bfloat16 where supported, else float16 with loss scaling "
+                           "(the CPU trains in float32 either way)")
+    channels_last: bool = knob(True, "channels_last memory format (faster on CPUs and GPUs alike for these networks)")
     zero_init_residual: bool = knob(False, "start every residual branch at zero (its last norm's scale), so a deeper "
                                            "network starts as the same function: short proxies of deep networks need "
                                            "it (the scaling-law fit sets it)")
@@ -138,11 +141,13 @@ class TrainEvaluator(Evaluator):
         fixres = s.eval_resolution == "fixres"
         data = DataConfig(source=ctx.data, resolution=resolution,
                           channels=genome.in_channels if s.channels is None else s.channels,
-                          batch_size=s.batch_size, subset=s.subset, val_size=s.val_size, seed=ctx.seed,
+                          batch_size=s.batch_size, eval_batch_size=s.batch_size, subset=s.subset,
+                          val_size=s.val_size, seed=ctx.seed,
                           eval_resolution=0 if fixres else s.eval_resolution, eval_split=s.eval_split)
         schedule = TrainConfig(epochs=s.epochs, steps=s.steps, optimizer=s.optimizer, lr=s.lr,
                                weight_decay=s.weight_decay, label_smoothing=s.label_smoothing,
-                               warmup_steps=s.warmup_steps, evals=s.evals, bn_batches=s.bn_batches)
+                               warmup_steps=s.warmup_steps, evals=s.evals, bn_batches=s.bn_batches, amp=s.amp,
+                               channels_last=s.channels_last)
         stages: tuple = ()
         if s.progressive:
             progressive = ProgressiveSchedule.preset(s.progressive).scaled(data.resolution)

@@ -23,8 +23,12 @@ from torch import nn
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage", "backward_step", "lr_at",
-           "recalibrate_bn", "train", "warmup_cosine"]
+__all__ = ["FINITE_CHECK_EVERY", "OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage",
+           "autocast_dtype", "backward_step", "lr_at", "recalibrate_bn", "train", "warmup_cosine"]
+
+#: The proxy loop reads its running loss on the host (and stops on a NaN) every this many steps and at
+#: each validation: once a step would make the GPU wait for every step before the next is queued.
+FINITE_CHECK_EVERY = 16
 
 #: name -> ``(params, config) -> optimizer``.
 OPTIMIZERS: Registry[Callable[[Iterable[nn.Parameter], "TrainConfig"], torch.optim.Optimizer]] = Registry("optimizer")
@@ -50,7 +54,7 @@ class TrainConfig:
         evals: How many times to validate (evenly spaced, the last at the end); each
             result is reported for pruning.
         grad_clip: Gradient-norm clip (0: none).
-        amp: Mixed precision on CUDA (ignored on CPU).
+        amp: Mixed precision on CUDA (:func:`autocast_dtype`: bfloat16 where supported; ignored on CPU).
         channels_last: channels_last memory format (on every device: faster on CPUs too).
         bn_batches: Before each validation, re-estimate batch-norm statistics as exact
             averages over this many training batches (0: keep the running averages). Short
@@ -93,7 +97,8 @@ class TrainResult:
         history: ``(step, validation accuracy)`` at each evaluation.
         steps: Optimizer steps taken.
         train_loss: Mean training loss over the last evaluation interval.
-        images_per_s: Training throughput (images / second, excluding validation).
+        images_per_s: Training throughput: images / seconds of training, the batches' preparation included and
+            the validations (BN re-estimation too) excluded.
     """
 
     accuracy: float
@@ -146,26 +151,56 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch
 
 @torch.no_grad()
 def accuracy(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             channels_last: bool = False) -> float:
-    """Top-1 accuracy of ``model`` (eval mode) over ``batches``."""
+             channels_last: bool = False, pad_to: int = 0) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) over ``batches``.
+
+    Args:
+        pad_to: Pad a smaller batch (the last) with zero images to this many and score only its own:
+            in eval mode every image is independent, and one batch shape means one set of convolution
+            plans (a GPU builds them for every new shape; the proxy scores at its training batch).
+    """
     model.eval()
-    right = seen = 0
+    right: torch.Tensor | None = None  # summed where computed: the host reads it once, at the end
+    seen = 0
     for x, y in batches:
+        n = len(y)
+        if n < pad_to:
+            x = torch.cat([x, x.new_zeros((pad_to - n, *x.shape[1:]))])
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        right += int((model(x).argmax(1) == y).sum())
-        seen += len(y)
-    return right / max(1, seen)
+        hits = (model(x)[:n].argmax(1) == y).sum()
+        right = hits if right is None else right + hits
+        seen += n
+    return int(right) / seen if right is not None else 0.0
+
+
+def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
+    """The mixed-precision type a training on ``device`` uses, or ``None`` for full precision.
+
+    bfloat16 where the GPU supports it (Ampere and later): it has float32's range, so no loss
+    scaling is needed and :class:`torch.amp.GradScaler` stays off, and with it the host-device
+    synchronisation its ``step`` makes to look for infinite gradients. float16 (with the scaler)
+    on older GPUs; none on the CPU, where autocast's bfloat16 is slower than float32 for these
+    networks, even on a Xeon with AMX (``benchmarks/memory_format.py --bf16``; docs/BENCHMARKS.md).
+    """
+    if not amp or device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def backward_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
-                  scaler: torch.amp.GradScaler, grad_clip: float, step: int) -> None:
+                  scaler: torch.amp.GradScaler, grad_clip: float, step: int, check_finite: bool = True) -> None:
     """One optimizer step on ``loss`` (every training here, proxy or full, takes its steps this way).
+
+    Args:
+        check_finite: Check the loss before the step. The check reads the loss on the host, which
+            makes a GPU wait for the step's work; the proxy loop checks a running sum now and then
+            instead (:data:`FINITE_CHECK_EVERY`).
 
     Raises:
         FloatingPointError: if the loss is NaN or infinite (the run cannot continue).
     """
-    if not torch.isfinite(loss):
+    if check_finite and not torch.isfinite(loss):
         raise FloatingPointError(f"loss became {loss.item()} at step {step}")
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
@@ -237,14 +272,25 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
     total = config.steps or max(1, round(config.epochs * per_epoch))
     eval_at = {round(total * (i + 1) / config.evals) for i in range(config.evals)}
     optimizer = OPTIMIZERS.get(config.optimizer)(model.parameters(), config)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.amp)
+    amp = autocast_dtype(device, config.amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     result = TrainResult(accuracy=math.nan)
-    step, losses, busy, images = 0, [], 0.0, 0
+    # The step loop never waits for the device: the losses add up where they are computed, and the host
+    # reads their sum every FINITE_CHECK_EVERY steps and at validations (float64, so the mean is the one
+    # a per-step read would give).
+    loss_sum, summed = torch.zeros((), dtype=torch.float64, device=device), 0
+    step, busy, images, segment = 0, 0.0, 0, time.perf_counter()
     current, mixup = -1, None
 
     def stage_of(at: int) -> int:  # equal shares of the steps, in order
         return min(len(stages) - 1, at * len(stages) // total)
+
+    def mean_loss() -> float:  # the host reads the device here (and stops on a non-finite loss)
+        mean = float(loss_sum) / max(1, summed)
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"loss became {mean} by step {step}")
+        return mean
 
     while step < total:
         model.train()
@@ -252,7 +298,6 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
             current = stage_of(step)
             mixup = apply_stage(model, train_batches, stages[current], num_classes)
         for x, y in train_batches:
-            start = time.perf_counter()
             if stages and stage_of(step) != current:
                 break  # a stage boundary mid-epoch: restart the pass with the next stage's settings
             if mixup is not None:
@@ -261,22 +306,32 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
                 group["lr"] = lr_at(step, total, config)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=cuda and config.amp):
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 loss = loss_fn(model(x), y)
-            backward_step(loss, model, optimizer, scaler, config.grad_clip, step)
-            losses.append(loss.item())
-            busy += time.perf_counter() - start
+            backward_step(loss, model, optimizer, scaler, config.grad_clip, step, check_finite=False)
+            loss_sum += loss.detach()
+            summed += 1
             images += len(y)
             step += 1
             if step in eval_at:
-                recalibrate_bn(model, train_batches, config.bn_batches, channels_last)
-                acc = accuracy(model, val_batches, channels_last)
+                train_loss = mean_loss()
+                if cuda:
+                    torch.cuda.synchronize(device)  # the segment's time is the device's, not the host's queueing
+                busy += time.perf_counter() - segment
+                # the training's precision and batch shape: a GPU reuses the convolution plans the steps made
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    recalibrate_bn(model, train_batches, config.bn_batches, channels_last)
+                    acc = accuracy(model, val_batches, channels_last, pad_to=len(y))
                 result.history.append((step, acc))
-                result.train_loss = sum(losses) / len(losses)
-                losses = []
+                result.train_loss = train_loss
+                loss_sum.zero_()
+                summed = 0
                 if report is not None:
                     report(step, acc)
                 model.train()
+                segment = time.perf_counter()
+            elif step % FINITE_CHECK_EVERY == 0:
+                mean_loss()
             if step >= total:
                 break
     optimizer.zero_grad(set_to_none=True)
