@@ -91,6 +91,26 @@ def test_training_order_depends_on_the_seed_only(tiny_fashion: Path) -> None:
     assert not torch.equal(first_labels(0), first_labels(1))
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.device)])
+def test_batches_kept_on_the_device_are_the_batches_copied_there(tiny_fashion: Path, device: str) -> None:
+    """``resident``: the uint8 images and each pass's order live on the device; the batches are the same."""
+    config = DataConfig(source=str(tiny_fashion), resolution=16, batch_size=32, val_size=40, seed=3)
+    kept, copied = loaders(config, device, resident=True), loaders(config, device, resident=False)
+    assert kept[0].images.device.type == device and copied[0].images.device.type == "cpu"
+    for split in (0, 1):
+        for _ in range(2):  # two passes: two shuffles
+            pairs = list(zip(kept[split], copied[split], strict=True))
+            assert pairs and all(torch.equal(xa.cpu(), xb.cpu()) and torch.equal(ya.cpu(), yb.cpu())
+                                 for (xa, ya), (xb, yb) in pairs)
+
+
+def test_on_a_gpu_the_data_is_resident_by_default_and_on_a_cpu_it_stays() -> None:
+    config = DataConfig(resolution=16, batch_size=32, subset=64, val_size=40)
+    assert loaders(config, "cpu")[0].resident is False
+    if torch.cuda.is_available():
+        assert loaders(config, "cuda")[0].resident is True
+
+
 def test_colour_to_gray_averages() -> None:
     x = torch.arange(12.0).view(1, 3, 2, 2)
     assert torch.equal(adapt_channels(x, 1), x.mean(1, keepdim=True))

@@ -224,7 +224,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
                       batch_size=settings.batch_size, val_size=settings.val_size, subset=settings.subset,
                       seed=settings.seed, eval_resolution=settings.eval_resolution, eval_split=settings.eval_split,
                       hold_out=settings.eval_split != "test")
-    train_batches, val_batches, dataset = loaders(data, device)
+    # the recipes' augmentations work per image on the host (PIL), so the images stay there
+    train_batches, val_batches, dataset = loaders(data, device, resident=False)
     if not hasattr(train_batches, "batch"):
         raise UserInputError(f"nas.train reads in-memory datasets (fashion-mnist, cifar10); {settings.data} is an "
                              "ImageFolder directory, which it does not read yet")
