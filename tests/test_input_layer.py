@@ -38,7 +38,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     # unbounded numbers
     ("search", [*SEARCH, "--out", "{tmp}/o", "--seed", "-1"], ["--seed", "from 0 to 4,294,967,295"]),
     ("search", [*SEARCH, "--out", "{tmp}/o", "--seed", str(2**32)], ["--seed"]),
-    ("search", [*SEARCH, "--out", "{tmp}/o", "--workers", "1000"], ["--workers", "must be an integer"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--workers", "1000"], ["--workers", "must be auto or an integer"]),
+    ("search", [*SEARCH, "--out", "{tmp}/o", "--workers", "many"], ["--workers", "must be auto or an integer"]),
     ("search", [*SEARCH, "--out", "{tmp}/o", "--threads", "100000"], ["--threads"]),
     ("search", [*SEARCH, "--out", "{tmp}/o", "--trials", "abc"], ["--trials"]),
     ("search", [*SEARCH, "--out", "{tmp}/o", "--heartbeat", "0"], ["--heartbeat"]),

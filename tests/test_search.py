@@ -398,6 +398,30 @@ def test_both_worker_processes_take_trials_when_trials_outlast_start_up(tmp_path
     assert {t.user_attrs["worker"] for t in trials if counts(t)} == {0, 1}
 
 
+@pytest.mark.parametrize(("device", "cores", "free_gib", "expected"), [
+    ("cpu", 16, 0, 1),        # a CPU trial already uses every core
+    ("cuda", 16, 139, 8),     # an H200 host: capped at MAX_GPU_WORKERS
+    ("cuda", 6, 139, 3),      # two cores a worker
+    ("cuda", 16, 10, 2),      # 4 GiB a worker
+    ("cuda", 1, 1, 1),        # never none
+])
+def test_auto_workers_fill_a_gpu_within_its_memory_and_the_hosts_cores(device: str, cores: int, free_gib: int,
+                                                                        expected: int) -> None:
+    from nas.search.workers import workers_for
+
+    assert workers_for(device, cores, free_gib * 2**30) == expected
+
+
+def test_auto_workers_on_a_cpu_start_no_second_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.search.cli as cli
+
+    started: list[int] = []
+    monkeypatch.setattr(cli, "_spawn_workers", lambda argv, workers: started.append(workers) or [])
+    code = main(["--space", "mbconv", "--budget", "400M", "--evaluator", "synthetic", "--reward", "flops",
+                 "--trials", "2", "--device", "cpu", "--workers", "auto", "--out", str(tmp_path), "--quiet", "--no-plots"])
+    assert code == 0 and started == [1]
+
+
 def test_ctrl_c_is_deferred_outside_evaluations_and_immediate_inside() -> None:
     from nas.search.interrupts import Interrupts
 

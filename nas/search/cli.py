@@ -29,8 +29,10 @@ from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
 from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, plan_search, \
     settings_help
+from nas.evaluators import resolve_device
 from nas.search.outputs import SearchSummary
 from nas.search.study import safe_url
+from nas.search.workers import auto_workers
 from search_spaces import spaces
 from search_spaces.cost import cost
 from search_spaces.errors import UserInputError
@@ -75,10 +77,23 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--timeout", help="stop starting trials after this long: seconds, or 30m, 2h")
     parser.add_argument("--out", type=path, help="run directory for found.yaml, trials.csv, plots and the default study "
                                       "database (default: runs/SPACE-BUDGET)")
-    parser.add_argument("--workers", type=integer(1, max_parallel), default=1,
-                        help="local worker processes sharing the study")
+    parser.add_argument("--workers", type=_workers, default=None, metavar="N|auto",
+                        help="local worker processes sharing the study (default auto: 1 on a CPU; on a GPU as many "
+                             "as its free memory and the host's cores allow, up to 8, since one 28-px trial leaves a "
+                             "GPU mostly idle)")
     parser.add_argument("--worker-index", type=integer(0, max_parallel), default=0, help=argparse.SUPPRESS)
     return parser
+
+
+def _workers(text: str) -> int | None:
+    """``--workers``: ``auto`` -> ``None`` (decided once the device is known), else an integer."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return integer(1, max_parallel)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto or an integer from 1 to {max_parallel():,}, "
+                                         f"got {text!r}") from None
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -153,6 +168,12 @@ def _main(argv: Sequence[str] | None) -> int:
     place = StudyPlace(out, args.study_name or f"{args.space}-{reward}-{args.strategy}", args.storage,
                        args.resume, args.heartbeat)
     worker = args.worker_index
+    if args.workers is None:
+        args.workers = 1 if worker > 0 else auto_workers(resolve_device(args.device))
+        if args.workers > 1:
+            argv += ["--workers", str(args.workers)]  # the spawned workers need not look again
+            print(f"{PROG}: {args.workers} workers share {resolve_device(args.device)} (--workers auto)",
+                  file=sys.stderr)
     session = SearchSession(plan, place, _config(args, plan), trials=args.trials, seed=args.seed, data=args.data,
                             device=args.device, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
                             timeout=timeout, worker=worker, quiet=args.quiet,
