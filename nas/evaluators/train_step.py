@@ -33,7 +33,7 @@ from torch import nn
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.evaluators.train import MAX_PROXY_RESOLUTION
 from nas.settings import knob
-from nas.training.loop import OPTIMIZERS, TrainConfig
+from nas.training.loop import OPTIMIZERS, TrainConfig, autocast_dtype
 from search_spaces import build, zoo
 from search_spaces.genome import Network
 
@@ -105,7 +105,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
     Gradients are released before returning. The model's weights change (it is trained).
     """
     cuda = device.type == "cuda"
-    amp, channels_last = cuda and config.amp, cuda and config.channels_last
+    amp, channels_last = autocast_dtype(device, config.amp), cuda and config.channels_last
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(config.batch, in_channels, config.resolution, config.resolution, generator=gen).to(device)
     y = torch.randint(0, num_classes, (config.batch,), generator=gen).to(device)
@@ -115,7 +115,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
         x = x.contiguous(memory_format=torch.channels_last)
     schedule = TrainConfig(lr=1e-3)  # the loop's SGD (Nesterov momentum 0.9, weight decay); a small lr keeps it finite
     optimizer = OPTIMIZERS.get("sgd")(model.parameters(), schedule)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)  # bfloat16 needs no loss scaling
     loss_fn = nn.CrossEntropyLoss(label_smoothing=schedule.label_smoothing)
     times: list[float] = []
     try:
@@ -124,7 +124,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=amp):
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 loss = loss_fn(model(x), y)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
