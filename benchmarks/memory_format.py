@@ -6,7 +6,7 @@ the proxy resolution, timed after two warm-up steps; the two memory formats alte
 of this measurement (docs/BENCHMARKS.md, "Full training with nas.train").
 
 Usage:
-    python benchmarks/memory_format.py [--model efficientnet_b0] [--resolution 28] [--batch 128] [--threads 1]
+    python benchmarks/memory_format.py [--model efficientnet_b0] [--resolution 28] [--batch 128] [--threads 1] [--bf16]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import search_spaces as ss
 from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
 
 
-def _rate(genome: ss.Network, channels_last: bool, args: argparse.Namespace) -> float:
+def _rate(genome: ss.Network, channels_last: bool, args: argparse.Namespace, bf16: bool = False) -> float:
     torch.manual_seed(0)
     model = ss.build(genome).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -35,7 +35,8 @@ def _rate(genome: ss.Network, channels_last: bool, args: argparse.Namespace) -> 
     for step in range(args.steps + 2):
         if step == 2:
             start = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -50,13 +51,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--bf16", action="store_true", help="also time channels_last under CPU bfloat16 autocast")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     genome = dataclasses.replace(ss.zoo.get(args.model), num_classes=10, resolution=args.resolution)
     rates: dict[str, list[float]] = {"NCHW": [], "channels_last": []}
+    if args.bf16:
+        rates["channels_last + bf16 autocast"] = []
     for _ in range(args.runs):
         for name in rates:
-            rates[name].append(_rate(genome, name == "channels_last", args))
+            rates[name].append(_rate(genome, name != "NCHW", args, bf16=name.endswith("autocast")))
     print(f"Machine: {machine()}; torch {torch.__version__}, {args.threads} thread(s); commit {revision()}.\n")
     print(f"{args.model}, batch {args.batch} at {args.resolution} px, one SGD step, {args.steps} steps a run, "
           f"median of {args.runs} alternating runs:\n")
