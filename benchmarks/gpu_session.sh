@@ -3,6 +3,7 @@
 #
 #   benchmarks/gpu_session.sh measure   # first-vs-second trial (+ profile, 3 variants), the README search
 #   benchmarks/gpu_session.sh tests     # pytest -m device
+#   benchmarks/gpu_session.sh laws      # issue 19: the scaling-law fit of B0 with 2 replicas (run again to resume)
 #
 # Run from the repository root, with the package's requirements importable (optuna and friends) and
 # NAS_FASHION_MNIST naming a directory of the four Fashion-MNIST IDX files. Everything printed is also
@@ -36,8 +37,15 @@ tests)
   timeout 540 $PY -m pytest -q -p no:logging -m device tests/test_device.py tests/test_data.py 2>&1 \
       | tail -25 | tee "$OUT/device_tests.txt"
   ;;
+laws)
+  dir=runs/laws-b0-gpu
+  resume=$([ -f "$dir/study/study.db" ] && echo --resume)
+  timeout 560 $PY -m scaling.laws fit --base efficientnet_b0 --device cuda --replicas 2 --out "$dir" --quiet \
+      --no-plots $resume 2>&1 | tail -25 | tee "$OUT/laws.txt"
+  cp "$dir"/laws.json "$dir"/points.csv "$OUT"/ 2>/dev/null
+  ;;
 *)
-  echo "usage: $0 measure|tests" >&2
+  echo "usage: $0 measure|tests|laws" >&2
   exit 2
   ;;
 esac

@@ -214,8 +214,20 @@ class LawAccuracy(Evaluator):
         return Metrics(accuracy=1 - (0.05 + 0.2 * w ** -0.8 * d ** -0.15 * r ** -0.5))
 
 
-if "law" not in EVALUATORS:
-    EVALUATORS.register("law", LawAccuracy)
+class NoisyLawAccuracy(LawAccuracy):
+    """The law plus a member's own error whose sign flips with the seed: two replicas (seeds 0, 1) average it out."""
+
+    name = "noisy-law"
+
+    def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        exact = super().run(genome, ctx).accuracy
+        error = 0.004 * (1 + int(ss.codec.genome_key(genome)[:4], 16) % 3)
+        return Metrics(accuracy=exact + (error if ctx.seed % 2 else -error))
+
+
+for _evaluator in (LawAccuracy, NoisyLawAccuracy):
+    if _evaluator.name not in EVALUATORS:
+        EVALUATORS.register(_evaluator.name, _evaluator)
 
 
 def _fit(tmp_path: Path, *extra: str) -> int:
@@ -256,6 +268,25 @@ def test_fit_then_recommend_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     assert low <= chosen["predicted_accuracy"] + 1e-4 and chosen["predicted_accuracy"] <= high + 1e-4
 
 
+def test_replicas_average_the_seeds_and_a_resume_adds_only_the_new_ones(tmp_path: Path) -> None:
+    assert _fit(tmp_path, "--evaluator", "noisy-law") == 0  # one replica: noisy
+    one = json.loads((tmp_path / "laws" / "laws.json").read_text())
+    assert all(p["replicas"] == 1 and p["spread"] == 0 for p in one["points"])
+    assert _fit(tmp_path, "--evaluator", "noisy-law", "--replicas", "2", "--resume") == 0
+    two = json.loads((tmp_path / "laws" / "laws.json").read_text())
+    exact = LawAccuracy()
+    for p in two["points"]:  # the seeds' errors cancel: every mean is the law itself
+        genome = TINY if p["s"] == 1 else at_macs(parse(p["strategy"]), TINY, p["s"])
+        assert p["replicas"] == 2 and p["spread"] > 0.005
+        assert p["accuracy"] == pytest.approx(exact.run(genome, RunContext()).accuracy, abs=1e-12)
+    assert two["check"]["mean_abs_error"] < one["check"]["mean_abs_error"]
+    first = optuna.load_study(study_name="tiny-laws", storage=f"sqlite:///{tmp_path / 'laws' / 'study' / 'study.db'}")
+    second = optuna.load_study(study_name="tiny-laws-replica2",
+                               storage=f"sqlite:///{tmp_path / 'laws' / 'study-replica2' / 'study.db'}")
+    assert len(first.trials) == len(second.trials) == 15  # the resume trained the second replica only
+    assert "accuracy_sd" in (tmp_path / "laws" / "points.csv").read_text().splitlines()[0]
+
+
 def test_analyse_writes_the_exponent_table_and_times_members(tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     ss.codec.dump(TINY, tmp_path / "tiny.yaml")
@@ -272,6 +303,7 @@ def test_analyse_writes_the_exponent_table_and_times_members(tmp_path: Path,
     (["fit", "--levels", "1,2,4"], "at least 4 compute levels"),
     (["fit", "--levels", "1,2,x"], "comma-separated numbers"),
     (["fit", "--levels", "0.5,1,2,4"], "from 1 to 1024"),
+    (["fit", "--replicas", "0"], "--replicas"),
     (["analyse", "--strategies", "bogus"], "unknown"),
     (["recommend", "--target", "0.5x"], "must grow the base"),
     (["recommend", "--target", "4x"], "no fit in"),

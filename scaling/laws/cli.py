@@ -98,6 +98,9 @@ def _parser(required: bool = True) -> argparse.ArgumentParser:
     f.add_argument("--floor", choices=("shared", "per-strategy"), default="shared",
                    help="one error floor E for every strategy (default) or one each")
     f.add_argument("--draws", type=integer(10, 100_000), default=300, help="bootstrap draws (default: %(default)s)")
+    f.add_argument("--replicas", type=integer(1, 100), default=1,
+                   help="trainings of each member with seeds SEED, SEED+1, ...; the law is fitted to their mean "
+                        "(each replica is its own study; --resume with more replicas trains only the new ones)")
     r = sub.add_parser("recommend", help="the strategy with the best predicted accuracy per unit of measured time")
     _common(r, None)
     r.add_argument("--target", required=required, help="MACs multiple of the base (4x, 4) or absolute MACs (1.6G)")
@@ -183,7 +186,7 @@ def _fit(args: argparse.Namespace, argv: list[str], base: Any, source: str, stra
                                    storage=args.storage, study_name=args.study_name, resume=args.resume,
                                    seed=args.seed, data=args.data, device=args.device, threads=args.threads,
                                    quiet=args.quiet, plots=not args.no_plots, heartbeat=args.heartbeat,
-                                   strategies=strategies, levels=_levels(args.levels))
+                                   strategies=strategies, levels=_levels(args.levels), replicas=args.replicas)
     plan = fitting.plan_fit(base, settings)
     prepare_dir(out, "output directory", ("laws.json", "laws.md", "points.csv", "laws.png"))
     try:

@@ -44,7 +44,7 @@ from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
 
 __all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "write_fit", "EveryMember", "FitReport", "FitSettings", "MemberSpace", "Point",
-           "fit_members", "plan_fit", "points_from_study", "run_fit"]
+           "fit_members", "mean_points", "plan_fit", "points_from_study", "run_fit"]
 
 #: Compute levels trained by default (multiples of the base's MACs); the largest is held out, 2x beyond the
 #: largest fitted. Five levels below it, the cheap ones close together, give each strategy's law two points
@@ -116,6 +116,10 @@ class FitSettings(StudyRun):
     Attributes:
         strategies: The strategies fitted.
         levels: Compute levels (multiples of the base's MACs); the largest is held out.
+        replicas: Trainings of each member, with seeds ``seed``, ``seed + 1``, ...: the law is fitted
+            to their mean accuracy, whose noise falls as 1/sqrt(replicas). Replica ``r`` > 1 is its
+            own study (directory ``study-replicaR``, name ``...-replicaR``), so ``--resume`` with more
+            replicas trains only the new ones.
 
     ``evaluator`` ``None`` runs ``train,cost``; ``out`` defaults to ``runs/laws`` and ``study_name``
     to ``{base}-laws``.
@@ -124,6 +128,7 @@ class FitSettings(StudyRun):
     strategies: Sequence[ScalingStrategy] = ()
     levels: Sequence[float] = FIT_LEVELS
     out: Path = Path("runs/laws")
+    replicas: int = 1
 
 
 def plan_fit(base: Network, settings: FitSettings) -> SearchPlan:
@@ -149,35 +154,45 @@ def plan_fit(base: Network, settings: FitSettings) -> SearchPlan:
 
 
 def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None) -> list[Point]:
-    """Train every member the study lacks; every finished member of the study (:func:`points_from_study`).
+    """Train every member the studies lack (every replica's); the members, replicas averaged (:func:`mean_points`).
 
     Raises:
         UserInputError: bad settings, unreachable storage, a resume with no study.
-        SearchInterrupted: Ctrl-C or SIGTERM stopped it (every finished member is in the study).
+        SearchInterrupted: Ctrl-C or SIGTERM stopped it (every finished member is in its study).
     """
     plan = plan or plan_fit(base, settings)
-    place = StudyPlace(settings.out / "study", settings.study_name or f"{base.name}-laws", settings.storage,
-                       settings.resume, settings.heartbeat)
+    assert isinstance(plan.space, MemberSpace)
     config = {"space": "laws", "base": genome_key(base), "strategies": [s.label for s in settings.strategies],
               "levels": [float(s) for s in settings.levels], "evaluators": list(plan.evaluator_names),
               "budget": plan.knobs}
     trials = len(settings.strategies) * len(settings.levels)
-    session = SearchSession(plan, place, config, trials=trials, seed=settings.seed, data=settings.data,
-                            device=settings.device, threads=settings.threads, quiet=settings.quiet,
-                            join=settings.storage is not None)
-    try:
-        session.run()
-    finally:
-        session.write({}, plots=settings.plots)
-    if session.interrupted:
-        raise SearchInterrupted(session.signum)
-    assert isinstance(plan.space, MemberSpace)
-    return points_from_study(session.study, base, plan.space)
+    replicas = []
+    for r in range(1, settings.replicas + 1):
+        suffix = "" if r == 1 else f"-replica{r}"
+        place = StudyPlace(settings.out / f"study{suffix}", (settings.study_name or f"{base.name}-laws") + suffix,
+                           settings.storage, settings.resume, settings.heartbeat)
+        if r > 1 and settings.resume and settings.storage is None and not (place.out / "study.db").exists():
+            place = dataclasses.replace(place, resume=False)  # a replica added to a finished fit starts afresh
+        session = SearchSession(plan, place, config, trials=trials, seed=settings.seed + r - 1, data=settings.data,
+                                device=settings.device, threads=settings.threads, quiet=settings.quiet,
+                                join=settings.storage is not None)
+        try:
+            session.run()
+        finally:
+            session.write({}, plots=settings.plots)
+        if session.interrupted:
+            raise SearchInterrupted(session.signum)
+        replicas.append(points_from_study(session.study, base, plan.space))
+    return mean_points(replicas)
 
 
 @dataclass(frozen=True)
 class Point:
-    """One trained member: its strategy, level, real compute (x the base's MACs) and accuracy."""
+    """One trained member: its strategy, level, real compute (x the base's MACs) and accuracy.
+
+    With replicas, ``accuracy`` is their mean, ``spread`` their sample standard deviation and
+    ``replicas`` how many finished; ``trial`` is the first replica's trial.
+    """
 
     strategy: str
     s: float
@@ -185,6 +200,23 @@ class Point:
     accuracy: float
     resolution: int
     trial: int
+    replicas: int = 1
+    spread: float = 0.0
+
+
+def mean_points(replicas: Sequence[Sequence[Point]]) -> list[Point]:
+    """One point per member: the mean accuracy of the replicas that finished it (in the first's order)."""
+    members: dict[tuple[str, float], list[Point]] = {}
+    for points in replicas:
+        for p in points:
+            members.setdefault((p.strategy, p.s), []).append(p)
+    out = []
+    for same in members.values():
+        accuracies = [p.accuracy for p in same]
+        mean = sum(accuracies) / len(accuracies)
+        spread = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5 if len(same) > 1 else 0.0
+        out.append(dataclasses.replace(same[0], accuracy=mean, replicas=len(same), spread=spread))
+    return out
 
 
 def points_from_study(study: optuna.Study, base: Network, space: MemberSpace) -> list[Point]:
@@ -298,8 +330,10 @@ def write_fit(out: Path, base: Network, source: str, result: FitReport, budget: 
     from scaling.laws import report
 
     atomic_write_text(out / "laws.json", json.dumps(fit_json(base, source, result, budget), indent=1) + "\n")
-    report.write_csv(out / "points.csv", ["strategy", "s", "compute", "accuracy", "resolution", "trial"],
-                     [[p.strategy, p.s, round(p.compute, 4), p.accuracy, p.resolution, p.trial] for p in result.points])
+    report.write_csv(out / "points.csv", ["strategy", "s", "compute", "accuracy", "resolution", "trial", "replicas",
+                                          "accuracy_sd"],
+                     [[p.strategy, p.s, round(p.compute, 4), p.accuracy, p.resolution, p.trial, p.replicas,
+                       round(p.spread, 6)] for p in result.points])
     header, rows = report.fit_table(result)
     floor = "one floor E shared by every strategy" if result.fit.shared_floor else "a floor E per strategy"
     text = (f"# {base.name}: error(C) = E + A * C^(-c), C in units of the base's MACs ({floor})\n\n"
