@@ -9,9 +9,10 @@ the README search's space (200-600M MACs) with the search's own proxy (``nas.sea
 (CUDA context, library loading). It prints one row per genome and the median ratio first / second.
 
 Variants for the profile: ``--cudnn benchmark|off`` (cuDNN's autotuner, or native kernels),
-``--set channels_last=false``, ``--set amp=false`` and any other ``train`` knob. ``--profile``
-wraps one more new genome's first trial in ``torch.profiler`` and prints the operators that took
-the most host time (where a first trial goes).
+``--set channels_last=false``, ``--set amp=false`` and any other ``train`` knob. Then it counts the
+forward convolution keys of one more trial (layer, input shape and format, precision: a GPU plans
+each key once), and ``--profile`` wraps a new genome's first trial in ``torch.profiler`` and prints
+the operators that took the most host time (where a first trial goes).
 
 Usage:
     python benchmarks/first_trial.py [--device cpu|cuda] [--genomes 4] [--cudnn default|benchmark|off]
@@ -47,6 +48,28 @@ def _trial(genome, device: str, budget: dict) -> float:  # noqa: ANN001
     if metrics.failed:
         raise SystemExit(f"trial failed: {metrics.reason}")
     return time.perf_counter() - start
+
+
+def _shape_keys(genome, device: str, budget: dict) -> tuple[int, int]:  # noqa: ANN001
+    """``(convolution layers, distinct forward keys)`` of one trial: a key is what a GPU builds a convolution
+    plan for (layer, input shape and memory format, precision), seen through a global forward hook."""
+    keys: set[tuple] = set()
+    layers: set[int] = set()
+
+    def hook(module: torch.nn.Module, args: tuple) -> None:
+        if isinstance(module, torch.nn.Conv2d):
+            x = args[0]
+            dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+            channels_last = x.is_contiguous(memory_format=torch.channels_last)
+            layers.add(id(module))
+            keys.add((id(module), tuple(x.shape), channels_last, dtype))
+
+    handle = torch.nn.modules.module.register_module_forward_pre_hook(hook)
+    try:
+        _trial(genome, device, budget)
+    finally:
+        handle.remove()
+    return len(layers), len(keys)
 
 
 def _profile(genome, device: str, budget: dict, rows: int) -> None:  # noqa: ANN001
@@ -104,6 +127,9 @@ def main() -> None:
         print(f"| {seeds[i]} | {cost(genome).macs / 1e6:,.0f}M | {first:.2f} | {second:.2f} | {first / second:.2f} |")
     print(f"\nmedian first trial {statistics.median(firsts):.2f} s, second {statistics.median(seconds):.2f} s, "
           f"first / second {statistics.median(ratios):.2f} (goal on a GPU: at most 2)")
+    layers, keys = _shape_keys(genomes[-1], args.device, budget)
+    print(f"forward convolution keys of a trial: {keys} for {layers} layers, {keys / layers:.2f} a layer "
+          f"(each backward adds its own: 2 a layer in training)")
     if args.profile:
         _profile(genomes[-1], args.device, budget, args.profile_rows)
 
