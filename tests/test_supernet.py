@@ -193,6 +193,16 @@ def trained(tiny_supernet: Path) -> Path:
     return tiny_supernet
 
 
+def test_a_diverging_supernet_stops_before_it_saves_nan_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss is read every few steps (not every step), but always before a validation or a checkpoint."""
+    from torch.nn import functional as F
+
+    monkeypatch.setattr(F, "cross_entropy", lambda logits, *a, **k: logits.float().sum() * float("nan"))
+    with pytest.raises(FloatingPointError, match="by step 4; lower --lr"):  # 4 steps an epoch: the first epoch end
+        train_supernet(_settings(), tmp_path, progress=False, log=lambda _: None)
+    assert not (tmp_path / CHECKPOINT).exists() and not (tmp_path / WEIGHTS).exists()
+
+
 @pytest.mark.parametrize("stop", [3, 4])
 def test_a_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(trained: Path, tmp_path: Path,
                                                                           stop: int) -> None:
