@@ -12,7 +12,10 @@ timed once per process per (reference, device, batch, resolution, classes, chann
 threads, AMP, channels_last) and cached.
 
 Knobs: :class:`TrainStepSettings` (batch, resolution, warm-up and timed steps, the reference
-network, AMP and channels_last on CUDA).
+network, AMP on CUDA, channels_last on every device). The step is timed in the memory format
+the trainings use (``nas.training.loop``, ``nas.train``: channels_last on the CPU too, where it
+is 1.3-2.3x faster): timed in NCHW on the CPU, candidates' ratios to the reference were up to
+20% off the ones their training has (``benchmarks/train_step_format.py``).
 
 Metrics: ``train_step_ms`` (median); extra ``train_step_ratio`` (ours / reference),
 ``train_step_iqr_ms``, ``train_step_reference_ms`` and ``train_step_reference_cached``
@@ -60,7 +63,7 @@ class StepConfig:
         repeats: Timed steps; the median is reported.
         reference: Zoo name of the reference network.
         amp: Mixed precision (CUDA only).
-        channels_last: channels_last memory format (CUDA only).
+        channels_last: channels_last memory format (every device, as the trainings).
     """
 
     batch: int = 32
@@ -93,7 +96,8 @@ class TrainStepSettings:
     step_reference: str = knob(StepConfig.reference, "zoo model the step time is divided by",
                                choices=lambda: zoo.names())
     amp: bool = knob(StepConfig.amp, "mixed precision (CUDA only)")
-    channels_last: bool = knob(StepConfig.channels_last, "channels_last memory format (CUDA only)")
+    channels_last: bool = knob(StepConfig.channels_last, "channels_last memory format (every device, as the "
+                                                        "trainings use it)")
 
 
 def measure_train_step(model: nn.Module, config: StepConfig, device: torch.device, in_channels: int,
@@ -105,7 +109,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
     Gradients are released before returning. The model's weights change (it is trained).
     """
     cuda = device.type == "cuda"
-    amp, channels_last = autocast_dtype(device, config.amp), cuda and config.channels_last
+    amp, channels_last = autocast_dtype(device, config.amp), config.channels_last
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(config.batch, in_channels, config.resolution, config.resolution, generator=gen).to(device)
     y = torch.randint(0, num_classes, (config.batch,), generator=gen).to(device)
@@ -173,7 +177,7 @@ class TrainStepEvaluator(Evaluator):
         cuda = device.type == "cuda"
         # Threads are the context's: nas.evaluators.evaluate sets them around every evaluator.
         key = (config.reference, str(device), config.batch, config.resolution, genome.num_classes,
-               genome.in_channels, torch.get_num_threads(), cuda and config.amp, cuda and config.channels_last)
+               genome.in_channels, torch.get_num_threads(), cuda and config.amp, config.channels_last)
         times = time_train_steps(genome, config, device, ctx.seed)
         # The reference goes second: the first network timed in a process runs cold (allocator,
         # kernel caches), and the cached reference divides every later candidate's time.
