@@ -15,7 +15,21 @@ import torch
 
 from nas.latency.measure import available_cores, cpu_model
 
-__all__ = ["LoadMeter", "available_cores", "cpu_model", "machine", "revision"]
+__all__ = ["LoadMeter", "available_cores", "cpu_model", "genomes_near", "machine", "revision"]
+
+
+def genomes_near(space_name: str, n: int, first_seed: int, low: float = 200e6, high: float = 600e6) -> list[tuple]:
+    """``n`` ``(seed, genome)`` pairs of a space's seeded sampler from ``first_seed`` on, kept when their MACs lie in
+    ``[low, high]`` (the README search's neighbourhood by default)."""
+    from search_spaces import cost, spaces
+
+    space, found, seed = spaces.get(space_name), [], first_seed
+    while len(found) < n:
+        genome = space.sample(seed)
+        if low <= cost(genome).macs <= high:
+            found.append((seed, genome))
+        seed += 1
+    return found
 
 
 def machine() -> str:

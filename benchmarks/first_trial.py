@@ -29,9 +29,9 @@ import torch
 
 from nas.evaluators import RunContext, evaluate, get
 from nas.search.session import SEARCH_BUDGET
-from search_spaces import cost, spaces
+from search_spaces import cost
 
-from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
+from common import genomes_near, machine, revision  # benchmarks/common.py (scripts run from this directory)
 
 #: The ``train`` evaluator's share of the search's default budget (the training-step knobs are another evaluator's).
 PROXY = {k: v for k, v in SEARCH_BUDGET.items() if not k.startswith("step_")}
@@ -103,14 +103,7 @@ def main() -> None:
     for pair in args.set:
         key, _, value = pair.partition("=")
         budget[key] = value
-    space = spaces.get(args.space)
-    genomes, seeds, seed = [], [], args.seed
-    while len(genomes) < args.genomes + 2:  # the README search's neighbourhood: 200-600M MACs
-        genome = space.sample(seed)
-        if 200e6 <= cost(genome).macs <= 600e6:
-            genomes.append(genome)
-            seeds.append(seed)
-        seed += 1
+    seeds, genomes = zip(*genomes_near(args.space, args.genomes + 2, args.seed))
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{torch.get_num_threads()} threads"
     print(f"Machine: {machine()}; {where}; {revision()}.")
     print(f"Proxy: {budget}; device {args.device}; cuDNN {args.cudnn}.\n")

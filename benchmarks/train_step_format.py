@@ -23,9 +23,9 @@ import torch
 from nas.evaluators.train_step import StepConfig, time_train_steps
 from nas.search.session import SEARCH_BUDGET
 from nas.stats import kendall, spearman
-from search_spaces import cost, spaces, zoo
+from search_spaces import cost, zoo
 
-from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
+from common import genomes_near, machine, revision  # benchmarks/common.py (scripts run from this directory)
 
 
 def main() -> None:
@@ -35,13 +35,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    space = spaces.get("mbconv")
-    genomes, seed = [], args.seed
-    while len(genomes) < args.genomes:
-        genome = space.sample(seed)
-        seed += 1
-        if 200e6 <= cost(genome).macs <= 600e6:
-            genomes.append(dataclasses.replace(genome, num_classes=10))
+    genomes = [dataclasses.replace(g, num_classes=10) for _, g in genomes_near("mbconv", args.genomes, args.seed)]
     reference = dataclasses.replace(zoo.get("efficientnet_b0"), num_classes=10)
     device = torch.device("cpu")
     steps: dict[str, list[float]] = {"NCHW": [], "channels_last": []}

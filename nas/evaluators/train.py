@@ -35,8 +35,8 @@ from search_spaces import build
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "channels_knob", "refuse_test_split",
-           "resolution_knob"]
+__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "amp_knob", "channels_knob", "channels_last_knob",
+           "refuse_test_split", "resolution_knob"]
 
 #: Largest image size a proxy knob accepts: above it one batch of a small network no longer fits
 #: a workstation's memory, and no proxy needs it.
@@ -52,6 +52,18 @@ def channels_knob() -> Any:
     """The ``channels`` knob, read by every evaluator that feeds real images to the network."""
     return knob(None, "input channels the images are adapted to (gray repeated)", low=1, high=4,
                 none="the genome's in_channels")
+
+
+def amp_knob() -> Any:
+    """The ``amp`` knob, read by ``train`` and ``train-step`` alike (one precision for a trial's trainings)."""
+    return knob(True, "mixed precision on a GPU: bfloat16 where supported, else float16 with loss scaling (the CPU "
+                      "trains in float32 either way)")
+
+
+def channels_last_knob() -> Any:
+    """The ``channels_last`` knob, read by ``train`` and ``train-step`` alike."""
+    return knob(True, "channels_last memory format on every device (faster on CPUs and GPUs alike for these "
+                      "networks)")
 
 
 @dataclass(frozen=True)
@@ -87,9 +99,8 @@ class TrainSettings:
     progressive: str = knob("", "EfficientNetV2 progressive learning preset scaled to resolution (empty: off)",
                             choices=lambda: ("", *PRESETS.names()))
     channels: int | None = channels_knob()
-    amp: bool = knob(True, "mixed precision on a GPU: bfloat16 where supported, else float16 with loss scaling "
-                           "(the CPU trains in float32 either way)")
-    channels_last: bool = knob(True, "channels_last memory format (faster on CPUs and GPUs alike for these networks)")
+    amp: bool = amp_knob()
+    channels_last: bool = channels_last_knob()
     zero_init_residual: bool = knob(False, "start every residual branch at zero (its last norm's scale), so a deeper "
                                            "network starts as the same function: short proxies of deep networks need "
                                            "it (the scaling-law fit sets it)")

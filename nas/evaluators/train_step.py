@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
-from nas.evaluators.train import MAX_PROXY_RESOLUTION
+from nas.evaluators.train import MAX_PROXY_RESOLUTION, amp_knob, channels_last_knob
 from nas.settings import knob
-from nas.training.loop import OPTIMIZERS, TrainConfig, autocast_dtype
+from nas.training.loop import OPTIMIZERS, TrainConfig, mixed_precision
 from search_spaces import build, zoo
 from search_spaces.genome import Network
 
@@ -95,9 +95,8 @@ class TrainStepSettings:
     step_repeats: int = knob(StepConfig.repeats, "timed steps; the median is reported", low=1, high=100_000)
     step_reference: str = knob(StepConfig.reference, "zoo model the step time is divided by",
                                choices=lambda: zoo.names())
-    amp: bool = knob(StepConfig.amp, "mixed precision (CUDA only)")
-    channels_last: bool = knob(StepConfig.channels_last, "channels_last memory format (every device, as the "
-                                                        "trainings use it)")
+    amp: bool = amp_knob()
+    channels_last: bool = channels_last_knob()
 
 
 def measure_train_step(model: nn.Module, config: StepConfig, device: torch.device, in_channels: int,
@@ -109,7 +108,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
     Gradients are released before returning. The model's weights change (it is trained).
     """
     cuda = device.type == "cuda"
-    amp, channels_last = autocast_dtype(device, config.amp), config.channels_last
+    channels_last = config.channels_last
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(config.batch, in_channels, config.resolution, config.resolution, generator=gen).to(device)
     y = torch.randint(0, num_classes, (config.batch,), generator=gen).to(device)
@@ -119,7 +118,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
         x = x.contiguous(memory_format=torch.channels_last)
     schedule = TrainConfig(lr=1e-3)  # the loop's SGD (Nesterov momentum 0.9, weight decay); a small lr keeps it finite
     optimizer = OPTIMIZERS.get("sgd")(model.parameters(), schedule)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)  # bfloat16 needs no loss scaling
+    autocast, scaler = mixed_precision(device, config.amp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=schedule.label_smoothing)
     times: list[float] = []
     try:
@@ -128,7 +127,7 @@ def measure_train_step(model: nn.Module, config: StepConfig, device: torch.devic
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            with autocast():
                 loss = loss_fn(model(x), y)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -27,9 +27,9 @@ from nas.cli import Parser, evaluation_flags, integer, max_parallel, parse_args,
 from search_spaces.units import human
 from nas.rewards import Targets
 from nas.search.budget import macs_range, parse_macs, parse_positive
+from nas.evaluators import resolve_device
 from nas.search.session import HEARTBEAT_S, SEARCH_BUDGET, SearchPlan, SearchSession, StudyPlace, plan_search, \
     settings_help
-from nas.evaluators import resolve_device
 from nas.search.outputs import SearchSummary
 from nas.search.study import safe_url
 from nas.search.workers import auto_workers
@@ -169,11 +169,11 @@ def _main(argv: Sequence[str] | None) -> int:
                        args.resume, args.heartbeat)
     worker = args.worker_index
     if args.workers is None:
-        args.workers = 1 if worker > 0 else auto_workers(resolve_device(args.device))
+        device = resolve_device(args.device)
+        args.workers = 1 if worker > 0 else auto_workers(device)
         if args.workers > 1:
             argv += ["--workers", str(args.workers)]  # the spawned workers need not look again
-            print(f"{PROG}: {args.workers} workers share {resolve_device(args.device)} (--workers auto)",
-                  file=sys.stderr)
+            print(f"{PROG}: {args.workers} workers share {device} (--workers auto)", file=sys.stderr)
     session = SearchSession(plan, place, _config(args, plan), trials=args.trials, seed=args.seed, data=args.data,
                             device=args.device, threads=args.threads or max(1, (os.cpu_count() or 1) // args.workers),
                             timeout=timeout, worker=worker, quiet=args.quiet,

@@ -40,7 +40,7 @@ from nas.supernet.model import Supernet, SupernetConfig
 from nas.supernet.space import ELASTIC
 from nas.supernet.score import subnet_accuracy
 from nas.training.distributed import device_of, distributed
-from nas.training.loop import FINITE_CHECK_EVERY, autocast_dtype, warmup_cosine
+from nas.training.loop import FINITE_CHECK_EVERY, RunningLoss, mixed_precision, warmup_cosine
 from search_spaces import cost
 from search_spaces.errors import UserInputError
 from search_spaces.files import atomic_write, atomic_write_text
@@ -271,20 +271,8 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
         model = nn.parallel.DistributedDataParallel(supernet, find_unused_parameters=True)
     macs = (0.5 * settings.budget, 1.5 * settings.budget) if settings.budget else None
     calibration = [b for _, b in zip(range(8), iter(train_batches))]
-    amp = autocast_dtype(device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)  # bfloat16 needs no loss scaling
-    # The host reads the loss (and stops on a NaN) every FINITE_CHECK_EVERY steps and before every
-    # validation and checkpoint, never inside the step, so a GPU is not made to wait step by step.
-    running, counted = torch.zeros((), dtype=torch.float64, device=device), 0
-
-    def checked_loss() -> float:
-        nonlocal counted
-        mean = float(running) / max(1, counted)
-        if not math.isfinite(mean):
-            raise FloatingPointError(f"the supernet's loss became {mean} by step {step}; lower --lr")
-        running.zero_()
-        counted = 0
-        return mean
+    autocast, scaler = mixed_precision(device)
+    losses = RunningLoss(device, "the supernet's loss", "; lower --lr")  # read every few steps, never inside one
 
     bar = None
     if progress and rank == 0:
@@ -316,7 +304,7 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
                 group["lr"] = warmup_cosine(step, total, warmup, settings.lr)
             if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            with autocast():
                 logits = model(x, genomes)
                 loss = F.cross_entropy(logits[0], y, label_smoothing=settings.label_smoothing)
                 teacher = F.softmax(logits[0].detach().float(), dim=1)
@@ -327,15 +315,14 @@ def train_supernet(settings: TrainSettings, out: Path, resume: bool = False, sto
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            running += loss.detach() / len(genomes)
-            counted += 1
+            losses.add(loss / len(genomes))
             step += 1
             done_here += 1
             end_of_epoch = step % per_epoch == 0 or step == total
             due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
             stopping = stop_after and done_here >= stop_after
             if step % FINITE_CHECK_EVERY == 0 or end_of_epoch or due or stopping:
-                mean = checked_loss()  # before any validation or checkpoint: no NaN weights are ever saved
+                mean = losses.read(step, reset=True)  # before any validation or checkpoint: no NaN weights saved
                 if bar is not None:
                     bar.set_postfix(loss=f"{mean:.3f}", epoch=f"{step / per_epoch:.2f}")
             if bar is not None:

@@ -11,6 +11,7 @@ into a failed metric for that candidate.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -23,8 +24,8 @@ from torch import nn
 from search_spaces.errors import UserInputError
 from search_spaces.registry import Registry
 
-__all__ = ["FINITE_CHECK_EVERY", "OPTIMIZERS", "TrainConfig", "TrainResult", "accuracy", "apply_stage",
-           "autocast_dtype", "backward_step", "lr_at", "recalibrate_bn", "train", "warmup_cosine"]
+__all__ = ["FINITE_CHECK_EVERY", "OPTIMIZERS", "RunningLoss", "TrainConfig", "TrainResult", "accuracy", "apply_stage",
+           "autocast_dtype", "backward_step", "lr_at", "mixed_precision", "recalibrate_bn", "train", "warmup_cosine"]
 
 #: The proxy loop reads its running loss on the host (and stops on a NaN) every this many steps and at
 #: each validation: once a step would make the GPU wait for every step before the next is queued.
@@ -188,14 +189,60 @@ def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def mixed_precision(device: torch.device, amp: bool = True
+                    ) -> tuple[Callable[[], contextlib.AbstractContextManager[Any]], torch.amp.GradScaler]:
+    """``(autocast, scaler)`` for a training on ``device``: a context factory in :func:`autocast_dtype`'s
+    precision, and the gradient scaler only float16 needs (every loop here takes its precision this way)."""
+    dtype = autocast_dtype(device, amp)
+    return (lambda: torch.autocast(device.type, dtype=dtype, enabled=dtype is not None),
+            torch.amp.GradScaler("cuda", enabled=dtype == torch.float16))
+
+
+class RunningLoss:
+    """Losses summed where they are computed, read on the host only when asked.
+
+    A per-step read (``loss.item()``, a finiteness check) makes the host wait for the GPU's step
+    before it can queue the next one; the loops here add every step and read every
+    :data:`FINITE_CHECK_EVERY` steps and before a validation or checkpoint. The sum is float64,
+    so the mean equals what reading every step would give.
+
+    Args:
+        device: Where the losses are.
+        what: The loss's name in the error.
+        hint: What the error adds after the step.
+    """
+
+    def __init__(self, device: torch.device, what: str = "loss", hint: str = "") -> None:
+        self.total = torch.zeros((), dtype=torch.float64, device=device)
+        self.count, self.what, self.hint = 0, what, hint
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.total += loss.detach()
+        self.count += 1
+
+    def read(self, step: int, reset: bool = False) -> float:
+        """The mean since the last reset (the host waits for the device here).
+
+        Raises:
+            FloatingPointError: if it is NaN or infinite (the run cannot continue).
+        """
+        mean = float(self.total) / max(1, self.count)
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"{self.what} became {mean} by step {step}{self.hint}")
+        if reset:
+            self.total.zero_()
+            self.count = 0
+        return mean
+
+
 def backward_step(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
                   scaler: torch.amp.GradScaler, grad_clip: float, step: int, check_finite: bool = True) -> None:
     """One optimizer step on ``loss`` (every training here, proxy or full, takes its steps this way).
 
     Args:
         check_finite: Check the loss before the step. The check reads the loss on the host, which
-            makes a GPU wait for the step's work; the proxy loop checks a running sum now and then
-            instead (:data:`FINITE_CHECK_EVERY`).
+            makes a GPU wait for the step's work; the proxy loop checks a :class:`RunningLoss` now and
+            then instead.
 
     Raises:
         FloatingPointError: if the loss is NaN or infinite (the run cannot continue).
@@ -272,25 +319,15 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
     total = config.steps or max(1, round(config.epochs * per_epoch))
     eval_at = {round(total * (i + 1) / config.evals) for i in range(config.evals)}
     optimizer = OPTIMIZERS.get(config.optimizer)(model.parameters(), config)
-    amp = autocast_dtype(device, config.amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+    autocast, scaler = mixed_precision(device, config.amp)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     result = TrainResult(accuracy=math.nan)
-    # The step loop never waits for the device: the losses add up where they are computed, and the host
-    # reads their sum every FINITE_CHECK_EVERY steps and at validations (float64, so the mean is the one
-    # a per-step read would give).
-    loss_sum, summed = torch.zeros((), dtype=torch.float64, device=device), 0
+    losses = RunningLoss(device)
     step, busy, images, segment = 0, 0.0, 0, time.perf_counter()
     current, mixup = -1, None
 
     def stage_of(at: int) -> int:  # equal shares of the steps, in order
         return min(len(stages) - 1, at * len(stages) // total)
-
-    def mean_loss() -> float:  # the host reads the device here (and stops on a non-finite loss)
-        mean = float(loss_sum) / max(1, summed)
-        if not math.isfinite(mean):
-            raise FloatingPointError(f"loss became {mean} by step {step}")
-        return mean
 
     while step < total:
         model.train()
@@ -306,32 +343,29 @@ def train(model: nn.Module, train_batches: Any, val_batches: Any, config: TrainC
                 group["lr"] = lr_at(step, total, config)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            with autocast():
                 loss = loss_fn(model(x), y)
             backward_step(loss, model, optimizer, scaler, config.grad_clip, step, check_finite=False)
-            loss_sum += loss.detach()
-            summed += 1
+            losses.add(loss)
             images += len(y)
             step += 1
             if step in eval_at:
-                train_loss = mean_loss()
+                train_loss = losses.read(step, reset=True)
                 if cuda:
                     torch.cuda.synchronize(device)  # the segment's time is the device's, not the host's queueing
                 busy += time.perf_counter() - segment
                 # the training's precision and batch shape: a GPU reuses the convolution plans the steps made
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                with autocast():
                     recalibrate_bn(model, train_batches, config.bn_batches, channels_last)
                     acc = accuracy(model, val_batches, channels_last, pad_to=len(y))
                 result.history.append((step, acc))
                 result.train_loss = train_loss
-                loss_sum.zero_()
-                summed = 0
                 if report is not None:
                     report(step, acc)
                 model.train()
                 segment = time.perf_counter()
             elif step % FINITE_CHECK_EVERY == 0:
-                mean_loss()
+                losses.read(step)
             if step >= total:
                 break
     optimizer.zero_grad(set_to_none=True)

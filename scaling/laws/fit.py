@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,13 +170,12 @@ def run_fit(base: Network, settings: FitSettings, plan: SearchPlan | None = None
     replicas = []
     for r in range(1, settings.replicas + 1):
         suffix = "" if r == 1 else f"-replica{r}"
+        added = r > 1 and settings.resume  # a resumed fit may have fewer replicas: join theirs, or start them
         place = StudyPlace(settings.out / f"study{suffix}", (settings.study_name or f"{base.name}-laws") + suffix,
-                           settings.storage, settings.resume, settings.heartbeat)
-        if r > 1 and settings.resume and settings.storage is None and not (place.out / "study.db").exists():
-            place = dataclasses.replace(place, resume=False)  # a replica added to a finished fit starts afresh
+                           settings.storage, settings.resume and not added, settings.heartbeat)
         session = SearchSession(plan, place, config, trials=trials, seed=settings.seed + r - 1, data=settings.data,
                                 device=settings.device, threads=settings.threads, quiet=settings.quiet,
-                                join=settings.storage is not None)
+                                join=settings.storage is not None or added)
         try:
             session.run()
         finally:
@@ -213,9 +213,9 @@ def mean_points(replicas: Sequence[Sequence[Point]]) -> list[Point]:
     out = []
     for same in members.values():
         accuracies = [p.accuracy for p in same]
-        mean = sum(accuracies) / len(accuracies)
-        spread = (sum((a - mean) ** 2 for a in accuracies) / (len(accuracies) - 1)) ** 0.5 if len(same) > 1 else 0.0
-        out.append(dataclasses.replace(same[0], accuracy=mean, replicas=len(same), spread=spread))
+        spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+        out.append(dataclasses.replace(same[0], accuracy=statistics.fmean(accuracies), replicas=len(same),
+                                       spread=spread))
     return out
 
 
