@@ -133,8 +133,13 @@ def _main(argv: Sequence[str] | None) -> int:
         if not (out / "last.safetensors").exists():
             atomic_write_text(out / "genome.yaml", to_yaml(trained))
             atomic_write_text(out / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
-    result = fit(settings, out, resume=args.resume, init=init, stop_after=args.stop_after or 0,
-                 progress=not args.quiet, log=lambda text: print(text, file=sys.stderr))
+    try:
+        result = fit(settings, out, resume=args.resume, init=init, stop_after=args.stop_after or 0,
+                     progress=not args.quiet, log=lambda text: print(text, file=sys.stderr))
+    except FloatingPointError as diverged:  # the recipe's settings (its learning rate) for this network and data
+        kept = " (the last checkpoint before it is kept; --resume continues from it)" if (
+            out / "last.safetensors").exists() else ""
+        raise UserInputError(f"{diverged}{kept}") from None
     if not result["finished"]:
         print(f"stopped at step {result['step']} of {result['total']}; checkpoint in {out} (continue with --resume)")
         return 0

@@ -301,6 +301,23 @@ def test_the_command_refuses_bad_input_in_one_line(tmp_path: Path, args: list[st
     assert "Traceback" not in done.stderr
 
 
+def test_the_command_says_in_one_line_that_the_supernet_diverged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from torch.nn import functional as F
+
+    from nas.supernet.cli import main
+
+    monkeypatch.setattr(F, "cross_entropy", lambda logits, *a, **k: logits.float().sum() * float("nan"))
+    s = TINY_SUPERNET
+    argv = ["train", "--out", str(tmp_path), "--resolution", "16", "--epochs", "1", "--batch-size", "16", "--subset",
+            "64", "--val-size", "32", "--random-subnets", "1", "--checkpoint-minutes", "0", "--threads", "1", "--quiet",
+            "--ops", ",".join(s.config.ops)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the supernet's loss became nan by step 4; lower --lr" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / CHECKPOINT).exists() and not (tmp_path / WEIGHTS).exists()
+
+
 @pytest.mark.slow
 def test_it_trains_under_torchrun_with_ddp(tmp_path: Path) -> None:
     """Two processes (gloo on the CPU) train one supernet; the weights written are a finished run's."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import re
@@ -121,6 +122,24 @@ def test_resume_refuses_other_settings_and_a_second_run_refuses_the_directory(
     assert "already holds a training checkpoint; add --resume" in capsys.readouterr().err
     assert _train(tmp_path / "none", "--resume") == 2
     assert "holds no checkpoint to continue" in capsys.readouterr().err
+
+
+def test_a_diverging_run_is_one_sentence_and_keeps_its_last_finite_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loss is read every few steps, not every step, but always before a validation or checkpoint."""
+    assert _train(tmp_path, "--stop-after", "2") == 0  # 4 steps an epoch
+    kept = _weights(tmp_path / "last.safetensors")
+    from nas.training import components
+
+    monkeypatch.setattr(components, "loss_for", lambda *_: lambda logits, _target: logits.float().sum() * math.nan)
+    assert _train(tmp_path, "--resume") == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "the training loss became nan by step 4; lower the learning rate" in err and "checkpoint before it is kept" in err
+    assert read_checkpoint(tmp_path / "last.safetensors").meta["step"] == 2
+    after = _weights(tmp_path / "last.safetensors")
+    assert all(torch.equal(kept[k], after[k]) for k in kept)
+    assert not (tmp_path / "best.safetensors").exists()
 
 
 @pytest.mark.parametrize(("flag", "message"), [

@@ -219,8 +219,11 @@ def _train(args: argparse.Namespace) -> int:
                              subset=args.subset, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
                              config=config)
     log = (lambda text: print(text, file=sys.stderr))
-    result = train_supernet(settings, Path(args.out), resume=args.resume, stop_after=args.stop_after or 0,
-                            progress=not args.quiet, log=log)
+    try:
+        result = train_supernet(settings, Path(args.out), resume=args.resume, stop_after=args.stop_after or 0,
+                                progress=not args.quiet, log=log)
+    except FloatingPointError as diverged:  # --lr too high for this space and data; no NaN weights were saved
+        raise UserInputError(str(diverged)) from None
     if not result["finished"]:
         print(f"stopped at step {result['step']} of {result['total']}; checkpoint in {args.out} "
               f"(continue with --resume)")

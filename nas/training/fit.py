@@ -37,7 +37,7 @@ from nas.data import DataConfig, loaders
 from nas.training.checkpoint import read_checkpoint, save_checkpoint
 from nas.training.components import build_parts, image_augment, loss_for, mixer
 from nas.training.distributed import device_of, distributed
-from nas.training.loop import accuracy, backward_step
+from nas.training.loop import FINITE_CHECK_EVERY, RunningLoss, accuracy, backward_step, mixed_precision
 from nas.training.recipes import Recipe
 from search_spaces import build
 from search_spaces.codec import to_dict
@@ -237,7 +237,6 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
     if state is None and init is not None:
         init(model)
     model.to(device)
-    cuda = device.type == "cuda"
     # channels_last on every device: on this 2-core CPU a training step of EfficientNet-B0 at 28 px is 2.3-2.8x
     # faster than in NCHW (oneDNN's depthwise kernels), as it is on GPUs (docs/BENCHMARKS.md)
     model.to(memory_format=torch.channels_last)
@@ -247,7 +246,9 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
     total = settings.epochs * per_epoch
     parts = build_parts(model, recipe, batch_size=settings.batch_size, epochs=settings.epochs,
                         steps_per_epoch=per_epoch, num_classes=dataset.num_classes, device=device)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
+    # bfloat16 on GPUs that have it (no gradient scaler, whose step waits for the GPU), float16 with the scaler on
+    # older ones, float32 on the CPU: the proxy loop's rule
+    autocast, scaler = mixed_precision(device)
     step, history, best = 0, [], -1.0
     if state is not None:
         model.load_state_dict(state.weights)
@@ -255,7 +256,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             parts.ema.module.load_state_dict(state.ema)
         parts.optimizer.load_state_dict(state.state["optimizer"])
         parts.scheduler.load_state_dict(state.state["scheduler"])
-        scaler.load_state_dict(state.state["scaler"])
+        if state.state["scaler"]:  # empty when written without float16 (a CPU run, a bfloat16 GPU)
+            scaler.load_state_dict(state.state["scaler"])
         step, history, best = int(state.meta["step"]), list(state.state["history"]), float(state.state["best"])
     net: nn.Module = model
     if world > 1:
@@ -273,7 +275,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             return
         payload = {"optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
                    "scaler": scaler.state_dict(), "history": history, "best": best,
-                   "epoch_so_far": {"losses": losses, "busy": busy, "images": images,
+                   "epoch_so_far": {"loss_sum": float(losses.total), "loss_count": losses.count, "busy": busy,
+                                    "images": images,
                                     "wall_s": wall_before + time.monotonic() - started}}
         save_checkpoint(out, "last", model.state_dict(), parts.ema.module.state_dict() if parts.ema else None,
                         meta(step), payload)
@@ -287,10 +290,16 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
 
         bar = tqdm(total=total, initial=step, desc=settings.genome.name[:24], unit="step", dynamic_ncols=True)
     started, last_save, done_here = time.monotonic(), time.monotonic(), 0
-    busy, images, losses, wall_before = 0.0, 0, [], 0.0
+    # the losses stay on the device and are read every few steps and before every validation and checkpoint (a
+    # GPU then never waits for the host inside an epoch, and NaN weights are never saved)
+    losses = RunningLoss(device, "the training loss", "; lower the learning rate (--set lr=...)")
+    busy, images, wall_before = 0.0, 0, 0.0
     if state is not None:  # the interrupted epoch's running figures, so its metrics row is the whole epoch's
         so_far = state.state["epoch_so_far"]
-        losses, busy, images = list(so_far["losses"]), float(so_far["busy"]), int(so_far["images"])
+        if "losses" in so_far:  # a checkpoint written before the losses stayed on the device: one per step
+            so_far = {**so_far, "loss_sum": math.fsum(so_far["losses"]), "loss_count": len(so_far["losses"])}
+        losses.total += float(so_far["loss_sum"])
+        losses.count, busy, images = int(so_far["loss_count"]), float(so_far["busy"]), int(so_far["images"])
         wall_before = float(so_far["wall_s"])
     stage = None
     while step < total:
@@ -309,34 +318,38 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             if parts.mixup is not None:
                 x, target = parts.mixup(x, y)
             x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, enabled=cuda):
+            with autocast():
                 loss = parts.loss(net(x), target)
-            backward_step(loss, net, parts.optimizer, scaler, recipe.grad_clip, step)
+            backward_step(loss, net, parts.optimizer, scaler, recipe.grad_clip, step, check_finite=False)
             step += 1
             done_here += 1
             parts.scheduler.step_update(step)
             if parts.ema is not None:
                 parts.ema.update(model, step=step)
-            losses.append(loss.item())
+            losses.add(loss)
             busy += time.perf_counter() - tick
             images += len(y) * world
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(epoch=f"{step / per_epoch:.2f}", loss=f"{losses[-1]:.3f}",
-                                acc=f"{history[-1]['val_accuracy']:.4f}" if history else "-")
             end_of_epoch = step % per_epoch == 0
             stopping = bool(stop_after) and done_here >= stop_after
+            due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
+            if step % FINITE_CHECK_EVERY == 0 or end_of_epoch or due or stopping or step == total:
+                mean = losses.read(step)  # the epoch's mean so far; raises on NaN before anything is saved
+                if bar is not None:
+                    bar.set_postfix(epoch=f"{step / per_epoch:.2f}", loss=f"{mean:.3f}",
+                                    acc=f"{history[-1]['val_accuracy']:.4f}" if history else "-")
+            if bar is not None:
+                bar.update(1)
             if end_of_epoch:
                 acc = accuracy(model, val_batches, True)
                 ema_acc = accuracy(parts.ema.module, val_batches, True) if parts.ema is not None else None
                 model.train()
                 row = {"epoch": step // per_epoch, "step": step, "lr": parts.optimizer.param_groups[0]["lr"],
-                       "train_loss": sum(losses) / len(losses), "val_accuracy": acc,
+                       "train_loss": losses.read(step, reset=True), "val_accuracy": acc,
                        "val_accuracy_ema": "" if ema_acc is None else ema_acc,
                        "images_per_s": images / busy if busy > 0 else 0.0,
                        "wall_s": wall_before + time.monotonic() - started}
                 history.append(row)
-                losses, busy, images = [], 0.0, 0
+                busy, images = 0.0, 0
                 score = max(acc, ema_acc if ema_acc is not None else -1.0)
                 if rank == 0:
                     log(f"epoch {row['epoch']}/{settings.epochs}: loss {row['train_loss']:.4f}, validation accuracy "
@@ -350,7 +363,6 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
                                         meta(step, {"accuracy": score, "weights": "ema" if use_ema else "model"}))
                     _write_metrics(out, history)
                     _plot(out, history, f"{settings.genome.name}, recipe {recipe.name}")
-            due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
             if end_of_epoch or due or stopping or step == total:
                 save_last()
                 last_save = time.monotonic()
