@@ -281,11 +281,13 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(tmp_path
     args = [str(tmp_path / "net.yaml"), "--recipe", str(tmp_path / "plain.yaml"), "--epochs", "1", *TINY,
             "--stop-after", "3"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "nas.train", *args, "--out", str(tmp_path / "one")], check=True, env=env,
-                   capture_output=True)
+    one_process = subprocess.run([sys.executable, "-m", "nas.train", *args, "--out", str(tmp_path / "one")], env=env,
+                                 capture_output=True, text=True)
+    assert one_process.returncode == 0, one_process.stderr[-3000:]
     two_processes = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                                    "2", "-m", "nas.train", *args, "--out", str(tmp_path / "two")], check=True,
-                                   env=env, capture_output=True, text=True)
+                                    "2", "-m", "nas.train", *args, "--out", str(tmp_path / "two")], env=env,
+                                   capture_output=True, text=True)
+    assert two_processes.returncode == 0, two_processes.stderr[-3000:]  # torchrun's and both ranks' messages
     assert "2 processes, 16 images each per step" in two_processes.stderr  # the batch really was split
     one, two = _weights(tmp_path / "one" / "last.safetensors"), _weights(tmp_path / "two" / "last.safetensors")
     assert read_checkpoint(tmp_path / "two" / "last.safetensors").meta["step"] == 3
