@@ -275,8 +275,7 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             return
         payload = {"optimizer": parts.optimizer.state_dict(), "scheduler": parts.scheduler.state_dict(),
                    "scaler": scaler.state_dict(), "history": history, "best": best,
-                   "epoch_so_far": {"loss_sum": float(losses.total), "loss_count": losses.count, "busy": busy,
-                                    "images": images,
+                   "epoch_so_far": {**losses.state(), "busy": busy, "images": images,
                                     "wall_s": wall_before + time.monotonic() - started}}
         save_checkpoint(out, "last", model.state_dict(), parts.ema.module.state_dict() if parts.ema else None,
                         meta(step), payload)
@@ -298,8 +297,8 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
         so_far = state.state["epoch_so_far"]
         if "losses" in so_far:  # a checkpoint written before the losses stayed on the device: one per step
             so_far = {**so_far, "loss_sum": math.fsum(so_far["losses"]), "loss_count": len(so_far["losses"])}
-        losses.total += float(so_far["loss_sum"])
-        losses.count, busy, images = int(so_far["loss_count"]), float(so_far["busy"]), int(so_far["images"])
+        losses.restore(so_far)
+        busy, images = float(so_far["busy"]), int(so_far["images"])
         wall_before = float(so_far["wall_s"])
     stage = None
     while step < total:
@@ -332,8 +331,10 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
             end_of_epoch = step % per_epoch == 0
             stopping = bool(stop_after) and done_here >= stop_after
             due = settings.checkpoint_minutes > 0 and time.monotonic() - last_save >= 60 * settings.checkpoint_minutes
-            if step % FINITE_CHECK_EVERY == 0 or end_of_epoch or due or stopping or step == total:
-                mean = losses.read(step)  # the epoch's mean so far; raises on NaN before anything is saved
+            saving = end_of_epoch or due or stopping  # the last step ends an epoch
+            if step % FINITE_CHECK_EVERY == 0 or saving:
+                # the epoch's mean so far; raises on NaN before anything is saved
+                mean = losses.read(step, reset=end_of_epoch)
                 if bar is not None:
                     bar.set_postfix(epoch=f"{step / per_epoch:.2f}", loss=f"{mean:.3f}",
                                     acc=f"{history[-1]['val_accuracy']:.4f}" if history else "-")
@@ -344,7 +345,7 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
                 ema_acc = accuracy(parts.ema.module, val_batches, True) if parts.ema is not None else None
                 model.train()
                 row = {"epoch": step // per_epoch, "step": step, "lr": parts.optimizer.param_groups[0]["lr"],
-                       "train_loss": losses.read(step, reset=True), "val_accuracy": acc,
+                       "train_loss": mean, "val_accuracy": acc,
                        "val_accuracy_ema": "" if ema_acc is None else ema_acc,
                        "images_per_s": images / busy if busy > 0 else 0.0,
                        "wall_s": wall_before + time.monotonic() - started}
@@ -363,7 +364,7 @@ def fit(settings: FitSettings, out: Path, *, resume: bool = False, init: Callabl
                                         meta(step, {"accuracy": score, "weights": "ema" if use_ema else "model"}))
                     _write_metrics(out, history)
                     _plot(out, history, f"{settings.genome.name}, recipe {recipe.name}")
-            if end_of_epoch or due or stopping or step == total:
+            if saving:
                 save_last()
                 last_save = time.monotonic()
             if stopping and step < total:

@@ -220,6 +220,15 @@ class RunningLoss:
         self.total += loss.detach()
         self.count += 1
 
+    def state(self) -> dict[str, float | int]:
+        """The running sum and count, for a checkpoint taken inside an epoch (the host waits here)."""
+        return {"loss_sum": float(self.total), "loss_count": self.count}
+
+    def restore(self, state: dict[str, float | int]) -> None:
+        """Continue from :meth:`state`'s figures."""
+        self.total.fill_(float(state["loss_sum"]))
+        self.count = int(state["loss_count"])
+
     def read(self, step: int, reset: bool = False) -> float:
         """The mean since the last reset (the host waits for the device here).
 
