@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 from pathlib import Path
@@ -14,7 +16,7 @@ import search_spaces as ss
 from nas.evaluators import EVALUATORS, Evaluator, Metrics, RunContext
 from scaling.compound import compound
 from scaling.laws import cli
-from scaling.laws.fit import Point, fit_members
+from scaling.laws.fit import Point, fit_members, replica_sd, resolved_pairs
 from scaling.laws.growth import fit_exponent, growth, members
 from scaling.laws.powerlaw import PowerLaw, bootstrap, fit_laws, fit_power_law
 from scaling.laws.timing import r_squared
@@ -194,6 +196,35 @@ def test_the_held_out_check_predicts_the_largest_level_and_the_order() -> None:
         assert low - 0.01 <= measured <= high + 0.01
 
 
+def test_only_differences_beyond_two_standard_errors_of_the_replicas_count_as_resolved() -> None:
+    sd = 0.005  # one training's noise; a difference of two 2-replica means has standard error 0.005
+    members = {name: Point(name, 8.0, 8.0, acc, 224, i, replicas=2, spread=sd, key=name)
+               for i, (name, acc) in enumerate({"res": 0.870, "compound": 0.857, "width": 0.835, "depth": 0.834,
+                                                "dwr": 0.829}.items())}
+    assert replica_sd(list(members.values())) == pytest.approx(sd)
+    pairs = resolved_pairs(members, sd)
+    assert ("res", "compound") in pairs and ("compound", "width") in pairs and ("width", "dwr") not in pairs
+    assert not {("width", "depth"), ("depth", "dwr")} & set(pairs)
+    assert resolved_pairs(members, None) == []  # one training per member: nothing is resolved
+
+
+def test_a_member_shared_by_strategies_counts_once_in_the_replica_spread() -> None:
+    base = [Point(k, 1.0, 1.0, 0.8, 224, i, replicas=2, spread=0.0, key="base") for i, k in enumerate("abcde")]
+    other = Point("a", 2.0, 2.0, 0.8, 224, 9, replicas=2, spread=0.01, key="a2")
+    assert replica_sd([*base, other]) == pytest.approx(math.sqrt(0.01 ** 2 / 2))
+    assert replica_sd([dataclasses.replace(p, replicas=1, spread=0.0) for p in (*base, other)]) is None
+
+
+def test_the_check_scores_the_order_only_on_the_resolved_pairs() -> None:
+    truth = {"width": PowerLaw(0.06, 0.1, 0.4), "depth": PowerLaw(0.06, 0.12, 0.25), "res": PowerLaw(0.06, 0.08, 0.6)}
+    points = [dataclasses.replace(p, replicas=3, spread=0.001, key=f"{p.strategy}{p.s}")
+              for p in _points(truth, (1, 2, 4, 8, 16), noise=0.001)]
+    report = fit_members(points, draws=20)
+    assert report.replica_sd == pytest.approx(0.001)
+    assert report.resolved == [("res", "width"), ("res", "depth"), ("width", "depth")]
+    assert report.resolved_right == report.resolved
+
+
 def test_a_fit_with_too_few_levels_is_refused() -> None:
     with pytest.raises(UserInputError, match="4 or more levels"):
         fit_members(_points({"w": PowerLaw(0.1, 0.1, 0.5)}, (1, 2, 4)))
@@ -272,6 +303,7 @@ def test_replicas_average_the_seeds_and_a_resume_adds_only_the_new_ones(tmp_path
     assert _fit(tmp_path, "--evaluator", "noisy-law") == 0  # one replica: noisy
     one = json.loads((tmp_path / "laws" / "laws.json").read_text())
     assert all(p["replicas"] == 1 and p["spread"] == 0 for p in one["points"])
+    assert one["check"]["replica_sd"] is None and "no replica spread" in (tmp_path / "laws" / "laws.md").read_text()
     assert _fit(tmp_path, "--evaluator", "noisy-law", "--replicas", "2", "--resume") == 0
     two = json.loads((tmp_path / "laws" / "laws.json").read_text())
     exact = LawAccuracy()
@@ -285,6 +317,7 @@ def test_replicas_average_the_seeds_and_a_resume_adds_only_the_new_ones(tmp_path
                                storage=f"sqlite:///{tmp_path / 'laws' / 'study-replica2' / 'study.db'}")
     assert len(first.trials) == len(second.trials) == 15  # the resume trained the second replica only
     assert "accuracy_sd" in (tmp_path / "laws" / "points.csv").read_text().splitlines()[0]
+    assert two["check"]["replica_sd"] > 0.005 and "pairs the replicas resolve" in (tmp_path / "laws" / "laws.md").read_text()
 
 
 def test_analyse_writes_the_exponent_table_and_times_members(tmp_path: Path,

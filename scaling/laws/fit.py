@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +45,8 @@ from search_spaces.files import atomic_write_text
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
 
-__all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "write_fit", "EveryMember", "FitReport", "FitSettings", "MemberSpace", "Point",
-           "fit_members", "mean_points", "plan_fit", "points_from_study", "run_fit"]
+__all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "RESOLVING_SE", "write_fit", "EveryMember", "FitReport", "FitSettings", "MemberSpace", "Point",
+           "fit_members", "mean_points", "replica_sd", "resolved_pairs", "plan_fit", "points_from_study", "run_fit"]
 
 #: Compute levels trained by default (multiples of the base's MACs); the largest is held out, 2x beyond the
 #: largest fitted. Five levels below it, the cheap ones close together, give each strategy's law two points
@@ -55,6 +56,10 @@ FIT_LEVELS = (1.0, 1.5, 2.0, 3.0, 4.0, 8.0)
 #: Strategies a fit trains unless told otherwise: EfficientNet's rule, each single dimension and Dollár et
 #: al.'s dWr (the comparisons of EfficientNet's Figure 8 and Dollár et al.'s Figure 5).
 FIT_STRATEGIES = ("compound", "width", "depth", "resolution", "dwr")
+
+#: Standard errors apart two held-out members' mean accuracies must be for their measured order to count
+#: (about a 95% two-sided test with the ~30 degrees of freedom of a default fit's replicas).
+RESOLVING_SE = 2.0
 
 #: The fit's reward has no MACs or latency target.
 NO_TARGETS = rewards.Targets(None, None)
@@ -191,7 +196,8 @@ class Point:
     """One trained member: its strategy, level, real compute (x the base's MACs) and accuracy.
 
     With replicas, ``accuracy`` is their mean, ``spread`` their sample standard deviation and
-    ``replicas`` how many finished; ``trial`` is the first replica's trial.
+    ``replicas`` how many finished; ``trial`` is the first replica's trial. ``key`` is the genome's
+    key: strategies that share a member (the base, at s = 1) share its trainings.
     """
 
     strategy: str
@@ -202,6 +208,7 @@ class Point:
     trial: int
     replicas: int = 1
     spread: float = 0.0
+    key: str = ""
 
 
 def mean_points(replicas: Sequence[Sequence[Point]]) -> list[Point]:
@@ -228,7 +235,7 @@ def points_from_study(study: optuna.Study, base: Network, space: MemberSpace) ->
             continue
         genome = space.decode(t.params)
         points.append(Point(t.params["strategy"], float(t.params["s"]), cost(genome).macs / base_macs,
-                            float(t.value), genome.resolution, t.number))
+                            float(t.value), genome.resolution, t.number, key=genome_key(genome)))
     return sorted(points, key=lambda p: (list(space.strategies).index(p.strategy), p.s))
 
 
@@ -246,6 +253,10 @@ class FitReport:
         order_measured: Strategies from best to worst measured accuracy at the held-out level.
         order_predicted: The same by the held-out law's prediction.
         kendall: Kendall's tau between the two orders.
+        replica_sd: The replicas' pooled standard deviation of one training's accuracy (every member with two
+            or more; ``None`` without replicas): the noise that decides which measured differences are real.
+        resolved: Pairs ``(better, worse)`` at the held-out level whose measured difference exceeds
+            :data:`RESOLVING_SE` standard errors of a difference of replica means; empty without replicas.
     """
 
     fit: Fit
@@ -257,10 +268,45 @@ class FitReport:
     order_measured: list[str]
     order_predicted: list[str]
     kendall: float
+    replica_sd: float | None = None
+    resolved: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def order_correct(self) -> bool:
         return self.order_measured == self.order_predicted
+
+    @property
+    def resolved_right(self) -> list[tuple[str, str]]:
+        """The resolved pairs the held-out law puts in the measured order."""
+        return [(a, b) for a, b in self.resolved if self.holdout[a][2] > self.holdout[b][2]]
+
+
+def replica_sd(points: Sequence[Point]) -> float | None:
+    """Pooled sample standard deviation of one training's accuracy, over the members with two or more replicas.
+
+    Each member's variance is weighted by its degrees of freedom (replicas - 1), a member several strategies
+    share counted once; ``None`` when no member has two.
+    """
+    members = [p for p in {(p.key or id(p)): p for p in points}.values() if p.replicas > 1]
+    dof = sum(p.replicas - 1 for p in members)
+    if dof == 0:
+        return None
+    return math.sqrt(sum((p.replicas - 1) * p.spread ** 2 for p in members) / dof)
+
+
+def resolved_pairs(members: Mapping[str, Point], sd: float | None, z: float = 2.0) -> list[tuple[str, str]]:
+    """Pairs ``(better, worse)`` whose mean accuracies differ by more than ``z`` standard errors.
+
+    The standard error of a difference of two replica means is ``sd * sqrt(1/n_a + 1/n_b)``, with ``sd``
+    pooled over every member (:func:`replica_sd`): a pair closer than that is a tie the measurement
+    cannot order, so no prediction can be scored on it.
+    """
+    if sd is None:
+        return []
+    names = sorted(members, key=lambda s: -members[s].accuracy)
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if members[a].accuracy - members[b].accuracy
+            > z * sd * math.sqrt(1 / members[a].replicas + 1 / members[b].replicas)]
 
 
 def _groups(points: Sequence[Point], keep: Any) -> dict[str, tuple[list[float], list[float]]]:
@@ -300,8 +346,11 @@ def fit_members(points: Sequence[Point], shared_floor: bool = True, draws: int =
     errors = [abs(pred - meas) for _, meas, pred, _ in holdout.values()]
     measured = sorted(strategies, key=lambda s: -holdout[s][1])
     predicted = sorted(strategies, key=lambda s: -holdout[s][2])
+    sd = replica_sd(points)
+    tops = {p.strategy: p for p in points if p.s == top}
     return FitReport(full, held, list(points), top, holdout, sum(errors) / len(errors), measured, predicted,
-                     kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]))
+                     kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]),
+                     sd, resolved_pairs(tops, sd, RESOLVING_SE))
 
 
 def fit_json(base: Network, source: str, result: FitReport, budget: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,9 +368,24 @@ def fit_json(base: Network, source: str, result: FitReport, budget: Mapping[str,
             "fit": laws(result.fit), "held_out_fit": laws(result.held_out),
             "check": {"level": result.holdout_level, "mean_abs_error": result.mean_abs_error,
                       "kendall": result.kendall, "order_measured": result.order_measured,
-                      "order_predicted": result.order_predicted,
+                      "order_predicted": result.order_predicted, "replica_sd": result.replica_sd,
+                      "resolved_pairs": [list(p) for p in result.resolved],
+                      "resolved_right": [list(p) for p in result.resolved_right],
                       "members": {k: {"compute": v[0], "measured": v[1], "predicted": v[2], "interval": list(v[3])}
                                   for k, v in result.holdout.items()}}}
+
+
+def _resolution_line(result: FitReport) -> str:
+    """The report's line on which measured differences the replicas resolve, and how many the law orders right."""
+    if result.replica_sd is None:
+        return ("- one training per member: no replica spread to tell real differences from noise (--replicas 2 "
+                "gives one)\n")
+    pairs = len(result.order_measured) * (len(result.order_measured) - 1) // 2
+    wrong = [f"{a} > {b}" for a, b in result.resolved if (a, b) not in result.resolved_right]
+    return (f"- pairs the replicas resolve (more than {RESOLVING_SE:g} standard errors apart; one training's sd "
+            f"{100 * result.replica_sd:.2f} points): {len(result.resolved)} of {pairs}, "
+            f"{len(result.resolved_right)} predicted in that order"
+            + (f" (wrong: {', '.join(wrong)})" if wrong else "") + "\n")
 
 
 def write_fit(out: Path, base: Network, source: str, result: FitReport, budget: Mapping[str, Any],
@@ -344,7 +408,8 @@ def write_fit(out: Path, base: Network, source: str, result: FitReport, budget: 
               f"{100 * result.mean_abs_error:.2f} points\n"
               f"- order measured: {' > '.join(result.order_measured)}\n"
               f"- order predicted: {' > '.join(result.order_predicted)} "
-              f"({'correct' if result.order_correct else 'not the same'}; Kendall tau {result.kendall:.2f})\n")
+              f"({'correct' if result.order_correct else 'not the same'}; Kendall tau {result.kendall:.2f})\n"
+              + _resolution_line(result))
     atomic_write_text(out / "laws.md", text)
     if plot:
         report.plot_fit(out / "laws.png", result, base.name)
