@@ -71,7 +71,7 @@ def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     if kind == "zero-cost":
         size = args.zero_cost_resolution or args.resolution
         return {"zero_cost_resolution": size, "zero_cost_batch": args.zero_cost_batch, "zero_cost": args.zero_cost}
-    if kind == "supernet":  # the supernet's own resolution and held-out split (the same 2,000 images by default)
+    if kind == "supernet":  # its own resolution and held-out split (the train evaluator's 2,000 images and more)
         return {"supernet": str(args.supernet), "supernet_calibration": args.supernet_calibration}
     return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs,
             **({"train_seed": args.train_seed} if args.train_seed else {})}

@@ -127,6 +127,49 @@ def test_a_fit_is_a_function_of_its_seed() -> None:
     assert (fits[0] == fits[1]).all() and not (fits[0] == fits[2]).all()
 
 
+def test_an_ensemble_averages_members_whose_first_is_the_single_mlp() -> None:
+    encoding = encoding_of(ALL.ops)
+    x = encoding.encode_params(random_params(encoding, 60, seed=2))
+    y = linear_accuracy(encoding)(x)
+    single = AccuracyPredictor(encoding, hidden=(16,), seed=3, members=1)
+    single.fit(x[:50], y[:50], epochs=20)
+    ensemble = AccuracyPredictor(encoding, hidden=(16,), seed=3, members=3)
+    report = ensemble.fit(x[:50], y[:50], epochs=20)
+    assert report.members == 3 and ensemble.members == 3
+    one = [AccuracyPredictor(encoding, hidden=(16,), seed=3, members=1) for _ in range(3)]
+    for i, member in enumerate(one):  # each member alone, from the ensemble's weights
+        member.nets[0].load_state_dict(ensemble.nets[i].state_dict())
+        member.mean, member.std = ensemble.mean, ensemble.std
+    alone = [member.predict(x[50:]) for member in one]
+    assert np.allclose(alone[0], single.predict(x[50:]), atol=1e-6)  # member 0 is the single MLP's fit
+    assert not np.allclose(alone[0], alone[1])  # the others start and shuffle differently
+    assert np.allclose(ensemble.predict(x[50:]), np.mean(alone, axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("members", [0, -1, 1.5, True])
+def test_a_bad_member_count_is_one_sentence(members: Any) -> None:
+    with pytest.raises(UserInputError, match="members must be a positive integer"):
+        AccuracyPredictor(encoding_of(ALL.ops), members=members)
+
+
+def test_a_single_mlp_file_of_the_first_format_still_loads(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    encoding = encoding_of(MBCONV_ONLY.ops)
+    x = encoding.encode_params(random_params(encoding, 30))
+    predictor = AccuracyPredictor(encoding, hidden=(8,), seed=4, members=1)
+    predictor.fit(x, linear_accuracy(encoding)(x), epochs=3)
+    predictor.save(tmp_path / "p.safetensors")
+    header = predictor.header()
+    del header["members"]
+    header["format"] = "nas-accuracy-predictor/1"
+    old = {k.split(".", 1)[1]: v for k, v in load_file(tmp_path / "p.safetensors").items()}  # unprefixed, as v1 wrote
+    save_file(old, tmp_path / "v1.safetensors", metadata={"format": "nas-accuracy-predictor/1",
+                                                          "header": json.dumps(header)})
+    loaded = AccuracyPredictor.load(tmp_path / "v1.safetensors", encoding)
+    assert loaded.members == 1 and (loaded.predict(x) == predictor.predict(x)).all()
+
+
 def test_a_saved_predictor_predicts_the_same_and_keeps_its_header(tmp_path: Path) -> None:
     encoding = encoding_of(MBCONV_ONLY.ops)
     x = encoding.encode_params(random_params(encoding, 30))

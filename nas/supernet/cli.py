@@ -92,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--plain-kernel", action="store_true",
                    help="a 3x3 kernel is the plain centre of the 5x5 (BigNAS), not OFA's learned transform")
     t.add_argument("--val-size", type=integer(1, 10_000_000), default=d.val_size,
-                   help=f"held-out training images, the train evaluator's split (default {d.val_size})")
+                   help=f"held-out training images every configuration is scored on, a superset of the train "
+                        f"evaluator's (default {d.val_size})")
     t.add_argument("--subset", type=integer(0, 100_000_000), default=d.subset,
                    help="training images used (default 0: all not held out)")
     t.add_argument("--seed", type=integer(0, MAX_SEED), default=d.seed, help="seed of everything (default 0)")
@@ -133,6 +134,8 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def _predictor_parser(commands: Any) -> None:
+    from nas.supernet.predictor import MEMBERS
+
     p = commands.add_parser("predictor", help="fit an accuracy predictor on configurations the supernet scores",
                             description="Score random configurations with a trained supernet (resumable: the "
                                         "scores are kept in JSON-lines files), fit an MLP predicting their accuracy "
@@ -150,6 +153,8 @@ def _predictor_parser(commands: Any) -> None:
                                                 "supernet's)")
     p.add_argument("--hidden", type=_hidden, default=(400, 400, 400),
                    help="hidden layer sizes of the MLP (default 400,400,400, as Once-for-All)")
+    p.add_argument("--members", type=integer(1, 100), default=MEMBERS,
+                   help=f"MLPs fitted alike and averaged (default {MEMBERS}; 1: Once-for-All's single MLP)")
     p.add_argument("--epochs", type=integer(1, 1_000_000), default=500,
                    help="most epochs of the fit; it stops early on its validation slice (default 500)")
     p.add_argument("--calibration-images", type=integer(1, 100_000), default=500,
@@ -295,7 +300,7 @@ def _predictor(args: argparse.Namespace) -> int:
     fitted = {r["genome"] for r in train}
     held = [r for r in test if r["genome"] not in fitted]  # a repeat of a fitted draw would not be held out
     encoding = encoding_of(coverage.ops)
-    predictor = AccuracyPredictor(encoding, args.hidden, args.seed)
+    predictor = AccuracyPredictor(encoding, args.hidden, args.seed, members=args.members)
     fit = predictor.fit(encoding.encode_params([r["params"] for r in train]), [r["accuracy"] for r in train],
                         epochs=args.epochs)
     truth = np.array([r["accuracy"] for r in held])
@@ -309,8 +314,9 @@ def _predictor(args: argparse.Namespace) -> int:
                                "spearman": rho, "kendall": tau}}
     predictor.save(out)
     print(f"scored configurations: {len(train):,} to fit on ({train_file}), {len(held):,} held out ({test_file})")
-    print(f"fit: {fit.train:,} configurations, {fit.validation:,} for early stopping; best epoch {fit.best_epoch} of "
-          f"{fit.epochs}, validation RMSE {100 * fit.validation_rmse:.2f} points")
+    print(f"fit: {fit.members} MLP{'s' if fit.members > 1 else ''} on {fit.train:,} configurations, {fit.validation:,} "
+          f"for early stopping; best epoch {fit.best_epoch} of {fit.epochs}, validation RMSE "
+          f"{100 * fit.validation_rmse:.2f} points")
     print(f"held-out test ({len(held):,} configurations): RMSE {rmse:.2f} points of accuracy (predicting the mean: "
           f"{baseline:.2f}), Spearman {rho:.3f}, Kendall {tau:.3f}")
     print(f"wrote {out}")
