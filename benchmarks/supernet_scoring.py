@@ -27,6 +27,8 @@ def main() -> None:
     parser.add_argument("--supernet", required=True, help="a trained supernet's directory")
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--calibration", type=int, default=500, help="BN calibration images (the evaluator's default)")
+    parser.add_argument("--val-images", type=int, default=2000,
+                        help="held-out images validated on (the evaluator's default 2000; 0: the supernet's whole split)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nchw", action="store_true",
@@ -43,7 +45,7 @@ def main() -> None:
     from nas.supernet.score import SubnetScorer, exported_model
     from nas.training.loop import accuracy, recalibrate_bn
 
-    scorer = SubnetScorer(args.supernet, args.calibration)
+    scorer = SubnetScorer(args.supernet, args.calibration, args.val_images)
     supernet, rng = scorer.supernet, random.Random(args.seed)
     phases: dict[str, list[float]] = {"export": [], "build": [], "bn": [], "validate": [], "total": []}
     meter = LoadMeter()

@@ -72,7 +72,8 @@ def _budget(args: argparse.Namespace, kind: str) -> dict[str, Any]:
         size = args.zero_cost_resolution or args.resolution
         return {"zero_cost_resolution": size, "zero_cost_batch": args.zero_cost_batch, "zero_cost": args.zero_cost}
     if kind == "supernet":  # its own resolution and held-out split (the train evaluator's 2,000 images and more)
-        return {"supernet": str(args.supernet), "supernet_calibration": args.supernet_calibration}
+        return {"supernet": str(args.supernet), "supernet_calibration": args.supernet_calibration,
+                "supernet_val": args.supernet_val}
     return {**common, "epochs": args.short_epochs if kind == "short" else args.long_epochs,
             **({"train_seed": args.train_seed} if args.train_seed else {})}
 
@@ -228,6 +229,8 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--supernet", type=Path, help="a trained supernet's directory (kind supernet)")
     parser.add_argument("--supernet-calibration", type=int, default=500,
                         help="training images its BN statistics are re-estimated on per genome (default 500)")
+    parser.add_argument("--supernet-val", type=int, default=0,
+                        help="held-out images the supernet scores on (default 0: its whole split; the search's 2000)")
     parser.add_argument("--train-seed", type=int, default=0,
                         help="seed of the trainings' initialisation and data order (default 0; another one "
                              "into another --out measures the reference's own seed-to-seed agreement)")
