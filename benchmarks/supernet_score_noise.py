@@ -19,7 +19,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
@@ -34,8 +33,7 @@ from common import machine, revision  # benchmarks/common.py (scripts run from t
 def _noise(directory: Path, configs: int) -> None:
     from nas.cli import MAX_SEED
     from nas.supernet.samples import draw
-    from nas.supernet.score import SubnetScorer, exported_model
-    from nas.training.loop import recalibrate_bn
+    from nas.supernet.score import SubnetScorer, calibrated_model
 
     scorer = SubnetScorer(directory)
     supernet = scorer.supernet
@@ -43,10 +41,7 @@ def _noise(directory: Path, configs: int) -> None:
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(configs):
-            proxy, state = supernet.subnet(draw(supernet.coverage, MAX_SEED + 1, i))
-            model = exported_model(proxy, state, "cpu")
-            recalibrate_bn(model, scorer.calibration, len(scorer.calibration), channels_last=True)
-            model.eval()
+            model = calibrated_model(supernet, draw(supernet.coverage, MAX_SEED + 1, i), scorer.calibration).eval()
             hits.append(torch.cat([model(x).argmax(1) == y for x, y in scorer.val]).numpy())
     right = np.array(hits, dtype=np.float64)
     n = right.shape[1]
@@ -63,13 +58,17 @@ def _noise(directory: Path, configs: int) -> None:
 
 
 def _members(directory: Path, seeds: int) -> None:
+    from nas.cli import MAX_SEED
     from nas.supernet.encoding import encoding_of
     from nas.supernet.predictor import MEMBERS, AccuracyPredictor
+    from nas.supernet.samples import read_samples
     from nas.supernet.train import load_supernet
 
-    encoding = encoding_of(load_supernet(directory).coverage.ops)
-    train = [json.loads(line) for line in (directory / "predictor-train-s0.jsonl").read_text().splitlines()]
-    test = [json.loads(line) for line in (directory / "predictor-test-s0.jsonl").read_text().splitlines()]
+    coverage = load_supernet(directory).coverage
+    encoding = encoding_of(coverage.ops)
+    scoring = {"calibration_images": 500, "val_images": 0}  # how the predictor command scores by default
+    train = read_samples(directory / "predictor-train-s0.jsonl", coverage, 0, scoring)
+    test = read_samples(directory / "predictor-test-s0.jsonl", coverage, MAX_SEED + 1, scoring)  # its held-out stream
     fitted = {r["genome"] for r in train}
     test = [r for r in test if r["genome"] not in fitted]
     x, y = encoding.encode_params([r["params"] for r in train]), np.array([r["accuracy"] for r in train])

@@ -23,12 +23,14 @@ from common import LoadMeter, machine, revision  # benchmarks/common.py (scripts
 
 
 def main() -> None:
+    from nas.evaluators.train import VAL_SIZE
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--supernet", required=True, help="a trained supernet's directory")
     parser.add_argument("--candidates", type=int, default=50)
     parser.add_argument("--calibration", type=int, default=500, help="BN calibration images (the evaluator's default)")
-    parser.add_argument("--val-images", type=int, default=2000,
-                        help="held-out images validated on (the evaluator's default 2000; 0: the supernet's whole split)")
+    parser.add_argument("--val-images", type=int, default=VAL_SIZE,
+                        help=f"held-out images validated on (the evaluator's default {VAL_SIZE}; 0: the whole split)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--nchw", action="store_true",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import math
 from pathlib import Path
@@ -317,7 +316,8 @@ def test_replicas_average_the_seeds_and_a_resume_adds_only_the_new_ones(tmp_path
                                storage=f"sqlite:///{tmp_path / 'laws' / 'study-replica2' / 'study.db'}")
     assert len(first.trials) == len(second.trials) == 15  # the resume trained the second replica only
     assert "accuracy_sd" in (tmp_path / "laws" / "points.csv").read_text().splitlines()[0]
-    assert two["check"]["replica_sd"] > 0.005 and "pairs the replicas resolve" in (tmp_path / "laws" / "laws.md").read_text()
+    assert two["check"]["replica_sd"] > 0.005
+    assert "pairs the replicas resolve" in (tmp_path / "laws" / "laws.md").read_text()
 
 
 def test_analyse_writes_the_exponent_table_and_times_members(tmp_path: Path,

@@ -161,7 +161,7 @@ def test_a_single_mlp_file_of_the_first_format_still_loads(tmp_path: Path) -> No
     predictor.fit(x, linear_accuracy(encoding)(x), epochs=3)
     predictor.save(tmp_path / "p.safetensors")
     header = predictor.header()
-    del header["members"]
+    del header["members"], header["fit"]["members"]  # format 1 knew no members
     header["format"] = "nas-accuracy-predictor/1"
     old = {k.split(".", 1)[1]: v for k, v in load_file(tmp_path / "p.safetensors").items()}  # unprefixed, as v1 wrote
     save_file(old, tmp_path / "v1.safetensors", metadata={"format": "nas-accuracy-predictor/1",

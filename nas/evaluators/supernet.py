@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.evaluators.base import Evaluator, Metrics, RunContext
+from nas.evaluators.train import VAL_SIZE
 from nas.settings import knob
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
@@ -39,9 +40,9 @@ class SupernetSettings:
     supernet: str = knob("", "directory of a trained supernet (python -m nas.supernet train --out DIR)")
     supernet_calibration: int = knob(500, "training images the batch-norm statistics are re-estimated on",
                                      low=1, high=100_000)
-    supernet_val: int = knob(2000, "held-out images validated on: the first N of the supernet's split (2,000: the "
-                                    "train evaluator's held-out images; 0: the whole split, half the noise, twice "
-                                    "the time)", low=0, high=10_000_000)
+    supernet_val: int = knob(VAL_SIZE, "held-out images validated on: the first N of the supernet's split "
+                                        f"({VAL_SIZE:,}: the train evaluator's held-out images; 0: the whole split, "
+                                        "less noise, more time)", low=0, high=10_000_000)
     supernet_steady_allocator: bool = knob(True, "keep freed memory in this process instead of page-faulting "
                                                  "every batch's activations in again (glibc; process-wide and "
                                                  "permanent): 0.74 s per candidate instead of 1.01 s on 2 cores")

@@ -35,12 +35,16 @@ from search_spaces import build
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 
-__all__ = ["MAX_PROXY_RESOLUTION", "TrainEvaluator", "TrainSettings", "amp_knob", "channels_knob", "channels_last_knob",
-           "refuse_test_split", "resolution_knob"]
+__all__ = ["MAX_PROXY_RESOLUTION", "VAL_SIZE", "TrainEvaluator", "TrainSettings", "amp_knob", "channels_knob",
+           "channels_last_knob", "refuse_test_split", "resolution_knob"]
 
 #: Largest image size a proxy knob accepts: above it one batch of a small network no longer fits
 #: a workstation's memory, and no proxy needs it.
 MAX_PROXY_RESOLUTION = 1024
+
+#: Held-out training images a proxy scores by default: the first of the seeded split, which the
+#: ``supernet`` evaluator also scores on by default, so both rank candidates on the same images.
+VAL_SIZE = 2000
 
 
 def resolution_knob() -> Any:
@@ -82,7 +86,7 @@ class TrainSettings:
     batch_size: int = knob(128, "training batch size", low=2, high=65_536)
     subset: int = knob(6000, "training images used (0: all left after the validation split)", low=0,
                        high=100_000_000)
-    val_size: int = knob(2000, "held-out training images scored (0: 10% of the training images)", low=0,
+    val_size: int = knob(VAL_SIZE, "held-out training images scored (0: 10% of the training images)", low=0,
                          high=100_000_000)
     eval_split: str = knob("val", "what accuracy is measured on: val (held-out training images, for searching) or "
                                   "test (the official test split, for reporting a final model only)",

@@ -113,7 +113,7 @@ class AccuracyPredictor:
         self.meta: dict[str, Any] = dict(meta or {})
         self.mean, self.std = 0.0, 1.0
         self.report: FitReport | None = None
-        self.nets: list[nn.Sequential] = []
+        self.nets = nn.ModuleList()  # its state dict names member i's tensors "i.<name>": the file's layout
         for i in range(members):
             with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's generator
                 torch.manual_seed(self._member_seed(i))
@@ -226,8 +226,7 @@ class AccuracyPredictor:
         """Write the weights and the header into one safetensors file, atomically."""
         from safetensors.torch import save
 
-        tensors = {f"{i}.{k}": v.detach().contiguous() for i, net in enumerate(self.nets)
-                   for k, v in net.state_dict().items()}
+        tensors = {k: v.detach().contiguous() for k, v in self.nets.state_dict().items()}
         data = save(tensors, metadata={"format": FORMAT, "header": json.dumps(self.header())})
         return atomic_write(path, lambda handle: handle.write(data))
 
@@ -278,12 +277,8 @@ class AccuracyPredictor:
         if metadata["format"] == FORMAT_V1:
             tensors = {f"0.{k}": v for k, v in tensors.items()}
         try:
-            for i, net in enumerate(predictor.nets):
-                net.load_state_dict({k.split(".", 1)[1]: v for k, v in tensors.items() if k.split(".", 1)[0] == str(i)},
-                                    strict=True)
-            if any(int(k.split(".", 1)[0]) >= predictor.members for k in tensors):
-                raise RuntimeError(f"it holds more MLPs than the {predictor.members} its header names")
-        except (RuntimeError, ValueError) as err:
+            predictor.nets.load_state_dict(tensors, strict=True)
+        except RuntimeError as err:
             raise UserInputError(f"the weights in {where} do not fit the MLP its header describes: "
                                  f"{str(err).splitlines()[0]}") from None
         return predictor

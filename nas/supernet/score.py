@@ -24,7 +24,7 @@ from nas.training.loop import accuracy, recalibrate_bn
 from search_spaces import build
 from search_spaces.genome import Network
 
-__all__ = ["EVAL_BATCH", "SubnetScorer", "exported_model", "subnet_accuracy"]
+__all__ = ["EVAL_BATCH", "SubnetScorer", "calibrated_model", "exported_model", "subnet_accuracy"]
 
 #: Images per forward pass when scoring: on a 2-core CPU at 28 px, 250 was 30% faster than 1,000 (the
 #: activations of a larger batch leave the cache; docs/BENCHMARKS.md, "Weight-sharing supernet").
@@ -39,10 +39,21 @@ def subnet_accuracy(supernet: Supernet, genome: Network, calibration: Sequence[t
     Raises:
         UserInputError: if the supernet holds no weights for ``genome``.
     """
+    return accuracy(calibrated_model(supernet, genome, calibration), val_batches, channels_last=True)
+
+
+@torch.no_grad()
+def calibrated_model(supernet: Supernet, genome: Network,
+                     calibration: Sequence[tuple[torch.Tensor, Any]]) -> torch.nn.Module:
+    """Configuration ``genome`` exported (channels-last, on the supernet's device), BN statistics re-estimated.
+
+    Raises:
+        UserInputError: if the supernet holds no weights for ``genome``.
+    """
     proxy, state = supernet.subnet(genome)
     model = exported_model(proxy, state, next(supernet.parameters()).device)
     recalibrate_bn(model, calibration, len(calibration), channels_last=True)
-    return accuracy(model, val_batches, channels_last=True)
+    return model
 
 
 def exported_model(proxy: Network, state: dict[str, torch.Tensor], device: torch.device | str,

@@ -78,9 +78,10 @@ class TrainSettings:
         budget: If > 0, random configurations are drawn among those with 0.5x to 1.5x these MACs (224 px).
         val_size: Held-out training images, which every configuration is scored on. The split is the
             ``train`` evaluator's seeded permutation, validation first, so its 2,000 held-out images are
-            among these. 5,000, not 2,000: two configurations that share weights differ on a few
-            percent of the images, and on 2,000 that alone moves a score by about half a point, as
-            much as most configurations differ (OFA holds out 10,000 ImageNet images for the same job).
+            among these. 5,000, not 2,000: which images were drawn moves a configuration's score by
+            0.44 points on 2,000 images (0.28 on 5,000), while random configurations' scores spread
+            by only 0.7-0.8 points (docs/BENCHMARKS.md; OFA holds out 10,000 ImageNet images for
+            the same job).
         subset: Training images used (0: all not held out).
         seed: Seed of the weights, the configurations, the data order and dropout.
         checkpoint_minutes: Also checkpoint this often within an epoch (0: at epoch ends only).

@@ -45,8 +45,9 @@ from search_spaces.files import atomic_write_text
 from search_spaces.genome import Network
 from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
 
-__all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "RESOLVING_SE", "write_fit", "EveryMember", "FitReport", "FitSettings", "MemberSpace", "Point",
-           "fit_members", "mean_points", "replica_sd", "resolved_pairs", "plan_fit", "points_from_study", "run_fit"]
+__all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "RESOLVING_SE", "write_fit", "EveryMember",
+           "FitReport", "FitSettings", "MemberSpace", "Point", "fit_members", "mean_points", "replica_sd",
+           "resolved_pairs", "plan_fit", "points_from_study", "run_fit"]
 
 #: Compute levels trained by default (multiples of the base's MACs); the largest is held out, 2x beyond the
 #: largest fitted. Five levels below it, the cheap ones close together, give each strategy's law two points
@@ -294,7 +295,7 @@ def replica_sd(points: Sequence[Point]) -> float | None:
     return math.sqrt(sum((p.replicas - 1) * p.spread ** 2 for p in members) / dof)
 
 
-def resolved_pairs(members: Mapping[str, Point], sd: float | None, z: float = 2.0) -> list[tuple[str, str]]:
+def resolved_pairs(members: Mapping[str, Point], sd: float | None, z: float = RESOLVING_SE) -> list[tuple[str, str]]:
     """Pairs ``(better, worse)`` whose mean accuracies differ by more than ``z`` standard errors.
 
     The standard error of a difference of two replica means is ``sd * sqrt(1/n_a + 1/n_b)``, with ``sd``
@@ -350,7 +351,7 @@ def fit_members(points: Sequence[Point], shared_floor: bool = True, draws: int =
     tops = {p.strategy: p for p in points if p.s == top}
     return FitReport(full, held, list(points), top, holdout, sum(errors) / len(errors), measured, predicted,
                      kendall([holdout[s][1] for s in strategies], [holdout[s][2] for s in strategies]),
-                     sd, resolved_pairs(tops, sd, RESOLVING_SE))
+                     sd, resolved_pairs(tops, sd))
 
 
 def fit_json(base: Network, source: str, result: FitReport, budget: Mapping[str, Any]) -> dict[str, Any]:
