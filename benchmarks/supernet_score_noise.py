@@ -9,7 +9,8 @@ Scaled by sqrt(split / 2000) it is the noise on 2,000 images.
 
 Part 2 (``--records``) refits the predictor on the scored configurations that ``nas.supernet
 predictor`` kept (``predictor-train-s0.jsonl``, ``predictor-test-s0.jsonl``) with validation-slice
-seeds 0..K-1, one MLP and an ensemble each, and prints their held-out RMSE.
+seeds 0..K-1, one MLP and an ensemble each, and prints their held-out RMSE. ``--calibration-images``
+and ``--val-images`` say how those records were scored (the predictor command's flags; its defaults).
 
 Usage:
     python benchmarks/supernet_score_noise.py --supernet DIR [--configs 200] [--threads 2]
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
+from nas.evaluators.supernet import CALIBRATION_IMAGES
 
 
 def _noise(directory: Path, configs: int) -> None:
@@ -57,7 +59,7 @@ def _noise(directory: Path, configs: int) -> None:
     print(f"\nSpearman of the scores on the first 2,000 images against all {n}: {ranks:.3f}")
 
 
-def _members(directory: Path, seeds: int) -> None:
+def _members(directory: Path, seeds: int, scoring: dict[str, int]) -> None:
     from nas.cli import MAX_SEED
     from nas.supernet.encoding import encoding_of
     from nas.supernet.predictor import MEMBERS, AccuracyPredictor
@@ -66,7 +68,6 @@ def _members(directory: Path, seeds: int) -> None:
 
     coverage = load_supernet(directory).coverage
     encoding = encoding_of(coverage.ops)
-    scoring = {"calibration_images": 500, "val_images": 0}  # how the predictor command scores by default
     train = read_samples(directory / "predictor-train-s0.jsonl", coverage, 0, scoring)
     test = read_samples(directory / "predictor-test-s0.jsonl", coverage, MAX_SEED + 1, scoring)  # its held-out stream
     fitted = {r["genome"] for r in train}
@@ -93,13 +94,18 @@ def main() -> None:
     parser.add_argument("--configs", type=int, default=200, help="configurations scored image by image")
     parser.add_argument("--records", action="store_true", help="part 2: refit the predictor on its kept records")
     parser.add_argument("--seeds", type=int, default=5, help="validation-slice seeds of part 2")
+    parser.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES,
+                        help=f"part 2: the predictor command's --calibration-images (default {CALIBRATION_IMAGES})")
+    parser.add_argument("--val-images", type=int, default=0,
+                        help="part 2: the predictor command's --val-images (default 0: the whole split)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"# {machine()}; {revision()}; torch threads {torch.get_num_threads()}")
     if args.records:
-        _members(args.supernet, args.seeds)
+        scoring = {"calibration_images": args.calibration_images, "val_images": args.val_images}
+        _members(args.supernet, args.seeds, scoring)
     else:
         _noise(args.supernet, args.configs)
 

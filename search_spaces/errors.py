@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["GenomeError", "ParameterError", "UnknownNameError", "UserInputError", "positive"]
+__all__ = ["GenomeError", "ParameterError", "UnknownNameError", "UserInputError", "first_line", "positive",
+           "state_dict_mismatch"]
 
 
 class UserInputError(ValueError):
@@ -55,3 +58,42 @@ def positive(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ParameterError(name, f"must be a positive number, got {value!r}")
     return float(value)
+
+
+def first_line(err: BaseException, fallback: str = "unreadable") -> str:
+    """The first non-empty line of ``err``'s message (``fallback`` when it has none), for a one-sentence error."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else fallback
+
+
+def state_dict_mismatch(expected: Mapping[str, Any], given: Mapping[str, Any], shown: int = 3) -> str:
+    """Why ``given`` would not load strictly where ``expected`` is the module's own state dict ("" if it would).
+
+    Torch's own message starts with a line that names only the module's class; this names the
+    missing, unexpected and wrongly shaped keys (the first ``shown`` of each) in one clause.
+
+    Args:
+        expected: ``module.state_dict()``: key to tensor (anything with ``.shape``).
+        given: The state dict about to be loaded.
+        shown: How many keys of each kind to name.
+    """
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [k for k in expected if k in given and tuple(getattr(given[k], "shape", ()))
+              != tuple(getattr(expected[k], "shape", ()))]
+
+    def named(keys: list[str]) -> str:
+        more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+        return ", ".join(keys[:shown]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key{'s' * (len(missing) > 1)} ({named(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key{'s' * (len(unexpected) > 1)} ({named(unexpected)})")
+    if shapes:
+        first = shapes[0]
+        parts.append(f"{len(shapes)} key{'s' * (len(shapes) > 1)} of the wrong shape ({first} is "
+                     f"{tuple(given[first].shape)}, needs {tuple(expected[first].shape)}"
+                     f"{f'; {len(shapes) - 1} more' if len(shapes) > 1 else ''})")
+    return "; ".join(parts)

@@ -223,3 +223,22 @@ def test_a_full_disk_in_the_middle_of_a_search_is_one_sentence_and_keeps_what_wa
     assert search_main([*args, "--resume"]) == 0
     trials = optuna.load_study(study_name="mbconv-flops-tpe", storage=f"sqlite:///{tmp_path / 'study.db'}").trials
     assert sum(t.state.name == "COMPLETE" for t in trials) == 5
+
+
+class _Shaped:
+    def __init__(self, *shape: int) -> None:
+        self.shape = shape
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({"a": _Shaped(2), "b": _Shaped(3)}, ""),
+    ({"a": _Shaped(2)}, "1 missing key (b)"),
+    ({"a": _Shaped(2), "b": _Shaped(3), "c": _Shaped(1), "d": _Shaped(1), "e": _Shaped(1), "f": _Shaped(1)},
+     "4 unexpected keys (c, d, e and 1 more)"),
+    ({"a": _Shaped(4), "b": _Shaped(3, 1)}, "2 keys of the wrong shape (a is (4,), needs (2,); 1 more)"),
+    ({"b": _Shaped(3), "z": _Shaped(1)}, "1 missing key (a); 1 unexpected key (z)"),
+])
+def test_a_state_dict_that_does_not_load_is_described_by_its_keys(given: dict, expected: str) -> None:
+    from search_spaces.errors import state_dict_mismatch
+
+    assert state_dict_mismatch({"a": _Shaped(2), "b": _Shaped(3)}, given) == expected

@@ -242,6 +242,20 @@ def test_the_trained_supernet_loads_with_its_configuration(trained: Path) -> Non
     assert len(net.meta["history"]) == 2  # validated at both epoch ends
 
 
+def test_weights_that_do_not_fit_the_configuration_name_the_keys(trained: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    copy = shutil.copytree(trained, tmp_path / "copy")
+    tensors = load_file(copy / WEIGHTS)
+    first = next(iter(tensors))
+    tensors[first] = torch.zeros(1)
+    save_file(tensors, str(copy / WEIGHTS))
+    with pytest.raises(UserInputError, match=rf"do not fit the supernet .*: 1 key of the wrong shape \({first} is \(1,\)"):
+        load_supernet(copy)
+
+
 # -- evaluator --------------------------------------------------------------------------------------------------
 
 def test_the_supernet_evaluator_scores_covered_genomes_and_refuses_others(trained: Path) -> None:

@@ -200,6 +200,21 @@ def test_a_file_of_another_encoding_format_or_kind_is_refused_in_one_sentence(tm
         AccuracyPredictor.load(tmp_path / "missing.safetensors")
 
 
+def test_weights_that_do_not_fit_the_header_name_the_keys(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    path = tmp_path / "p.safetensors"
+    tiny_predictor(encoding_of(ALL.ops)).save(path)
+    with safe_open(str(path), framework="pt") as handle:
+        metadata, tensors = handle.metadata(), {k: handle.get_tensor(k) for k in handle.keys()}
+    last = sorted(tensors)[-1]
+    del tensors[last]
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(UserInputError, match=rf"do not fit the MLP its header describes: 1 missing key \({last}\)$"):
+        AccuracyPredictor.load(path)
+
+
 def test_a_file_whose_columns_differ_from_this_version_is_refused(tmp_path: Path) -> None:
     from safetensors import safe_open
     from safetensors.torch import save_file

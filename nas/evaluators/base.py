@@ -23,6 +23,7 @@ import torch
 
 from nas.settings import resolve as resolve_settings
 from nas.threads import fixed_threads
+from search_spaces.errors import first_line
 from search_spaces.genome import Network
 from search_spaces.spaces import SearchSpace
 
@@ -201,7 +202,7 @@ class Evaluator(ABC):
 def _reason(name: str, err: BaseException) -> str:
     if isinstance(err, torch.OutOfMemoryError):
         return f"{name}: out of memory"
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = first_line(err, type(err).__name__)
     where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
     at = f" ({type(err).__name__} at {where.filename.rsplit('/', 1)[-1]}:{where.lineno})" if where else ""
     return f"{name}: {text}{at}"

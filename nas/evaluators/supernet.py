@@ -25,10 +25,14 @@ from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.spaces import SearchSpace
 
+#: Training images a configuration's batch-norm statistics are re-estimated on, wherever a supernet scores one
+#: (this evaluator, ``python -m nas.supernet predictor``, :class:`nas.supernet.score.SubnetScorer`)
+CALIBRATION_IMAGES = 500
+
 if TYPE_CHECKING:
     from nas.supernet.space import Coverage
 
-__all__ = ["SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
+__all__ = ["CALIBRATION_IMAGES", "SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
 
 _SCORERS: dict[tuple[Any, ...], Any] = {}
 
@@ -38,7 +42,8 @@ class SupernetSettings:
     """Knobs of the ``supernet`` evaluator."""
 
     supernet: str = knob("", "directory of a trained supernet (python -m nas.supernet train --out DIR)")
-    supernet_calibration: int = knob(500, "training images the batch-norm statistics are re-estimated on",
+    supernet_calibration: int = knob(CALIBRATION_IMAGES,
+                                     "training images the batch-norm statistics are re-estimated on",
                                      low=1, high=100_000)
     supernet_val: int = knob(VAL_SIZE, "held-out images validated on: the first N of the supernet's split "
                                         f"({VAL_SIZE:,}: the train evaluator's held-out images; 0: the whole split, "

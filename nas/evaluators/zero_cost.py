@@ -54,7 +54,7 @@ from nas.settings import knob
 from nas.threads import fixed_threads
 from nas.zero_cost import PROXIES
 from search_spaces import build
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line
 from search_spaces.genome import Network
 
 __all__ = ["GENOME_RESOLUTION", "ZeroCostEvaluator", "ZeroCostSettings", "proxy_names", "proxy_resolution",
@@ -144,7 +144,7 @@ def _score(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, ctx: R
     except torch.OutOfMemoryError:
         return math.nan, f"zero-cost {name}: out of memory"
     except Exception as err:  # noqa: BLE001  (one proxy failing must not hide the others)
-        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        text = first_line(err, type(err).__name__)
         return math.nan, f"zero-cost {name}: {text}"
     if not math.isfinite(score):
         return math.nan, f"zero-cost {name}: score is {score} (not finite)"

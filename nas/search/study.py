@@ -29,7 +29,7 @@ import sqlalchemy
 from nas.search.journal import JournalStore
 from nas.search.rdb import FastRDBStorage
 from nas.search.storage_guard import sqlite_path
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line
 
 __all__ = ["JOURNAL", "open_study", "safe_url", "storage"]
 
@@ -60,7 +60,7 @@ def storage(url: str, heartbeat: int | None = None) -> optuna.storages.BaseStora
             raise UserInputError(f"study storage {safe_url(url)}: the {backend} driver is not installed ({err}); "
                                  f"install {driver}") from None
         except Exception as err:  # noqa: BLE001 (sqlalchemy raises many kinds; all mean "cannot use this URL")
-            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            text = first_line(err, type(err).__name__)
             if _racing(text) and attempt + 1 < _CREATE_ATTEMPTS:
                 time.sleep(0.2 * (attempt + 1))  # another process is creating the same new storage: let it finish
                 continue

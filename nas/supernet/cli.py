@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli import MAX_SEED, Parser, integer, max_parallel, path, run
+from nas.evaluators.supernet import CALIBRATION_IMAGES
 from search_spaces.errors import UserInputError
 
 __all__ = ["main", "parser"]
@@ -157,8 +158,9 @@ def _predictor_parser(commands: Any) -> None:
                    help=f"MLPs fitted alike and averaged (default {MEMBERS}; 1: Once-for-All's single MLP)")
     p.add_argument("--epochs", type=integer(1, 1_000_000), default=500,
                    help="most epochs of the fit; it stops early on its validation slice (default 500)")
-    p.add_argument("--calibration-images", type=integer(1, 100_000), default=500,
-                   help="training images each configuration's batch-norm statistics are re-estimated on (default 500)")
+    p.add_argument("--calibration-images", type=integer(1, 100_000), default=CALIBRATION_IMAGES,
+                   help="training images each configuration's batch-norm statistics are re-estimated on "
+                        f"(default {CALIBRATION_IMAGES})")
     p.add_argument("--val-images", type=integer(0, 10_000_000), default=0,
                    help="held-out images each configuration is scored on (default 0: the supernet's whole split)")
     p.add_argument("--device", default="cpu", help="where configurations are scored: cpu, cuda, cuda:N or auto "

@@ -45,7 +45,7 @@ from torch import nn
 from nas.supernet.encoding import Encoding, encode, encode_batch, encode_params, encoding_of
 from nas.supernet.samples import collect
 from nas.threads import fixed_threads
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line, state_dict_mismatch
 from search_spaces.files import atomic_write
 from search_spaces.genome import Network
 
@@ -253,7 +253,7 @@ class AccuracyPredictor:
                 tensors = {k: handle.get_tensor(k) for k in handle.keys()}
         except Exception as err:  # noqa: BLE001  (a damaged or foreign file: one sentence, never a traceback)
             raise UserInputError(f"cannot read the accuracy predictor {where}: {type(err).__name__}: "
-                                 f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                                 f"{first_line(err)}") from None
         if metadata.get("format") not in (FORMAT, FORMAT_V1):
             raise UserInputError(f"{where} is not an accuracy predictor of this toolkit ({FORMAT}); make one with "
                                  "python -m nas.supernet predictor")
@@ -276,11 +276,10 @@ class AccuracyPredictor:
                                  f"{', '.join(encoding.coverage.ops)}: its encoding differs")
         if metadata["format"] == FORMAT_V1:
             tensors = {f"0.{k}": v for k, v in tensors.items()}
-        try:
-            predictor.nets.load_state_dict(tensors, strict=True)
-        except RuntimeError as err:
-            raise UserInputError(f"the weights in {where} do not fit the MLP its header describes: "
-                                 f"{str(err).splitlines()[0]}") from None
+        problem = state_dict_mismatch(predictor.nets.state_dict(), tensors)
+        if problem:
+            raise UserInputError(f"the weights in {where} do not fit the MLP its header describes: {problem}")
+        predictor.nets.load_state_dict(tensors, strict=True)
         return predictor
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from nas.evaluators.supernet import CALIBRATION_IMAGES
 from nas.supernet.model import Supernet
 from nas.training.loop import accuracy, recalibrate_bn
 from search_spaces import build
@@ -81,7 +82,7 @@ class SubnetScorer:
         UserInputError: no trained supernet in ``directory``; ``data`` differs from its dataset.
     """
 
-    def __init__(self, directory: str | Path, calibration_images: int = 500, val_images: int = 0,
+    def __init__(self, directory: str | Path, calibration_images: int = CALIBRATION_IMAGES, val_images: int = 0,
                  device: torch.device | str = "cpu", data: str | None = None) -> None:
         from nas.data import DataConfig, loaders
         from nas.supernet.train import load_supernet

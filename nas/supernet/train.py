@@ -42,7 +42,7 @@ from nas.supernet.score import subnet_accuracy
 from nas.training.distributed import device_of, distributed
 from nas.training.loop import FINITE_CHECK_EVERY, RunningLoss, mixed_precision, warmup_cosine
 from search_spaces import cost
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line, state_dict_mismatch
 from search_spaces.files import atomic_write, atomic_write_text
 
 __all__ = ["CHECKPOINT", "SCHEDULES", "WEIGHTS", "TrainSettings", "load_supernet", "phase_at", "train_supernet"]
@@ -165,7 +165,7 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a damaged or foreign file: one sentence, never a traceback
         raise UserInputError(f"cannot read the supernet checkpoint {path}: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                             f"{first_line(err)}") from None
 
 
 def save_weights(out: Path, supernet: Supernet, settings: TrainSettings, summary: dict[str, Any]) -> None:
@@ -199,13 +199,12 @@ def load_supernet(directory: str | os.PathLike[str], device: torch.device | str 
         config = SupernetConfig.from_dict(meta["supernet"])
         tensors = load_file(str(weights))
     except Exception as err:
-        raise UserInputError(f"cannot read the supernet in {root}: {type(err).__name__}: {err}") from None
+        raise UserInputError(f"cannot read the supernet in {root}: {type(err).__name__}: {first_line(err)}") from None
     supernet = Supernet(config)
-    try:
-        supernet.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        raise UserInputError(f"the weights in {weights} do not fit the supernet {summary} describes: "
-                             f"{str(err).splitlines()[0]}") from None
+    problem = state_dict_mismatch(supernet.state_dict(), tensors)
+    if problem:
+        raise UserInputError(f"the weights in {weights} do not fit the supernet {summary} describes: {problem}")
+    supernet.load_state_dict(tensors, strict=True)
     supernet.meta = meta  # type: ignore[attr-defined]
     return supernet.to(device).eval()
 

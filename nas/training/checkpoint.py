@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import yaml
 
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line, state_dict_mismatch
 from search_spaces.files import atomic_write
 
 __all__ = ["FORMAT", "Checkpoint", "find_checkpoint", "read_checkpoint", "save_checkpoint"]
@@ -73,11 +73,10 @@ class Checkpoint:
             raise UserInputError(f"{self.path} holds no EMA weights (its recipe keeps none)")
         chosen = self.ema if (weights == "ema" or weights == "auto" and self.ema) else self.weights
         net = build(self.genome())
-        try:
-            net.load_state_dict(chosen, strict=True)
-        except RuntimeError as err:
-            raise UserInputError(f"the weights in {self.path} do not fit its genome: "
-                                 f"{str(err).splitlines()[0]}") from None
+        problem = state_dict_mismatch(net.state_dict(), chosen)
+        if problem:
+            raise UserInputError(f"the weights in {self.path} do not fit its genome: {problem}")
+        net.load_state_dict(chosen, strict=True)
         return net.eval()
 
 
@@ -135,7 +134,7 @@ def read_checkpoint(path: str | os.PathLike[str], with_state: bool = False) -> C
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118 (safe_open has no iterator)
     except Exception as err:  # damaged or foreign: one sentence
         raise UserInputError(f"cannot read the checkpoint {weights}: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                             f"{first_line(err)}") from None
     if raw_meta.get("format") != FORMAT:
         raise UserInputError(f"{weights} is not a checkpoint written by nas.train (no {FORMAT!r} metadata); "
                              "for a timm or torchvision state dict use nas.train --init")
@@ -159,5 +158,5 @@ def read_checkpoint(path: str | os.PathLike[str], with_state: bool = False) -> C
             state = torch.load(file, map_location="cpu", weights_only=True)
         except Exception as err:
             raise UserInputError(f"cannot read {file}: {type(err).__name__}: "
-                                 f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                                 f"{first_line(err)}") from None
     return Checkpoint(weights, meta, model, ema, state)

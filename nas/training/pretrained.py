@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line
 from search_spaces.genome import Network
 
 __all__ = ["init_from", "read_state_dict"]
@@ -44,7 +44,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         data: Any = torch.load(file, map_location="cpu", weights_only=True)
     except Exception as err:
         raise UserInputError(f"--init: cannot read {file}: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                             f"{first_line(err)}") from None
     for key in _WRAPPERS:
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, first_line
 
 __all__ = ["LOSSES", "OPTIMIZERS", "RECIPE_DIR", "SCHEDULES", "Recipe", "load_recipe", "recipe_names"]
 
@@ -206,7 +206,7 @@ def load_recipe(name_or_path: str | os.PathLike[str]) -> Recipe:
         raise UserInputError(f"recipe file {path} does not exist") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise UserInputError(f"cannot read the recipe {path}: {type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else 'unreadable'}") from None
+                             f"{first_line(err)}") from None
     if isinstance(data, dict):
         data.setdefault("name", path.stem)
     return Recipe.from_dict(data, where=f"recipe {path}")
