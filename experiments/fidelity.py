@@ -16,11 +16,13 @@ all on the same Fashion-MNIST subset, resolution and validation split. Each fini
 evaluation is appended to ``--out`` (JSON lines, flushed and synced), so the study can be
 stopped and resumed at any time and nothing finished is redone. ``--report`` prints the
 Spearman and Kendall rank correlations of each estimate against ``long`` and writes a
-scatter plot.
+scatter plot; ``--traits`` adds which of the genomes' traits (depth, kernels, expansion, SE and
+skip stages, MACs, parameters) the reference and each estimate follow, which shows where an
+estimate that ranks badly parts from the reference.
 
 Usage:
     python experiments/fidelity.py [--genomes 30] [--only short,long] [--workers 2]
-    python experiments/fidelity.py --report [--plot docs/figures/fidelity.png]
+    python experiments/fidelity.py --report [--plot docs/figures/fidelity.png] [--traits]
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli import run
+from nas.evaluators.supernet import CALIBRATION_IMAGES
 from search_spaces.errors import UserInputError
 
 PROG = "experiments/fidelity.py"
@@ -181,6 +184,8 @@ def report(args: argparse.Namespace) -> None:
         kind = {"supernet": "supernet"}.get(name, "short" if name.startswith("train") else "zero-cost")
         walls = sorted(by_kind[kind][s]["wall_s"] for s in common)
         print(f"| {name} | {len(common)} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} | {walls[len(walls) // 2]:.2f} |")
+    if args.traits and reference:
+        _traits_table(reference, estimates)
     if args.plot and rows:
         import matplotlib
 
@@ -197,6 +202,45 @@ def report(args: argparse.Namespace) -> None:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.plot, dpi=120)
         print(f"\nPlot: {args.plot}")
+
+
+def traits(genome: Any) -> dict[str, float]:
+    """A genome's architectural traits that a short training from scratch may favour or not.
+
+    Args:
+        genome: A :class:`search_spaces.genome.Network` of the ``mbconv`` space.
+
+    Returns:
+        Layers in all stages, mean kernel and expansion over stages, stages with SE and with a
+        skip connection, and MACs and parameters at the genome's resolution.
+    """
+    from search_spaces import cost
+
+    stages, costs = genome.stages, cost(genome)
+    return {"layers": float(sum(st.depth for st in stages)),
+            "mean kernel": sum(st.kernel for st in stages) / len(stages),
+            "mean expansion": sum(st.expand for st in stages) / len(stages),
+            "SE stages": float(sum(st.se > 0 for st in stages)),
+            "skip stages": float(sum(bool(st.skip) for st in stages)),
+            "MACs": float(costs.macs), "params": float(costs.params)}
+
+
+def _traits_table(reference: dict[int, float], estimates: dict[str, dict[int, float]]) -> None:
+    from nas.stats import spearman
+    from search_spaces import spaces
+
+    space = spaces.get("mbconv")
+    of = {s: traits(space.sample(s)) for s in reference}  # the study's draws, by seed
+    columns = {"reference": reference, **{name: v for name, v in estimates.items() if len(set(v) & set(of)) >= 3}}
+    print("\nSpearman of each trait against the reference and each estimate (same genomes as the row above):\n")
+    print("| trait | " + " | ".join(columns) + " |")
+    print("|---|" + "---:|" * len(columns))
+    for trait in next(iter(of.values())):
+        cells = []
+        for values in columns.values():
+            common = sorted(set(values) & set(of))
+            cells.append(f"{spearman([of[s][trait] for s in common], [values[s] for s in common]):.2f}")
+        print(f"| {trait} | " + " | ".join(cells) + " |")
 
 
 def _ops(text: str) -> tuple[str, ...]:
@@ -227,8 +271,9 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--zero-cost-resolution", help="image size of the proxies: a number or 'genome' "
                                                        "(default: --resolution)")
     parser.add_argument("--supernet", type=Path, help="a trained supernet's directory (kind supernet)")
-    parser.add_argument("--supernet-calibration", type=int, default=500,
-                        help="training images its BN statistics are re-estimated on per genome (default 500)")
+    parser.add_argument("--supernet-calibration", type=int, default=CALIBRATION_IMAGES,
+                        help="training images its BN statistics are re-estimated on per genome "
+                             f"(default {CALIBRATION_IMAGES})")
     parser.add_argument("--supernet-val", type=int, default=0,
                         help="held-out images the supernet scores on (default 0: its whole split; the search's 2000)")
     parser.add_argument("--train-seed", type=int, default=0,
@@ -239,6 +284,8 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report", action="store_true", help="print correlations instead of running")
     parser.add_argument("--plot", type=Path, help="with --report: write a scatter plot PNG here")
+    parser.add_argument("--traits", action="store_true",
+                        help="with --report: which genome traits the reference and each estimate follow")
     args = parser.parse_args(argv)
     if args.genomes < 3 or args.workers < 1 or args.threads < 1:
         raise UserInputError("--genomes must be >= 3 and --workers, --threads >= 1")

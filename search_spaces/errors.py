@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GenomeError", "ParameterError", "UnknownNameError", "UserInputError", "first_line", "positive",
+__all__ = ["GenomeError", "ParameterError", "UnknownNameError", "UserInputError", "first_line", "listing", "positive",
            "state_dict_mismatch"]
 
 
@@ -66,6 +66,11 @@ def first_line(err: BaseException, fallback: str = "unreadable") -> str:
     return text.splitlines()[0] if text else fallback
 
 
+def listing(names: list[str], limit: int = 4) -> str:
+    """The first ``limit`` of ``names``, comma-separated, and how many more there are."""
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def state_dict_mismatch(expected: Mapping[str, Any], given: Mapping[str, Any], shown: int = 3) -> str:
     """Why ``given`` would not load strictly where ``expected`` is the module's own state dict ("" if it would).
 
@@ -81,16 +86,8 @@ def state_dict_mismatch(expected: Mapping[str, Any], given: Mapping[str, Any], s
     unexpected = [k for k in given if k not in expected]
     shapes = [k for k in expected if k in given and tuple(getattr(given[k], "shape", ()))
               != tuple(getattr(expected[k], "shape", ()))]
-
-    def named(keys: list[str]) -> str:
-        more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-        return ", ".join(keys[:shown]) + more
-
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing key{'s' * (len(missing) > 1)} ({named(missing)})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected key{'s' * (len(unexpected) > 1)} ({named(unexpected)})")
+    parts = [f"{len(keys)} {kind} key{'s' * (len(keys) > 1)} ({listing(keys, shown)})"
+             for kind, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
     if shapes:
         first = shapes[0]
         parts.append(f"{len(shapes)} key{'s' * (len(shapes) > 1)} of the wrong shape ({first} is "

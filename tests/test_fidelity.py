@@ -5,22 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from experiments.fidelity import _main, candidates
+from experiments.fidelity import _main, candidates, traits
+from search_spaces import cost, spaces
 
 TINY = ["--genomes", "3", "--subset", "256", "--val-size", "128", "--batch-size", "64", "--resolution", "16",
         "--short-epochs", "0.25", "--long-epochs", "0.5"]
 
 
 def test_candidates_lie_in_the_macs_band() -> None:
-    from search_spaces import cost
-
     for _, genome in candidates(3, 0.10):
         assert 360e6 <= cost(genome).macs <= 440e6
 
 
 def test_candidates_restricted_to_ops_are_the_same_draws_with_the_others_skipped() -> None:
-    from search_spaces import cost, spaces
-
     kept = ("mbconv3", "mbconv6")
     chosen = candidates(3, 0.10, kept)
     space = spaces.get("mbconv")
@@ -44,6 +41,18 @@ def test_study_resumes_and_reports(tmp_path: Path, capsys) -> None:
     assert _main([*TINY, "--report", "--out", str(out), "--plot", str(tmp_path / "f.png")]) == 0
     text = capsys.readouterr().out
     assert "| train 0.25 epoch | 3 |" in text and (tmp_path / "f.png").is_file()
+    assert _main([*TINY, "--report", "--out", str(out), "--traits"]) == 0
+    table = capsys.readouterr().out.split("| trait | reference | train 0.25 epoch |")[1].splitlines()
+    assert [line.split(" | ")[0] for line in table[2:9]] == [f"| {t}" for t in traits(candidates(1, 0.10)[0][1])]
+    assert all(-1 <= float(cell) <= 1 for line in table[2:9] for cell in line.strip(" |").split(" | ")[1:])
+
+
+def test_traits_count_what_the_genome_holds() -> None:
+    genome = spaces.get("mbconv").sample(0)
+    t = traits(genome)
+    assert t["layers"] == sum(st.depth for st in genome.stages) and t["MACs"] == cost(genome).macs
+    assert t["skip stages"] == sum(bool(st.skip) for st in genome.stages)
+    assert min(st.kernel for st in genome.stages) <= t["mean kernel"] <= max(st.kernel for st in genome.stages)
 
 
 def test_the_supernet_kind_scores_the_same_genomes_from_a_trained_supernet(tmp_path: Path, tiny_supernet: Path,

@@ -22,7 +22,7 @@ from torch import nn
 
 from search_spaces.blocks import BLOCKS, BlockSpec
 from search_spaces.build import Net
-from search_spaces.errors import UserInputError
+from search_spaces.errors import UserInputError, listing
 from search_spaces.genome import Network
 from search_spaces.registry import Registry
 from search_spaces.resolve import ResolvedNet, resolve
@@ -100,11 +100,6 @@ def target_shapes(spec: ResolvedNet) -> dict[str, tuple[int, ...]]:
     return {key: tuple(value.shape) for key, value in net.state_dict().items()}
 
 
-def _listing(keys: list[str], limit: int = 4) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-
 def convert_state_dict(state_dict: StateDict | nn.Module, genome: Network | ResolvedNet,
                        source: str) -> dict[str, torch.Tensor]:
     """Rename a reference model's state dict to the keys of ``build(genome)``.
@@ -163,11 +158,11 @@ def _check_keys(state_dict: StateDict, pairs: dict[str, str], unmatched: list[st
     unexpected = [key for key in state_dict if key not in used]
     problems = []
     if missing:
-        problems.append(f"missing {len(missing)} keys ({_listing(missing)})")
+        problems.append(f"missing {len(missing)} keys ({listing(missing)})")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected keys ({_listing(unexpected)})")
+        problems.append(f"{len(unexpected)} unexpected keys ({listing(unexpected)})")
     if unmatched:
-        problems.append(f"{len(unmatched)} keys of ours with no {source} counterpart ({_listing(unmatched)})")
+        problems.append(f"{len(unmatched)} keys of ours with no {source} counterpart ({listing(unmatched)})")
     if problems:
         raise UserInputError(f"the {source} state dict does not fit {name}: {'; '.join(problems)}.")
 
