@@ -29,7 +29,9 @@ rows file train each reference only once per recipe and seed):
 Trainings of steps 2 and 5 run ``--jobs`` at a time, each on ``--threads`` torch threads.
 
 Goal (issue): the found model matches or beats B0's accuracy at no more MACs and no more
-latency.
+latency. The verdict's second line states the supernet issue's stricter forms: it beats B0's
+mean by more than two standard errors at no more MACs and latency, or its mean is at least
+B0's at no more than half B0's MACs.
 
 Usage:
     python experiments/search_vs_b0.py --reward flops-hard --trials 60 --workers 2 --top 5 --seeds 3
@@ -224,14 +226,24 @@ def _tables(candidates: list[dict[str, Any]], final: list[dict[str, Any]]) -> st
 
 
 def _verdict(found: dict[str, Any], b0: dict[str, Any]) -> str:
+    """Two lines: the experiment's goal (matches or beats B0 at no more MACs and latency), then the
+    supernet issue's stricter forms (beats B0 by more than two standard errors at no more MACs and
+    latency, or matches its mean at no more than half its MACs)."""
+    cheaper = found["macs"] <= b0["macs"] and found["latency_ms"] <= b0["latency_ms"]
     checks = {"accuracy >= B0's": found["accuracy"] >= b0["accuracy"], "MACs <= B0's": found["macs"] <= b0["macs"],
               "latency <= B0's": found["latency_ms"] <= b0["latency_ms"]}
     n = max(1, min(len(found["runs"]), len(b0["runs"])))
     se = math.sqrt((found["sd"] ** 2 + b0["sd"] ** 2) / n)
     diff = 100 * (found["accuracy"] - b0["accuracy"])
+    beats = cheaper and diff > 2 * 100 * se
+    half = found["macs"] <= b0["macs"] / 2
+    matches = half and found["accuracy"] >= b0["accuracy"]
     return (f"Goal {'met' if all(checks.values()) else 'not met'}: " +
             ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in checks.items()) +
-            f". Accuracy difference {diff:+.2f} points (standard error over seeds {100 * se:.2f}).")
+            f". Accuracy difference {diff:+.2f} points (standard error over seeds {100 * se:.2f}).\n"
+            f"Stricter goal {'met' if beats or matches else 'not met'}: beats B0 by more than two standard errors "
+            f"({2 * 100 * se:.2f} points) at no more MACs and latency {'yes' if beats else 'no'}; mean >= B0's at "
+            f"no more than half its MACs ({100 * found['macs'] / b0['macs']:.0f}%) {'yes' if matches else 'no'}.")
 
 
 def _plot(final: list[dict[str, Any]], path: Path, reward: str) -> None:

@@ -45,3 +45,16 @@ def test_experiment_selects_on_held_out_images_and_reports_on_the_test_split(
 def test_bad_counts_are_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert search_vs_b0.main(["--out", str(tmp_path), "--top", "0"]) == 2
     assert capsys.readouterr().err.strip() == "experiments/search_vs_b0.py: error: --top must be at least 1, got 0"
+
+
+@pytest.mark.parametrize(("found", "strict"), [
+    ({"accuracy": 0.84, "macs": 180e6, "latency_ms": 10.0}, "Stricter goal met"),  # matches at half the MACs
+    ({"accuracy": 0.839, "macs": 180e6, "latency_ms": 10.0}, "Stricter goal not met"),  # just below B0's mean
+    ({"accuracy": 0.84, "macs": 250e6, "latency_ms": 10.0}, "Stricter goal not met"),  # above half the MACs
+    ({"accuracy": 0.86, "macs": 380e6, "latency_ms": 16.0}, "Stricter goal met"),  # beats by > 2 standard errors
+    ({"accuracy": 0.86, "macs": 380e6, "latency_ms": 18.0}, "Stricter goal not met"),  # but slower
+])
+def test_the_verdict_states_both_forms_of_the_goal(found: dict, strict: str) -> None:
+    b0 = {"accuracy": 0.84, "macs": 386e6, "latency_ms": 17.0, "sd": 0.01, "runs": [0.0] * 5}
+    lines = search_vs_b0._verdict({**found, "sd": 0.01, "runs": [0.0] * 5}, b0).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Goal ") and lines[1].startswith(strict + ":")
