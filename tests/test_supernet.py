@@ -332,6 +332,23 @@ def test_the_command_says_in_one_line_that_the_supernet_diverged(tmp_path: Path,
     assert not (tmp_path / CHECKPOINT).exists() and not (tmp_path / WEIGHTS).exists()
 
 
+@pytest.mark.parametrize(("flag", "distill"), [([], True), (["--distill"], True), (["--no-distill"], False)])
+def test_in_place_distillation_is_on_by_default_and_off_with_a_flag(flag: list[str], distill: bool, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import nas.supernet.train as module
+    from nas.supernet.cli import main
+
+    seen: list[bool] = []
+
+    def record(settings: TrainSettings, *args: object, **kwargs: object) -> None:
+        seen.append(settings.distill)
+        raise UserInputError("recorded")
+
+    monkeypatch.setattr(module, "train_supernet", record)
+    assert main(["train", "--out", str(tmp_path / "sn"), "--quiet", *flag]) == 2
+    assert seen == [distill] and TrainSettings().distill is True
+
+
 @pytest.mark.slow
 def test_it_trains_under_torchrun_with_ddp(tmp_path: Path) -> None:
     """Two processes (gloo on the CPU) train one supernet; the weights written are a finished run's."""

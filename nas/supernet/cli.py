@@ -88,8 +88,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
                    help="sandwich: every dimension elastic from the start (BigNAS); progressive: kernel, then depth, "
                         f"then expansion and the rest (OFA) (default {d.schedule})")
-    t.add_argument("--no-distill", action="store_true",
-                   help="train every subnet on the labels instead of the largest's predictions")
+    t.add_argument("--distill", action=argparse.BooleanOptionalAction, default=d.distill,
+                   help="in-place distillation: the other subnets learn from the largest's predictions instead of "
+                        "the labels (default on; --no-distill gave better subnets on Fashion-MNIST, "
+                        "docs/BENCHMARKS.md)")
     t.add_argument("--plain-kernel", action="store_true",
                    help="a 3x3 kernel is the plain centre of the 5x5 (BigNAS), not OFA's learned transform")
     t.add_argument("--val-size", type=integer(1, 10_000_000), default=d.val_size,
@@ -221,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
         raise UserInputError(f"--checkpoint-minutes must be >= 0, got {args.checkpoint_minutes!r}")
     settings = TrainSettings(data=args.data, resolution=args.resolution, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, random_subnets=args.random_subnets,
-                             distill=not args.no_distill, schedule=args.schedule,
+                             distill=args.distill, schedule=args.schedule,
                              budget=parse_macs(args.budget) if args.budget else 0.0, val_size=args.val_size,
                              subset=args.subset, seed=args.seed, checkpoint_minutes=args.checkpoint_minutes,
                              config=config)
