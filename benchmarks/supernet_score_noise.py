@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
-from nas.evaluators.supernet import CALIBRATION_IMAGES
+from nas.supernet.score import CALIBRATION_IMAGES
 
 
 def _noise(directory: Path, configs: int) -> None:

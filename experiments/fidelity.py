@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli import run
-from nas.evaluators.supernet import CALIBRATION_IMAGES
+from nas.supernet.score import CALIBRATION_IMAGES
 from search_spaces.errors import UserInputError
 
 PROG = "experiments/fidelity.py"

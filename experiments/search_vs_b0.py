@@ -229,15 +229,15 @@ def _verdict(found: dict[str, Any], b0: dict[str, Any]) -> str:
     """Two lines: the experiment's goal (matches or beats B0 at no more MACs and latency), then the
     supernet issue's stricter forms (beats B0 by more than two standard errors at no more MACs and
     latency, or matches its mean at no more than half its MACs)."""
-    cheaper = found["macs"] <= b0["macs"] and found["latency_ms"] <= b0["latency_ms"]
     checks = {"accuracy >= B0's": found["accuracy"] >= b0["accuracy"], "MACs <= B0's": found["macs"] <= b0["macs"],
               "latency <= B0's": found["latency_ms"] <= b0["latency_ms"]}
+    cheaper = checks["MACs <= B0's"] and checks["latency <= B0's"]
     n = max(1, min(len(found["runs"]), len(b0["runs"])))
     se = math.sqrt((found["sd"] ** 2 + b0["sd"] ** 2) / n)
     diff = 100 * (found["accuracy"] - b0["accuracy"])
     beats = cheaper and diff > 2 * 100 * se
     half = found["macs"] <= b0["macs"] / 2
-    matches = half and found["accuracy"] >= b0["accuracy"]
+    matches = half and checks["accuracy >= B0's"]
     return (f"Goal {'met' if all(checks.values()) else 'not met'}: " +
             ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in checks.items()) +
             f". Accuracy difference {diff:+.2f} points (standard error over seeds {100 * se:.2f}).\n"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from experiments.fidelity import _main, candidates, traits
-from search_spaces import cost, spaces
+from search_spaces import cost, spaces, zoo
 
 TINY = ["--genomes", "3", "--subset", "256", "--val-size", "128", "--batch-size", "64", "--resolution", "16",
         "--short-epochs", "0.25", "--long-epochs", "0.5"]
@@ -48,11 +50,10 @@ def test_study_resumes_and_reports(tmp_path: Path, capsys) -> None:
 
 
 def test_traits_count_what_the_genome_holds() -> None:
-    genome = spaces.get("mbconv").sample(0)
-    t = traits(genome)
-    assert t["layers"] == sum(st.depth for st in genome.stages) and t["MACs"] == cost(genome).macs
-    assert t["skip stages"] == sum(bool(st.skip) for st in genome.stages)
-    assert min(st.kernel for st in genome.stages) <= t["mean kernel"] <= max(st.kernel for st in genome.stages)
+    t = traits(zoo.get("efficientnet_b0"))  # 16 blocks in 7 stages, SE and a skip in every one
+    assert (t["layers"], t["SE stages"], t["skip stages"]) == (16, 7, 7)
+    assert t["mean kernel"] == pytest.approx(27 / 7) and t["mean expansion"] == pytest.approx(37 / 7)
+    assert t["MACs"] == pytest.approx(386e6, rel=0.01) and t["params"] == pytest.approx(5.29e6, rel=0.01)
 
 
 def test_the_supernet_kind_scores_the_same_genomes_from_a_trained_supernet(tmp_path: Path, tiny_supernet: Path,

@@ -21,18 +21,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.evaluators.train import VAL_SIZE
 from nas.settings import knob
+from nas.supernet.score import CALIBRATION_IMAGES
 from search_spaces.errors import UserInputError
 from search_spaces.genome import Network
 from search_spaces.spaces import SearchSpace
 
-#: Training images a configuration's batch-norm statistics are re-estimated on, wherever a supernet scores one
-#: (this evaluator, ``python -m nas.supernet predictor``, :class:`nas.supernet.score.SubnetScorer`)
-CALIBRATION_IMAGES = 500
-
 if TYPE_CHECKING:
     from nas.supernet.space import Coverage
 
-__all__ = ["CALIBRATION_IMAGES", "SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
+__all__ = ["SupernetBacked", "SupernetEvaluator", "SupernetSettings", "scorer"]
 
 _SCORERS: dict[tuple[Any, ...], Any] = {}
 

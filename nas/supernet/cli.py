@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.cli import MAX_SEED, Parser, integer, max_parallel, path, run
-from nas.evaluators.supernet import CALIBRATION_IMAGES
+from nas.supernet.score import CALIBRATION_IMAGES
 from search_spaces.errors import UserInputError
 
 __all__ = ["main", "parser"]

@@ -19,17 +19,19 @@ from typing import Any
 
 import torch
 
-from nas.evaluators.supernet import CALIBRATION_IMAGES
 from nas.supernet.model import Supernet
 from nas.training.loop import accuracy, recalibrate_bn
 from search_spaces import build
 from search_spaces.genome import Network
 
-__all__ = ["EVAL_BATCH", "SubnetScorer", "calibrated_model", "exported_model", "subnet_accuracy"]
+__all__ = ["CALIBRATION_IMAGES", "EVAL_BATCH", "SubnetScorer", "calibrated_model", "exported_model", "subnet_accuracy"]
 
 #: Images per forward pass when scoring: on a 2-core CPU at 28 px, 250 was 30% faster than 1,000 (the
 #: activations of a larger batch leave the cache; docs/BENCHMARKS.md, "Weight-sharing supernet").
 EVAL_BATCH = 250
+#: Training images a configuration's batch-norm statistics are re-estimated on, wherever a supernet scores one
+#: (:class:`SubnetScorer`, the ``supernet`` evaluator, ``python -m nas.supernet predictor``).
+CALIBRATION_IMAGES = 500
 
 
 @torch.no_grad()

@@ -7,8 +7,7 @@ smallest and ``n`` random configurations. The largest learns from the labels; wi
 distillation*, Yu & Huang 2019, "Universally Slimmable Networks", sec. 4), else from the labels.
 In one 3-epoch Fashion-MNIST training each, distillation gave the smallest and random
 configurations about 2 points less accuracy and ranked standalone-trained networks half as well
-(docs/BENCHMARKS.md); the default stays until the predictor and the search are measured without
-it. With ``schedule="progressive"`` the elastic
+(docs/BENCHMARKS.md); the default stays until the search is measured without it. With ``schedule="progressive"`` the elastic
 dimensions are opened one after another (Cai et al. 2020, "Once-for-All", sec. 3.2): the
 largest alone, then kernel, then depth, then expansion (middle channels sorted by importance
 first) with the remaining choices; the steps are shared equally.
