@@ -18,11 +18,13 @@ stopped and resumed at any time and nothing finished is redone. ``--report`` pri
 Spearman and Kendall rank correlations of each estimate against ``long`` and writes a
 scatter plot; ``--traits`` adds which of the genomes' traits (depth, kernels, expansion, SE and
 skip stages, MACs, parameters) the reference and each estimate follow, which shows where an
-estimate that ranks badly parts from the reference.
+estimate that ranks badly parts from the reference; ``--replicate FILE`` (the reference trained
+again with another ``--train-seed`` into FILE) adds how well the reference agrees with itself,
+the ceiling that sets on any estimate, and each estimate against the two runs' mean.
 
 Usage:
     python experiments/fidelity.py [--genomes 30] [--only short,long] [--workers 2]
-    python experiments/fidelity.py --report [--plot docs/figures/fidelity.png] [--traits]
+    python experiments/fidelity.py --report [--plot docs/figures/fidelity.png] [--traits] [--replicate FILE]
 """
 
 from __future__ import annotations
@@ -154,13 +156,8 @@ def study(args: argparse.Namespace) -> None:
 def report(args: argparse.Namespace) -> None:
     from nas.stats import kendall, spearman
 
-    if not args.out.exists():
-        raise UserInputError(f"{args.out}: no results yet; run the study first")
-    records = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()]
-    by_kind: dict[str, dict[int, dict[str, Any]]] = {}
-    for r in records:
-        by_kind.setdefault(r["kind"], {})[r["seed"]] = r
-    reference = {s: r["accuracy"] for s, r in by_kind.get("long", {}).items() if not r["failed"]}
+    by_kind = _by_kind(args.out)
+    reference = _accuracies(by_kind, "long")
     estimates: dict[str, dict[int, float]] = {}
     if "short" in by_kind:
         estimates[f"train {args.short_epochs} epoch"] = {s: r["accuracy"] for s, r in by_kind["short"].items()
@@ -186,6 +183,8 @@ def report(args: argparse.Namespace) -> None:
         print(f"| {name} | {len(common)} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} | {walls[len(walls) // 2]:.2f} |")
     if args.traits and reference:
         _traits_table(reference, estimates)
+    if args.replicate is not None:
+        _replicate_table(reference, _accuracies(_by_kind(args.replicate), "long"), estimates, args.replicate)
     if args.plot and rows:
         import matplotlib
 
@@ -202,6 +201,50 @@ def report(args: argparse.Namespace) -> None:
         args.plot.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.plot, dpi=120)
         print(f"\nPlot: {args.plot}")
+
+
+def _by_kind(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """A results file's records by kind and genome seed (a later record replaces an earlier one)."""
+    if not path.exists():
+        raise UserInputError(f"{path}: no results yet; run the study first")
+    by_kind: dict[str, dict[int, dict[str, Any]]] = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            r = json.loads(line)
+            by_kind.setdefault(r["kind"], {})[r["seed"]] = r
+    return by_kind
+
+
+def _accuracies(by_kind: dict[str, dict[int, dict[str, Any]]], kind: str) -> dict[int, float]:
+    return {s: r["accuracy"] for s, r in by_kind.get(kind, {}).items() if not r["failed"]}
+
+
+def _replicate_table(reference: dict[int, float], replicate: dict[int, float],
+                     estimates: dict[str, dict[int, float]], path: Path) -> None:
+    """How well the reference agrees with itself under another seed, the ceiling that sets, and each
+    estimate against either run and against their mean (a less noisy reference)."""
+    from nas.stats import attenuation_ceiling, kendall, mean_reliability, spearman
+
+    common = sorted(set(reference) & set(replicate))
+    if len(common) < 3:
+        raise UserInputError(f"--replicate {path}: needs the reference ('long') of at least 3 of the same genomes, "
+                             f"has {len(common)}")
+    ref, rep = [reference[s] for s in common], [replicate[s] for s in common]
+    mean = {s: (reference[s] + replicate[s]) / 2 for s in common}
+    r = spearman(ref, rep)
+    print(f"\nThe reference trained again ({path}, {len(common)} genomes in both): Spearman {r:.3f}, "
+          f"Kendall {kendall(ref, rep):.3f}.")
+    print(f"Ceiling for any estimate's Spearman (sqrt of the reliability, Spearman's attenuation): "
+          f"{attenuation_ceiling(r):.2f} against one run, {attenuation_ceiling(mean_reliability(r, 2)):.2f} "
+          f"against the mean of both. An estimate that shares the first run's seed can exceed the first.\n")
+    print("| estimate | genomes | Spearman vs the reference | vs the replicate | vs their mean |")
+    print("|---|---:|---:|---:|---:|")
+    for name, values in estimates.items():
+        both = [s for s in common if s in values]
+        if len(both) >= 3:
+            est = [values[s] for s in both]
+            cells = [spearman(est, [run[s] for s in both]) for run in (reference, replicate, mean)]
+            print(f"| {name} | {len(both)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
 
 def traits(genome: Any) -> dict[str, float]:
@@ -284,6 +327,10 @@ def _main(argv: Sequence[str] | None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--report", action="store_true", help="print correlations instead of running")
     parser.add_argument("--plot", type=Path, help="with --report: write a scatter plot PNG here")
+    parser.add_argument("--replicate", type=Path,
+                        help="with --report: a second study of the same genomes with another --train-seed; adds the "
+                             "reference's own seed-to-seed agreement, the ceiling it sets, and each estimate "
+                             "against the two runs' mean")
     parser.add_argument("--traits", action="store_true",
                         help="with --report: which genome traits the reference and each estimate follow")
     args = parser.parse_args(argv)

@@ -3,6 +3,10 @@
 Spearman's rho and Kendall's tau-b come from :mod:`scipy.stats` (ties averaged, tau-b's
 tie correction); these wrappers refuse sequences of unequal length or fewer than two
 values, and return NaN without a warning when either sequence is constant (no ranking).
+
+A reference measured twice (say, two training seeds) also bounds what any estimate can
+reach against it: :func:`mean_reliability` and :func:`attenuation_ceiling` are classical test
+theory's rules for that bound.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-__all__ = ["kendall", "ranks", "spearman"]
+__all__ = ["attenuation_ceiling", "kendall", "mean_reliability", "ranks", "spearman"]
 
 
 def ranks(values: Sequence[float]) -> np.ndarray:
@@ -46,3 +50,46 @@ def kendall(a: Sequence[float], b: Sequence[float]) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return float(stats.kendalltau(*pair).statistic)
+
+
+def mean_reliability(test_retest: float, replicates: int) -> float:
+    """Reliability of the mean of ``replicates`` measurements, from one pair's correlation.
+
+    The Spearman-Brown prophecy formula (Spearman 1910, "Correlation calculated from faulty
+    data"; Brown 1910): ``r_k = k r / (1 + (k - 1) r)``, where ``r`` is the correlation between
+    two independent measurements of the same things (e.g. two training seeds of each network).
+
+    Args:
+        test_retest: Correlation between two replicates, in [-1, 1].
+        replicates: How many replicates are averaged (>= 1).
+
+    Returns:
+        The averaged measurement's reliability (NaN if ``test_retest`` is NaN); a negative
+        ``test_retest`` (no reliable signal) is treated as 0.
+    """
+    if replicates < 1:
+        raise ValueError(f"replicates must be >= 1, got {replicates}")
+    if math.isnan(test_retest):
+        return math.nan
+    r = max(0.0, test_retest)
+    return replicates * r / (1 + (replicates - 1) * r)
+
+
+def attenuation_ceiling(reliability: float) -> float:
+    """The largest correlation any estimate can expect against a noisy reference.
+
+    Spearman's attenuation (Spearman 1904, "The proof and measurement of association between
+    two things", eq. for r_pq / sqrt(r_pp r_qq)): an error-free estimate of the reference's
+    true values correlates with the measured reference at ``sqrt(reliability)``, where the
+    reliability is the correlation between two independent measurements. An estimate whose
+    errors are correlated with the reference's own (a shorter run of the same seed, say) can
+    exceed it. Applied to rank correlations it is an approximation.
+
+    Args:
+        reliability: The reference's reliability, e.g. :func:`mean_reliability` of two seeds'
+            correlation.
+
+    Returns:
+        ``sqrt(max(reliability, 0))`` (NaN if ``reliability`` is NaN).
+    """
+    return math.nan if math.isnan(reliability) else math.sqrt(max(0.0, min(1.0, reliability)))

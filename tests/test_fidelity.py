@@ -89,3 +89,25 @@ def test_another_train_seed_retrains_the_same_genomes_and_records_the_seed(tmp_p
     assert "train_seed" not in runs[0][0]["budget"] and runs[1][0]["budget"]["train_seed"] == 1
     assert all(not r["failed"] for r in runs[0] + runs[1])
     assert [r["extra"]["train_loss"] for r in runs[0]] != [r["extra"]["train_loss"] for r in runs[1]]
+
+
+def test_a_replicated_reference_reports_its_own_agreement_and_the_ceiling(tmp_path: Path, capsys) -> None:
+    first, second = tmp_path / "s0.jsonl", tmp_path / "s1.jsonl"
+    assert _main([*TINY, "--genomes", "4", "--only", "short,long", "--out", str(first)]) == 0
+    assert _main([*TINY, "--genomes", "4", "--only", "long", "--train-seed", "1", "--out", str(second)]) == 0
+    capsys.readouterr()
+    assert _main([*TINY, "--report", "--out", str(first), "--replicate", str(second)]) == 0
+    text = capsys.readouterr().out
+    assert f"({second}, 4 genomes in both)" in text and "Ceiling for any estimate's Spearman" in text
+    row = next(line for line in text.splitlines() if line.startswith("| train 0.25 epoch | 4 |") and line.count("|") == 6)
+    assert all(-1 <= float(cell) <= 1 for cell in row.strip(" |").split(" | ")[2:])
+
+
+def test_a_replicate_without_the_same_genomes_is_refused(tmp_path: Path) -> None:
+    from search_spaces.errors import UserInputError
+
+    first, other = tmp_path / "s0.jsonl", tmp_path / "other.jsonl"
+    assert _main([*TINY, "--only", "short,long", "--out", str(first)]) == 0
+    other.write_text("")
+    with pytest.raises(UserInputError, match="needs the reference"):
+        _main([*TINY, "--report", "--out", str(first), "--replicate", str(other)])

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from nas.stats import kendall, ranks, spearman
+from nas.stats import attenuation_ceiling, kendall, mean_reliability, ranks, spearman
 
 
 def test_ranks_average_ties() -> None:
@@ -42,3 +42,27 @@ def test_agrees_with_scipy_including_ties(seed: int) -> None:
     b = [x + rng.gauss(0, 3) for x in a]
     assert spearman(a, b) == pytest.approx(stats.spearmanr(a, b)[0], abs=1e-12)
     assert kendall(a, b) == pytest.approx(stats.kendalltau(a, b)[0], abs=1e-12)
+
+
+def test_spearman_brown_known_values() -> None:
+    assert mean_reliability(0.5, 1) == pytest.approx(0.5)
+    assert mean_reliability(0.5, 2) == pytest.approx(2 / 3)  # 2 * 0.5 / 1.5
+    assert mean_reliability(0.6, 4) == pytest.approx(2.4 / 2.8)
+    assert mean_reliability(-0.2, 2) == 0.0 and math.isnan(mean_reliability(math.nan, 2))
+    with pytest.raises(ValueError):
+        mean_reliability(0.5, 0)
+
+
+def test_a_perfect_estimate_reaches_the_ceiling_and_no_further() -> None:
+    """Simulated: true values plus independent noise per replicate; the true values themselves are the perfect estimate."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    true = rng.normal(0, 1.0, 20000)
+    first, second = (true + rng.normal(0, 0.8, true.size) for _ in range(2))
+    r = float(np.corrcoef(first, second)[0, 1])  # about 1 / (1 + 0.64)
+    assert r == pytest.approx(1 / 1.64, abs=0.02)
+    assert float(np.corrcoef(true, first)[0, 1]) == pytest.approx(attenuation_ceiling(r), abs=0.01)
+    mean = (first + second) / 2
+    assert float(np.corrcoef(true, mean)[0, 1]) == pytest.approx(attenuation_ceiling(mean_reliability(r, 2)), abs=0.01)
+    assert spearman(true, first) == pytest.approx(attenuation_ceiling(spearman(first, second)), abs=0.02)
+    assert math.isnan(attenuation_ceiling(math.nan)) and attenuation_ceiling(-0.1) == 0.0
