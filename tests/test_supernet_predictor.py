@@ -401,6 +401,25 @@ def test_a_target_below_every_configuration_finds_nothing() -> None:
     assert outcome.params is None and not outcome.met and "no configuration" in outcome.note
 
 
+def test_a_table_that_reads_slow_is_rescaled_by_measuring_the_smallest_configuration() -> None:
+    smallest = {name: 0 for name, _ in GENES}
+    slow = lambda p: 3.0 * (1 + fake_latency(p))  # noqa: E731 - the table reads 3x what every network measures
+    measured: list[dict[str, int]] = []
+
+    def measure(params: dict[str, int]) -> float:
+        measured.append(params)
+        return 1 + fake_latency(params)
+
+    settings = EvolutionSettings(population=10, generations=5)
+    outcome = find_subnet(2.5, GENES, fake_accuracy, slow, measure, settings, seeds=[smallest])
+    assert measured[0] == smallest and outcome.params != smallest  # the calibration, then a larger winner
+    assert outcome.met and outcome.measured_ms == 2.0 and outcome.measured == len(measured) == 2
+    assert outcome.search.generations == 5 and outcome.search.evaluated > 10  # both searches counted
+    too_slow = find_subnet(2.5, GENES, fake_accuracy, slow, lambda p: 3 + fake_latency(p), settings, seeds=[smallest])
+    assert too_slow.params is None and too_slow.measured == 1
+    assert "the smallest configuration measured 3 ms" in too_slow.note
+
+
 class MacsLatency:
     """A stand-in latency predictor: 1 ms per 100M MACs."""
 

@@ -11,9 +11,13 @@ built during the search.
 A prediction is not a promise, so the winner is then built and *measured* as the table
 measures (its device, batch, threads and allocator). If it misses the target, the predictor
 was off by ``measured / predicted``: the limit becomes ``predicted * target / measured`` and the
-most accurate searched candidate under it is measured next, up to ``tries`` measurements. The
-search's time budget is spent once per target; measuring is extra. A target no measured
-candidate met is reported as missed, with the closest candidate, never passed off as met.
+most accurate searched candidate under it is measured next, up to ``tries`` measurements. A
+table can also read slow: when nothing is predicted under the limit, the first seed (the
+smallest configuration) is measured, and if it meets the target the limit becomes
+``predicted * target / measured`` for it and the search runs again in what is left of its
+time; if even the smallest misses, the note says by how much. The search's time budget is
+spent once per target; measuring is extra. A target no measured candidate met is reported as
+missed, with the closest candidate, never passed off as met.
 
 :func:`find_subnet` takes the accuracy, latency and measuring functions as arguments (tests
 give it stand-ins); :func:`specialise` wires in the real ones.
@@ -55,7 +59,7 @@ class Outcome:
         predicted_ms: Its predicted latency.
         measured_ms: Its measured latency (median).
         margin: Its limit as a share of the target (``margin`` of the first try, tighter after a miss).
-        measured: Candidates measured for this target.
+        measured: Networks measured for this target (the smallest configuration's calibration included).
         search: The search's result and counts.
         note: Why a target was missed, in words (empty when met).
         genome: The decoded subnet (filled by :func:`specialise`).
@@ -100,8 +104,9 @@ def find_subnet(target_ms: float, genes: Sequence[Gene], accuracy: Callable[[lis
         measure: Measured milliseconds of one assignment.
         settings: The evolutionary search's settings (its ``seconds`` is this target's search budget).
         margin: The first limit as a share of the target.
-        tries: Most candidates measured.
-        seeds: Assignments the first population starts from when under the limit.
+        tries: Most candidates measured after the search.
+        seeds: Assignments the first population starts from when under the limit; the first is measured
+            to rescale the limit when the search finds nothing under it (module docstring).
         clock: Seconds (monotonic), for the search's budget.
     """
     if not (target_ms > 0 and math.isfinite(target_ms)):
@@ -109,14 +114,23 @@ def find_subnet(target_ms: float, genes: Sequence[Gene], accuracy: Callable[[lis
     if not 0 < margin <= 10 or isinstance(tries, bool) or not isinstance(tries, int) or tries < 1:
         raise UserInputError(f"the latency margin must be in (0, 10] and tries a positive integer, got {margin!r} and "
                              f"{tries!r}")
-    search = evolve(genes, accuracy, latency, target_ms * margin, settings, seeds=seeds, clock=clock)
+    limit = target_ms * margin
+    search = evolve(genes, accuracy, latency, limit, settings, seeds=seeds, clock=clock)
+    calibrations, why = 0, ""
+    if search.best is None and seeds and math.isfinite(predicted := latency(seeds[0])):
+        calibrations, measured = 1, float(measure(seeds[0]))
+        if 0 < measured <= target_ms:  # the table reads slow on this machine: rescale the limit by the seed's reading
+            limit = max(limit, predicted * target_ms / measured)
+            rest = dataclasses.replace(settings, seconds=max(settings.seconds - search.seconds, 1e-3))
+            search = _merged(search, evolve(genes, accuracy, latency, limit, rest, seeds=seeds, clock=clock))
+        else:
+            why = f"; the smallest configuration measured {measured:.3g} ms"
     if search.best is None:
-        why = (f"; {search.unknown} drawn configurations had parts missing from the latency table"
-               if search.unknown else "")
-        return _outcome(target_ms, None, None, margin, 0, search,
+        if search.unknown:
+            why += f"; {search.unknown} drawn configurations had parts missing from the latency table"
+        return _outcome(target_ms, None, None, margin, calibrations, search,
                         f"no configuration was predicted at {target_ms * margin:.3g} ms or less{why}")
     tried: list[tuple[Candidate, float, float]] = []
-    limit = target_ms * margin
     for _ in range(tries):
         candidate = search.best_under(limit, exclude=lambda c: any(c.params == t[0].params for t in tried))
         if candidate is None:
@@ -124,13 +138,22 @@ def find_subnet(target_ms: float, genes: Sequence[Gene], accuracy: Callable[[lis
         measured = float(measure(candidate.params))
         tried.append((candidate, measured, limit / target_ms))
         if measured <= target_ms:
-            return _outcome(target_ms, candidate, measured, limit / target_ms, len(tried), search)
+            return _outcome(target_ms, candidate, measured, limit / target_ms, calibrations + len(tried), search)
         limit = candidate.latency_ms * target_ms / measured  # the predictor ran measured / predicted fast: correct
     closest, measured, used = min(tried, key=lambda t: t[1])
     why = (f"no searched configuration is predicted under {limit:.3g} ms" if len(tried) < tries else
            f"{len(tried)} candidates measured")
-    return _outcome(target_ms, closest, measured, used, len(tried), search,
+    return _outcome(target_ms, closest, measured, used, calibrations + len(tried), search,
                     f"missed: the closest measured {measured:.3g} ms ({why})")
+
+
+def _merged(first: SearchResult, second: SearchResult) -> SearchResult:
+    """The second search's candidates with both searches' counts (what a target's search did in all)."""
+    return dataclasses.replace(second, evaluated=first.evaluated + second.evaluated,
+                               distinct=first.distinct + second.distinct,
+                               generations=first.generations + second.generations,
+                               seconds=first.seconds + second.seconds, over=first.over + second.over,
+                               unknown=first.unknown + second.unknown)
 
 
 def predicted_latency(predictor: Any, space: SearchSpace) -> Callable[[Params], float]:
