@@ -332,8 +332,8 @@ def test_the_command_says_in_one_line_that_the_supernet_diverged(tmp_path: Path,
     assert not (tmp_path / CHECKPOINT).exists() and not (tmp_path / WEIGHTS).exists()
 
 
-@pytest.mark.parametrize(("flag", "distill"), [([], True), (["--distill"], True), (["--no-distill"], False)])
-def test_in_place_distillation_is_on_by_default_and_off_with_a_flag(flag: list[str], distill: bool, tmp_path: Path,
+@pytest.mark.parametrize(("flag", "distill"), [([], False), (["--distill"], True), (["--no-distill"], False)])
+def test_in_place_distillation_is_off_by_default_and_on_with_a_flag(flag: list[str], distill: bool, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import nas.supernet.train as module
     from nas.supernet.cli import main
@@ -346,7 +346,7 @@ def test_in_place_distillation_is_on_by_default_and_off_with_a_flag(flag: list[s
 
     monkeypatch.setattr(module, "train_supernet", record)
     assert main(["train", "--out", str(tmp_path / "sn"), "--quiet", *flag]) == 2
-    assert seen == [distill] and TrainSettings().distill is True
+    assert seen == [distill] and TrainSettings().distill is False
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 - :mod:`nas.supernet.space`: which configurations a supernet holds (coverage, largest, smallest, sampling);
 - :mod:`nas.supernet.model`: the supernet module and the exact export of a configuration;
-- :mod:`nas.supernet.train`: sandwich-rule training with in-place distillation, checkpoints, resume, DDP;
+- :mod:`nas.supernet.train`: sandwich-rule training (in-place distillation optional), checkpoints, resume, DDP;
 - :mod:`nas.supernet.encoding`, :mod:`nas.supernet.samples`, :mod:`nas.supernet.predictor`: the one-hot
   encoding of a configuration, resumable collection of supernet scores, and the MLP accuracy predictor;
 - :mod:`nas.supernet.evolution`, :mod:`nas.supernet.specialise`, :mod:`nas.supernet.report`: a subnet

@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     d = TrainSettings()
     p = Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
-    t = commands.add_parser("train", help="train a supernet (sandwich rule, in-place distillation)",
+    t = commands.add_parser("train", help="train a supernet (sandwich rule; --distill: in-place distillation)",
                             description="Train an elastic supernet of a search space on real images; write a "
                                         "checkpoint every epoch (and every --checkpoint-minutes), then the weights.")
     t.add_argument("--space", default=SUPERNET_SPACE, choices=(SUPERNET_SPACE,),
@@ -90,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
                         f"then expansion and the rest (OFA) (default {d.schedule})")
     t.add_argument("--distill", action=argparse.BooleanOptionalAction, default=d.distill,
                    help="in-place distillation: the other subnets learn from the largest's predictions instead of "
-                        "the labels (default on; --no-distill gave better subnets on Fashion-MNIST, "
+                        "the labels (default off: on Fashion-MNIST it gave worse subnets and a worse search, "
                         "docs/BENCHMARKS.md)")
     t.add_argument("--plain-kernel", action="store_true",
                    help="a 3x3 kernel is the plain centre of the 5x5 (BigNAS), not OFA's learned transform")
