@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from common import machine, revision  # benchmarks/common.py (scripts run from this directory)
+from nas.stats import spearman
 from nas.supernet.score import CALIBRATION_IMAGES
 
 
@@ -50,7 +51,7 @@ def _noise(directory: Path, configs: int) -> None:
     halves = right[:, : n // 2].mean(1) - right[:, n // 2:].mean(1)
     noise = 100 * halves.std(ddof=1) / 2
     first = right[:, :2000].mean(1)
-    ranks = np.corrcoef(np.argsort(np.argsort(first)), np.argsort(np.argsort(right.mean(1))))[0, 1]
+    ranks = spearman(first, right.mean(1))  # ties (equal counts of right images) share their rank
     print(f"# {configs} configurations, {n} held-out images each, {time.perf_counter() - start:.0f} s\n")
     print("| | points of accuracy |\n|---|---:|")
     print(f"| spread of the scores (sd) | {100 * right.mean(1).std(ddof=1):.2f} |")
