@@ -223,7 +223,7 @@ def _replicate_table(reference: dict[int, float], replicate: dict[int, float],
                      estimates: dict[str, dict[int, float]], path: Path) -> None:
     """How well the reference agrees with itself under another seed, the ceiling that sets, and each
     estimate against either run and against their mean (a less noisy reference)."""
-    from nas.stats import attenuation_ceiling, kendall, mean_reliability, spearman
+    from nas.stats import attenuation_ceiling, kendall, mean_reliability, spearman, spearman_interval
 
     common = sorted(set(reference) & set(replicate))
     if len(common) < 3:
@@ -231,12 +231,13 @@ def _replicate_table(reference: dict[int, float], replicate: dict[int, float],
                              f"has {len(common)}")
     ref, rep = [reference[s] for s in common], [replicate[s] for s in common]
     mean = {s: (reference[s] + replicate[s]) / 2 for s in common}
-    r = spearman(ref, rep)
-    print(f"\nThe reference trained again ({path}, {len(common)} genomes in both): Spearman {r:.3f}, "
-          f"Kendall {kendall(ref, rep):.3f}.")
+    r, (low, high) = spearman(ref, rep), spearman_interval(ref, rep)
+    print(f"\nThe reference trained again ({path}, {len(common)} genomes in both): Spearman {r:.3f} "
+          f"(95% bootstrap interval {low:.2f} to {high:.2f}), Kendall {kendall(ref, rep):.3f}.")
     print(f"Ceiling for any estimate's Spearman (sqrt of the reliability, Spearman's attenuation): "
-          f"{attenuation_ceiling(r):.2f} against one run, {attenuation_ceiling(mean_reliability(r, 2)):.2f} "
-          f"against the mean of both. An estimate that shares the first run's seed can exceed the first.\n")
+          f"{attenuation_ceiling(r):.2f} against one run ({attenuation_ceiling(low):.2f} to "
+          f"{attenuation_ceiling(high):.2f}), {attenuation_ceiling(mean_reliability(r, 2)):.2f} against the mean "
+          f"of both. An estimate that shares the first run's seed can exceed the first.\n")
     print("| estimate | genomes | Spearman vs the reference | vs the replicate | vs their mean |")
     print("|---|---:|---:|---:|---:|")
     for name, values in estimates.items():

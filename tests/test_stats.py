@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from nas.stats import attenuation_ceiling, kendall, mean_reliability, ranks, spearman
+from nas.stats import attenuation_ceiling, kendall, mean_reliability, ranks, spearman, spearman_interval
 
 
 def test_ranks_average_ties() -> None:
@@ -66,3 +66,18 @@ def test_a_perfect_estimate_reaches_the_ceiling_and_no_further() -> None:
     assert float(np.corrcoef(true, mean)[0, 1]) == pytest.approx(attenuation_ceiling(mean_reliability(r, 2)), abs=0.01)
     assert spearman(true, first) == pytest.approx(attenuation_ceiling(spearman(first, second)), abs=0.02)
     assert math.isnan(attenuation_ceiling(math.nan)) and attenuation_ceiling(-0.1) == 0.0
+
+
+def test_the_bootstrap_interval_holds_the_estimate_and_narrows_with_more_pairs() -> None:
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(1)
+    true = rng.normal(size=400)
+    noisy = true + rng.normal(size=400)
+    small, large = spearman_interval(true[:30], noisy[:30]), spearman_interval(true, noisy)
+    assert small[0] <= spearman(true[:30], noisy[:30]) <= small[1]
+    assert large[0] <= spearman(true, noisy) <= large[1]
+    assert large[1] - large[0] < (small[1] - small[0]) / 2  # about sqrt(400 / 30) = 3.7 times narrower
+    assert spearman_interval(true[:30], noisy[:30]) == small  # seeded
+    assert all(math.isnan(v) for v in spearman_interval([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        spearman_interval([1, 2, 3], [1, 2, 3], level=1.5)
