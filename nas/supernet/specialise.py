@@ -58,7 +58,8 @@ class Outcome:
         predicted_accuracy: The predictor's accuracy for it.
         predicted_ms: Its predicted latency.
         measured_ms: Its measured latency (median).
-        margin: Its limit as a share of the target (``margin`` of the first try, tighter after a miss).
+        margin: Its limit as a share of the target (``margin`` of the first try; tighter after a miss, looser
+            when the smallest configuration measured faster than the table predicts).
         measured: Networks measured for this target (the smallest configuration's calibration included).
         search: The search's result and counts.
         note: Why a target was missed, in words (empty when met).
