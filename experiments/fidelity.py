@@ -100,12 +100,7 @@ def done(path: Path) -> set[tuple[int, str]]:
     """``(seed, kind)`` pairs already recorded in ``path``."""
     if not path.exists():
         return set()
-    out = set()
-    for line in path.read_text().splitlines():
-        if line.strip():
-            record = json.loads(line)
-            out.add((record["seed"], record["kind"]))
-    return out
+    return {(seed, kind) for kind, records in _by_kind(path).items() for seed in records}
 
 
 def append(path: Path, record: dict[str, Any]) -> None:

@@ -125,6 +125,6 @@ def attenuation_ceiling(reliability: float) -> float:
             correlation.
 
     Returns:
-        ``sqrt(max(reliability, 0))`` (NaN if ``reliability`` is NaN).
+        ``sqrt`` of the reliability clipped to [0, 1] (NaN if ``reliability`` is NaN).
     """
     return math.nan if math.isnan(reliability) else math.sqrt(max(0.0, min(1.0, reliability)))
