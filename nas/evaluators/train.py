@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from nas.data import DataConfig, loaders
 from nas.data.loader import EVAL_SPLITS
 from nas.evaluators.base import Evaluator, Metrics, RunContext
 from nas.settings import knob
 from nas.training.init import zero_init_residuals
-from nas.training.loop import OPTIMIZERS, TrainConfig, train
+from nas.training.loop import OPTIMIZERS, TrainConfig, TrainResult, train
 from nas.training.progressive import PRESETS, ProgressiveSchedule
 from search_spaces import build
 from search_spaces.errors import UserInputError
@@ -149,6 +150,18 @@ class TrainEvaluator(Evaluator):
             raise UserInputError(f"setting eval_split=test: dataset {dataset.name} has no test split")
 
     def run(self, genome: Network, ctx: RunContext) -> Metrics:
+        result = self.trained(genome, ctx)[1]
+        return Metrics(accuracy=result.accuracy, extra={
+            "train_steps": float(result.steps), "train_loss": result.train_loss,
+            "train_images_per_s": result.images_per_s})
+
+    @staticmethod
+    def trained(genome: Network, ctx: RunContext) -> tuple[nn.Module, TrainResult, DataConfig]:
+        """The proxy training :meth:`run` scores: ``(trained network, its result, the data it used)``.
+
+        Benchmarks that study the proxy (``benchmarks/proxy_noise.py`` scores the network image by
+        image) call this, so they train exactly as a search's trial does.
+        """
         s = ctx.settings(TrainSettings)
         resolution = s.resolution
         if s.reference_resolution:
@@ -178,6 +191,4 @@ class TrainEvaluator(Evaluator):
         if s.zero_init_residual:
             zero_init_residuals(model)
         result = train(model, train_batches, val_batches, schedule, device, ctx.report, stages, dataset.num_classes)
-        return Metrics(accuracy=result.accuracy, extra={
-            "train_steps": float(result.steps), "train_loss": result.train_loss,
-            "train_images_per_s": result.images_per_s})
+        return model, result, data
