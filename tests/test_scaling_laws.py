@@ -15,7 +15,7 @@ import search_spaces as ss
 from nas.evaluators import EVALUATORS, Evaluator, Metrics, RunContext
 from scaling.compound import compound
 from scaling.laws import cli
-from scaling.laws.fit import Point, fit_members, replica_sd, resolved_pairs
+from scaling.laws.fit import Point, _resolution_line, fit_members, replica_sd, replicas_to_resolve, resolved_pairs
 from scaling.laws.growth import fit_exponent, growth, members
 from scaling.laws.powerlaw import PowerLaw, bootstrap, fit_laws, fit_power_law
 from scaling.laws.timing import r_squared
@@ -222,6 +222,34 @@ def test_the_check_scores_the_order_only_on_the_resolved_pairs() -> None:
     assert report.replica_sd == pytest.approx(0.001)
     assert report.resolved == [("res", "width"), ("res", "depth"), ("width", "depth")]
     assert report.resolved_right == report.resolved
+
+
+@pytest.mark.parametrize("gap,sd", [(0.006, 0.0061), (0.003, 0.0061), (0.02, 0.001), (0.0011, 0.01)])
+def test_the_replicas_needed_are_the_fewest_whose_means_resolve_the_gap(gap: float, sd: float) -> None:
+    n = replicas_to_resolve(gap, sd)
+    assert n is not None
+
+    def resolves(replicas: int) -> bool:
+        members = {k: Point(k, 8.0, 8.0, acc, 224, i, replicas=replicas, spread=sd, key=k)
+                   for i, (k, acc) in enumerate({"a": 0.85 + gap, "b": 0.85}.items())}
+        return resolved_pairs(members, sd) == [("a", "b")]
+
+    assert resolves(n) and (n == 1 or not resolves(n - 1))
+    assert replicas_to_resolve(0.0, sd) is None  # equal means: no count is enough
+
+
+def test_the_report_says_what_ordering_the_unresolved_pairs_would_cost() -> None:
+    truth = {"width": PowerLaw(0.06, 0.1, 0.4), "depth": PowerLaw(0.06, 0.1, 0.401), "res": PowerLaw(0.06, 0.08, 0.6)}
+    points = [dataclasses.replace(p, replicas=2, spread=0.004, key=f"{p.strategy}{p.s}")
+              for p in _points(truth, (1, 2, 4, 8, 16), noise=0.0)]
+    report = fit_members(points, draws=20)
+    assert ("res", "width") in report.resolved and ("depth", "width") not in report.resolved
+    gap = report.holdout["depth"][1] - report.holdout["width"][1]
+    line = _resolution_line(report)
+    assert f"needs {replicas_to_resolve(gap, report.replica_sd)} replicas per member" in line
+    assert "the closest, depth and width" in line and "to order the other 1 " in line
+    tie = dataclasses.replace(report, holdout={**report.holdout, "depth": report.holdout["width"]})
+    assert "measured the same" in _resolution_line(tie)
 
 
 def test_a_fit_with_too_few_levels_is_refused() -> None:

@@ -47,7 +47,7 @@ from search_spaces.spaces.base import Categorical, Distribution, SearchSpace
 
 __all__ = ["FIT_BUDGET", "FIT_LEVELS", "FIT_STRATEGIES", "NO_TARGETS", "RESOLVING_SE", "write_fit", "EveryMember",
            "FitReport", "FitSettings", "MemberSpace", "Point", "fit_members", "mean_points", "replica_sd",
-           "resolved_pairs", "plan_fit", "points_from_study", "run_fit"]
+           "resolved_pairs", "replicas_to_resolve", "plan_fit", "points_from_study", "run_fit"]
 
 #: Compute levels trained by default (multiples of the base's MACs); the largest is held out, 2x beyond the
 #: largest fitted. Five levels below it, the cheap ones close together, give each strategy's law two points
@@ -310,6 +310,17 @@ def resolved_pairs(members: Mapping[str, Point], sd: float | None, z: float = RE
             > z * sd * math.sqrt(1 / members[a].replicas + 1 / members[b].replicas)]
 
 
+def replicas_to_resolve(gap: float, sd: float, z: float = RESOLVING_SE) -> int | None:
+    """Replicas per member for two means ``gap`` apart to lie more than ``z`` standard errors apart.
+
+    A difference of two means of ``n`` replicas each has standard error ``sd * sqrt(2 / n)``, so ``n`` must
+    exceed ``2 * (z * sd / gap)^2``. ``None`` for a gap of zero (two equal means): no count is enough.
+    """
+    if gap <= 0:
+        return None
+    return math.floor(2 * (z * sd / gap) ** 2) + 1
+
+
 def _groups(points: Sequence[Point], keep: Any) -> dict[str, tuple[list[float], list[float]]]:
     groups: dict[str, tuple[list[float], list[float]]] = {}
     for p in points:
@@ -386,7 +397,30 @@ def _resolution_line(result: FitReport) -> str:
     return (f"- pairs the replicas resolve (more than {RESOLVING_SE:g} standard errors apart; one training's sd "
             f"{100 * result.replica_sd:.2f} points): {len(result.resolved)} of {pairs}, "
             f"{len(result.resolved_right)} predicted in that order"
-            + (f" (wrong: {', '.join(wrong)})" if wrong else "") + "\n")
+            + (f" (wrong: {', '.join(wrong)})" if wrong else "") + "\n" + _unresolved_line(result))
+
+
+def _unresolved_line(result: FitReport) -> str:
+    """What resolving the remaining held-out pairs would cost: replicas per member at their measured gaps."""
+    assert result.replica_sd is not None
+    measured = {s: result.holdout[s][1] for s in result.order_measured}
+    names = result.order_measured
+    open_pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:] if (a, b) not in result.resolved]
+    if not open_pairs:
+        return ""
+    sd = result.replica_sd
+
+    def cost(pair: tuple[str, str], which: str) -> str:
+        a, b = pair
+        gap = measured[a] - measured[b]
+        need = replicas_to_resolve(gap, sd)
+        if need is None:
+            return f"{a} and {b} measured the same, a tie no number of replicas is sure to order"
+        return f"the {which}, {a} and {b} ({100 * gap:.2f} points apart), needs {need} replicas per member"
+
+    by_gap = sorted(open_pairs, key=lambda p: measured[p[0]] - measured[p[1]])
+    parts = [cost(by_gap[0], "closest")] + ([cost(by_gap[-1], "widest")] if len(by_gap) > 1 else [])
+    return f"- to order the other {len(open_pairs)} at their measured gaps: {'; '.join(parts)}\n"
 
 
 def write_fit(out: Path, base: Network, source: str, result: FitReport, budget: Mapping[str, Any],
