@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,11 +35,12 @@ from nas.evaluators.train import TrainEvaluator, TrainSettings
 from scaling.family import load_base
 from scaling.laws.fit import FIT_BUDGET
 from scaling.strategies import at_macs, parse
+from search_spaces.genome import Network
 
 _DEFAULTS = TrainSettings()
 
 
-def _hits(genome, budget: dict, seed: int, extra: int) -> tuple[np.ndarray, float, float]:
+def _hits(genome: Network, budget: dict[str, Any], seed: int, extra: int) -> tuple[np.ndarray, float, float]:
     """One training's right/wrong per image (validation split first), its training loss and wall seconds.
 
     The training is the ``train`` evaluator's own (:meth:`TrainEvaluator.trained`), seeded ``seed``.
@@ -47,8 +49,7 @@ def _hits(genome, budget: dict, seed: int, extra: int) -> tuple[np.ndarray, floa
     model, result, data = TrainEvaluator.trained(genome, RunContext(seed=seed, budget=budget))
     seconds = time.perf_counter() - start
     dataset = open_dataset(data.source)
-    order = split_indices(len(dataset.train_labels), data.val_fraction, data.split_seed, data.val_size)
-    train_idx, val_idx = order
+    train_idx, val_idx = split_indices(len(dataset.train_labels), data.val_fraction, data.split_seed, data.val_size)
     unused = train_idx[data.subset:][:extra]  # the loader trains on the first ``subset`` left after validation
     model.eval()
     right = []
@@ -94,15 +95,14 @@ def main() -> None:
     print(f"# {genome.name}: {args.strategy} at {args.s:g}x {args.base}; {budget['optimizer']} lr {budget['lr']:g}, "
           f"weight decay {budget['weight_decay']:g}, warm-up {budget['warmup_steps']}\n")
     print("| seed | validation accuracy | accuracy on all images | training loss | s |\n|---:|---:|---:|---:|---:|")
-    rows = []
+    rows, n_val = [], budget["val_size"]
     for seed in range(args.seeds):
         right, loss, seconds = _hits(genome, budget, seed, args.extra)
         rows.append(right)
-        n_val = budget["val_size"]
         print(f"| {seed} | {right[:n_val].mean():.4f} | {right.mean():.4f} | {loss:.3f} | {seconds:.0f} |", flush=True)
     right = np.array(rows, dtype=np.float64)
     print("\n| scored on | sd over seeds (points) | evaluation set's share | training's share |\n|---|---:|---:|---:|")
-    for n in (budget["val_size"], right.shape[1]):
+    for n in (n_val, right.shape[1]):
         total, images, training = shares(right[:, :n])
         print(f"| {n:,} images | {total:.3f} | {images:.3f} | {training:.3f} |")
     pairs = [(right[i] != right[j]).mean() for i in range(len(right)) for j in range(i + 1, len(right))]
